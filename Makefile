@@ -1,0 +1,42 @@
+# Two entry points for a fresh machine (see README): `make run` and `make test`.
+# Each target installs what it needs and is a no-op when it is already there.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := tmux chromium
+
+.PHONY: run test lint system setup clean
+
+run: setup
+	$(PY) serve.py $(ARGS)
+
+test: setup system
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+setup: $(VENV)/.installed web/node_modules/.package-lock.json
+	@command -v tmux >/dev/null || $(MAKE) system
+
+# Debian packages: tmux for the server, chromium for the end-to-end tests.
+system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+clean:
+	rm -rf $(VENV) web/node_modules .pytest_cache .ruff_cache
