@@ -41,7 +41,8 @@ OUTPUT = ord("0")
 TITLE = ord("1")
 PREFERENCES = ord("2")
 
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "main\n" through.
+SESSION_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 
 
 def handshake_frame(columns: int, rows: int, auth_token: str = "") -> bytes:

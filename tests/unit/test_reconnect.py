@@ -1,0 +1,556 @@
+"""The reconnect machine, driven headlessly: fake clock, fake sockets, exact schedules. Nothing sleeps."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import pytest
+from reconnect_fakes import FakeSocketFactory, FakeTimers, FixedRandom
+
+from pyclient.reconnect import (
+    IllegalTransition,
+    Phase,
+    ReconnectingSocket,
+    ReconnectPolicy,
+    State,
+    Status,
+    StopReason,
+    TicketRefused,
+    delay_envelope_ms,
+    nominal_delay_ms,
+    retry_delay_ms,
+)
+
+POLICY = ReconnectPolicy()
+
+
+class Harness:
+    """One machine wired to fakes, recording everything it reports."""
+
+    def __init__(self, *, rand: FixedRandom | None = None, ticket: bool = False, policy: ReconnectPolicy = POLICY):
+        self.timers = FakeTimers()
+        self.factory = FakeSocketFactory(self.timers)
+        self.states: list[Status] = []
+        self.messages: list[object] = []
+        self.dropped: list[tuple[int, str]] = []
+        self.tickets: list[tuple[object, object]] = []  # pending (resolve, reject)
+        self.log: list[str] = []
+        self.handshakes = 0
+        self.conn = ReconnectingSocket(
+            open_socket=self.factory,
+            set_timeout=self.timers.set_timeout,
+            clear_timeout=self.timers.clear_timeout,
+            now_ms=self.timers.now_ms,
+            random=rand or FixedRandom(0.0),
+            policy=policy,
+            get_ticket=(lambda resolve, reject: self.tickets.append((resolve, reject))) if ticket else None,
+            on_state=self.states.append,
+            on_open=self._on_open,
+            on_message=self.messages.append,
+            on_input_dropped=lambda n, why: self.dropped.append((n, why)),
+            log=self.log.append,
+        )
+
+    def _on_open(self) -> None:
+        self.handshakes += 1
+        self.conn.send(b"HANDSHAKE", hold=False)
+
+    @property
+    def state(self) -> State:
+        return self.conn.state
+
+    def open_now(self) -> None:
+        self.factory.last.accept()
+        assert self.state is State.OPEN
+
+    def attempt_times(self) -> list[float]:
+        return [s.created_at for s in self.factory.sockets]
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [round(b - a, 6) for a, b in itertools.pairwise(times)]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The schedule as a pure function
+
+
+def test_nominal_schedule_is_exact() -> None:
+    assert [nominal_delay_ms(POLICY, k) for k in range(1, 10)] == [150, 800, 1600, 3200, 6400, 8000, 8000, 8000, 8000]
+
+
+def test_jitter_stays_inside_the_documented_envelope() -> None:
+    for k in range(1, 12):
+        lo, hi = delay_envelope_ms(POLICY, k)
+        for r in (0.0, 0.25, 0.5, 0.999999):
+            assert lo <= retry_delay_ms(POLICY, k, r) <= hi
+    assert delay_envelope_ms(POLICY, 1) == (150, 150)  # the first retry is not jittered
+    assert delay_envelope_ms(POLICY, 2) == (400, 800)
+    assert delay_envelope_ms(POLICY, 20) == (4000, 8000)
+    assert retry_delay_ms(POLICY, 3, 0.5) == 1200
+
+
+def test_schedule_survives_a_very_long_outage() -> None:
+    assert nominal_delay_ms(POLICY, 10_000) == 8000
+
+
+def test_policy_rejects_nonsense() -> None:
+    with pytest.raises(ValueError):
+        ReconnectPolicy(jitter=1.5)
+    with pytest.raises(ValueError):
+        ReconnectPolicy(factor=0.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        POLICY.cap_ms = 1  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# States and the schedule, driven through the machine
+
+
+def test_first_connect_reports_connecting_then_open() -> None:
+    h = Harness()
+    h.conn.start()
+    assert [s.state for s in h.states] == [State.CONNECTING]
+    assert h.factory.last.binaryType == "arraybuffer"
+    h.open_now()
+    assert [(s.state, s.phase) for s in h.states] == [
+        (State.CONNECTING, Phase.ATTEMPTING),
+        (State.OPEN, Phase.OPEN),
+    ]
+
+
+def test_a_server_that_stays_down_gets_the_exact_schedule_and_states() -> None:
+    h = Harness()
+    h.conn.start()
+    seen_states = []
+    for _ in range(8):
+        h.factory.last.fail()
+        seen_states.append(h.state)
+        h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    assert gaps(h.attempt_times()) == [150, 800, 1600, 3200, 6400, 8000, 8000, 8000]
+    # The quiet first retry reads "connecting"; from the second retry on, "reconnecting".
+    assert seen_states[0] is State.CONNECTING
+    assert all(s is State.RECONNECTING for s in seen_states[1:])
+
+
+def test_jitter_spreads_attempts_two_onward() -> None:
+    h = Harness(rand=FixedRandom(0.5))
+    h.conn.start()
+    for _ in range(4):
+        h.factory.last.fail()
+        h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    assert gaps(h.attempt_times()) == [150, 600, 1200, 2400]
+
+
+def test_a_drop_after_a_stable_connection_restarts_the_schedule() -> None:
+    h = Harness()
+    h.conn.start()
+    for _ in range(4):  # escalate first
+        h.factory.last.fail()
+        h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    h.timers.advance(POLICY.stable_after_ms)
+    h.factory.last.server_close(1006)
+    assert h.conn.status.failures == 1
+    assert h.state is State.CONNECTING
+    assert h.conn.status.retry_at_ms - h.timers.now == 150
+
+
+def test_a_flapping_server_escalates_to_the_cap_instead_of_being_hammered() -> None:
+    h = Harness()
+    h.conn.start()
+    delays = []
+    for _ in range(8):
+        h.open_now()
+        h.timers.advance(1000)  # accepted, then dropped well before stable_after
+        h.factory.last.server_close(1006)
+        delays.append(h.conn.status.retry_at_ms - h.timers.now)
+        h.timers.advance(delays[-1])
+    assert delays == [150, 800, 1600, 3200, 6400, 8000, 8000, 8000]
+
+
+def test_messages_reach_the_pane_and_handshake_precedes_everything() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.factory.last.message(b"0hello")
+    assert h.messages == [b"0hello"]
+    assert h.factory.last.sent == [b"HANDSHAKE"]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Intentional close and stale events
+
+
+def test_close_while_waiting_cancels_the_timer_and_never_reopens() -> None:
+    h = Harness()
+    h.conn.start()
+    h.factory.last.fail()
+    assert h.timers.pending()
+    h.conn.close()
+    assert h.timers.pending() == []
+    h.timers.advance(3_600_000)
+    assert len(h.factory.sockets) == 1
+    assert h.state is State.CLOSED
+    assert h.conn.status.stop_reason is StopReason.CLOSED_BY_CLIENT
+
+
+def test_close_while_open_closes_the_socket_with_1000_and_ignores_its_late_events() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    sock = h.factory.last
+    onclose, onmessage = sock.onclose, sock.onmessage
+    h.conn.close()
+    assert sock.closed_with == (1000, "pane closed")
+    assert not sock.attached
+    # The browser delivers the close (and a straggling message) after we asked: both are ignored.
+    onmessage(type("E", (), {"data": b"0late"})())
+    onclose(type("E", (), {"code": 1006, "reason": ""})())
+    h.timers.advance(60_000)
+    assert h.messages == []
+    assert len(h.factory.sockets) == 1
+    assert h.timers.pending() == []
+    h.conn.close()  # a second close does nothing
+    h.conn.retry_now()
+    assert len(h.factory.sockets) == 1
+
+
+def test_close_while_attempting_abandons_the_attempt() -> None:
+    h = Harness()
+    h.conn.start()
+    sock = h.factory.last
+    onopen = sock.onopen
+    h.conn.close()
+    assert sock.closed_with == (1000, "pane closed")
+    onopen(None)  # the open that raced the close
+    assert h.state is State.CLOSED
+    assert h.timers.pending() == []
+
+
+def test_events_from_a_replaced_socket_are_ignored() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    old = h.factory.last
+    stale_message, stale_close = old.onmessage, old.onclose
+    old.server_close(1006)
+    h.timers.advance(150)
+    new = h.factory.last
+    assert new is not old
+    new.accept()
+    stale_message(type("E", (), {"data": b"0stale"})())
+    stale_close(type("E", (), {"code": 1006, "reason": ""})())
+    assert h.messages == []
+    assert h.state is State.OPEN
+    assert h.factory.live() == [new]
+
+
+def test_start_twice_is_an_illegal_transition_and_changes_nothing() -> None:
+    h = Harness()
+    h.conn.start()
+    with pytest.raises(IllegalTransition):
+        h.conn.start()
+    assert h.conn.phase is Phase.ATTEMPTING
+    assert len(h.factory.sockets) == 1
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The close-code contract
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "stop"),
+    [
+        (1000, "session ended", StopReason.SESSION_ENDED),
+        (4404, "no such session", StopReason.NO_SUCH_SESSION),
+        (4401, "unauthorized", StopReason.UNAUTHORIZED),
+        (4403, "origin not allowed", StopReason.FORBIDDEN),
+    ],
+)
+def test_codes_that_stop_for_good(code: int, reason: str, stop: StopReason) -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.factory.last.server_close(code, reason)
+    assert h.state is State.CLOSED
+    assert h.conn.status.stop_reason is stop
+    assert h.conn.status.close_code == code
+    assert h.conn.status.message
+    assert h.timers.pending() == []
+    h.timers.advance(60_000)
+    h.conn.retry_now()
+    assert len(h.factory.sockets) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"), [(1000, "bye"), (1003, ""), (1006, ""), (1009, ""), (1011, ""), (1014, ""), (4400, "bad")]
+)
+def test_every_other_code_is_a_drop_and_is_retried(code: int, reason: str) -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.factory.last.server_close(code, reason)
+    assert h.conn.phase is Phase.WAITING
+    assert h.conn.status.close_code == code
+    h.timers.advance(150)
+    assert len(h.factory.sockets) == 2
+
+
+def test_1012_retries_at_once_with_jitter_and_a_reset_schedule() -> None:
+    h = Harness(rand=FixedRandom(0.4))
+    h.conn.start()
+    for _ in range(5):  # escalate first: the restart must not inherit this
+        h.factory.last.fail()
+        h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    h.timers.advance(100)
+    h.factory.last.server_close(1012, "service restart")
+    assert h.conn.status.failures == 0
+    assert h.state is State.CONNECTING
+    assert h.conn.status.retry_at_ms - h.timers.now == pytest.approx(0.4 * POLICY.restart_spread_ms)
+    # While the server restarts, refused attempts retry fast instead of escalating.
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    start = len(h.factory.sockets) - 1
+    for _ in range(6):
+        h.factory.last.fail()
+        h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    assert gaps(h.attempt_times()[start:]) == [150, 200, 200, 200, 200, 200]  # 250 * (1 - 0.5 * 0.4)
+
+
+def test_the_restart_window_ends_and_the_normal_schedule_resumes() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.factory.last.server_close(1012)
+    while h.timers.now < POLICY.restart_window_ms + 1:
+        h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+        h.factory.last.fail()
+    assert h.conn.status.retry_at_ms - h.timers.now == nominal_delay_ms(POLICY, h.conn.status.failures)
+
+
+def test_1013_backs_off_without_the_quick_retry() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.timers.advance(60_000)  # stable: still no quick retry for "try again later"
+    h.factory.last.server_close(1013, "try again later")
+    assert h.conn.status.retry_at_ms - h.timers.now == 800
+    assert h.state is State.RECONNECTING
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Timeouts
+
+
+def test_an_attempt_that_hangs_is_abandoned_after_the_connect_timeout() -> None:
+    h = Harness()
+    h.conn.start()
+    hung = h.factory.last
+    h.timers.advance(POLICY.connect_timeout_ms - 1)
+    assert h.conn.phase is Phase.ATTEMPTING
+    h.timers.advance(1)
+    assert hung.closed_with == (4000, "connect timeout")
+    assert not hung.attached
+    assert h.conn.status.failures == 1
+    h.timers.advance(150)
+    assert len(h.factory.sockets) == 2
+    hung.accept()  # far too late: ignored
+    assert h.conn.phase is Phase.ATTEMPTING
+
+
+def test_the_watchdog_drops_a_silent_socket_after_two_and_a_half_keepalives() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.conn.expect_keepalive(10_000)
+    for _ in range(6):  # keepalives arriving on time keep it alive
+        h.timers.advance(10_000)
+        h.factory.last.message(b"0")
+    assert h.state is State.OPEN
+    silent = h.factory.last
+    h.timers.advance(24_999)
+    assert h.state is State.OPEN
+    h.timers.advance(1)
+    assert h.conn.phase is Phase.WAITING
+    assert silent.closed_with is not None and silent.closed_with[0] == 4000
+    assert not silent.attached
+
+
+def test_no_watchdog_without_an_advertised_keepalive() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.timers.advance(3_600_000)
+    assert h.state is State.OPEN
+    assert h.timers.pending() == []
+
+
+def test_the_watchdog_belongs_to_one_connection() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.conn.expect_keepalive(1000)
+    h.factory.last.server_close(1006)
+    h.timers.advance(150)
+    h.open_now()  # the new socket has not advertised a keepalive (e.g. a plain ttyd)
+    h.timers.advance(60_000)
+    assert h.state is State.OPEN
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# retry_now
+
+
+def test_retry_now_skips_the_wait() -> None:
+    h = Harness()
+    h.conn.start()
+    for _ in range(5):
+        h.factory.last.fail()
+        h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.factory.last.fail()
+    assert h.conn.status.retry_at_ms - h.timers.now == 8000
+    h.timers.advance(1000)
+    h.conn.retry_now()
+    assert len(h.factory.sockets) == 7
+    assert h.factory.last.created_at == h.timers.now
+    assert len(h.timers.pending()) == 1  # the new attempt's connect timeout only: the old retry timer is gone
+
+
+def test_retry_now_does_nothing_while_attempting_or_open() -> None:
+    h = Harness()
+    h.conn.start()
+    h.conn.retry_now()
+    assert len(h.factory.sockets) == 1
+    h.open_now()
+    h.conn.retry_now()
+    assert len(h.factory.sockets) == 1
+    assert h.state is State.OPEN
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Held input
+
+
+def test_keys_typed_while_down_arrive_in_order_after_the_handshake() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.factory.last.server_close(1006)
+    for key in (b"0e", b"0c", b"0h", b"0o"):
+        assert h.conn.send(key)
+    assert h.conn.held_bytes == 8
+    h.timers.advance(150)
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE", b"0e", b"0c", b"0h", b"0o"]
+    assert h.conn.held_bytes == 0
+
+
+def test_held_input_is_bounded_and_the_excess_is_reported() -> None:
+    h = Harness()
+    h.conn.start()
+    chunk = b"0" + b"x" * 1023
+    assert all(h.conn.send(chunk) for _ in range(4))
+    assert not h.conn.send(b"0y")
+    assert h.dropped == [(2, "more than 4096 bytes typed while offline")]
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE", chunk, chunk, chunk, chunk]
+
+
+def test_terminal_replies_are_never_held() -> None:
+    h = Harness()
+    h.conn.start()
+    assert not h.conn.send(b"0\x1b[>0;276;0c", hold=False)
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE"]
+    assert h.dropped == []
+
+
+def test_held_input_is_dropped_visibly_when_the_session_ends() -> None:
+    h = Harness()
+    h.conn.start()
+    h.conn.send(b"0ls\r")
+    h.factory.last.server_close(1000, "session ended")
+    assert h.dropped == [(4, "session ended")]
+    assert not h.conn.send(b"0more")
+    assert h.dropped[-1] == (5, "session ended")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The ticket step
+
+
+def test_each_attempt_fetches_a_fresh_ticket() -> None:
+    h = Harness(ticket=True)
+    h.conn.start()
+    assert h.factory.sockets == []
+    resolve, _ = h.tickets.pop()
+    resolve("t1")
+    assert h.factory.last.ticket == "t1"
+    h.factory.last.fail()
+    h.timers.advance(150)
+    resolve, _ = h.tickets.pop()
+    resolve("t2")
+    assert [s.ticket for s in h.factory.sockets] == ["t1", "t2"]
+
+
+@pytest.mark.parametrize(("status", "stop"), [(401, StopReason.UNAUTHORIZED), (403, StopReason.FORBIDDEN)])
+def test_a_refused_ticket_is_fatal(status: int, stop: StopReason) -> None:
+    h = Harness(ticket=True)
+    h.conn.start()
+    _, reject = h.tickets.pop()
+    reject(TicketRefused(f"HTTP {status}", fatal=True, status=status))
+    assert h.state is State.CLOSED
+    assert h.conn.status.stop_reason is stop
+    h.timers.advance(60_000)
+    assert h.tickets == [] and h.factory.sockets == []
+
+
+@pytest.mark.parametrize("error", [TicketRefused("HTTP 502", fatal=False, status=502), OSError("network down")])
+def test_any_other_ticket_failure_is_transient(error: BaseException) -> None:
+    h = Harness(ticket=True)
+    h.conn.start()
+    _, reject = h.tickets.pop()
+    reject(error)
+    assert h.conn.phase is Phase.WAITING
+    h.timers.advance(150)
+    assert len(h.tickets) == 1
+
+
+def test_a_ticket_that_never_comes_times_out_and_a_late_one_is_ignored() -> None:
+    h = Harness(ticket=True)
+    h.conn.start()
+    late_resolve, _ = h.tickets.pop()
+    h.timers.advance(POLICY.connect_timeout_ms)
+    assert h.conn.phase is Phase.WAITING
+    late_resolve("too-late")
+    assert h.factory.sockets == []
+
+
+def test_a_ticket_resolved_after_close_opens_nothing() -> None:
+    h = Harness(ticket=True)
+    h.conn.start()
+    resolve, _ = h.tickets.pop()
+    h.conn.close()
+    resolve("t")
+    assert h.factory.sockets == []
+
+
+def test_a_socket_factory_that_raises_is_a_failed_attempt() -> None:
+    h = Harness()
+
+    def broken(ticket: str | None) -> object:
+        raise ValueError("bad url")
+
+    h.conn._open_socket = broken
+    h.conn.start()
+    assert h.conn.phase is Phase.WAITING
+    assert any("bad url" in line for line in h.log)
+
+
+def test_each_failure_is_logged_once_with_the_next_delay() -> None:
+    h = Harness()
+    h.conn.start()
+    h.factory.last.fail()
+    assert h.log == ["connect failed (code 1006); attempt 2 in 150 ms"]
