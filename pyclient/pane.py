@@ -1,0 +1,521 @@
+"""One browser pane's decisions, as plain Python: caption, terminal replies, flow control, resizes.
+
+Rules of this file:
+
+- No ``js``, no ``pyodide``. The browser adapter (``pyclient/browser.py``) implements :class:`TerminalPort` and
+  :class:`ViewPort` over xterm.js and the DOM, and injects the socket factory, timers, clock and ticket fetcher that
+  :class:`~pyclient.reconnect.ReconnectingSocket` needs. Under CPython the same class runs against fakes
+  (``tests/test_pane.py``).
+- The reconnect machine decides when to connect; this file decides what a connection means for the screen: the
+  handshake and a reset on every open, which terminal replies may go out, when to pause the server's output.
+- Every number is a named constant or a policy field with its reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import random as _random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+from .protocol import (
+    OUTPUT,
+    PAUSE,
+    PREFERENCES,
+    RESUME,
+    SESSION_ID_RE,
+    TITLE,
+    handshake_frame,
+    input_frame,
+    is_terminal_reply,
+    keepalive_ms,
+    resize_frame,
+)
+from .reconnect import ReconnectingSocket, ReconnectPolicy, State, Status, StopReason, TicketFetcher
+
+__all__ = [
+    "CaptionView",
+    "FlowControl",
+    "FlowPolicy",
+    "Pane",
+    "ReplyGate",
+    "ResizeDebouncer",
+    "TerminalPort",
+    "Tone",
+    "ViewPort",
+    "caption_refresh_ms",
+    "caption_view",
+    "sessions_from_query",
+]
+
+# Stop reasons after which the pane offers to relaunch the session instead of showing a dead terminal.
+ENDED_REASONS = frozenset({StopReason.SESSION_ENDED, StopReason.NO_SUCH_SESSION})
+
+# A window resize fires many events while the user drags; one fit and one resize frame after they settle. 100 ms is
+# below what a user notices and above the ~16 ms between drag events.
+RESIZE_DEBOUNCE_MS = 100.0
+
+# Shortest wait between two caption refreshes: a timer that fires a hair early must not spin.
+MIN_CAPTION_TICK_MS = 16.0
+
+# Full reset (RIS), written in-band so it lands after any output of an older connection still queued in xterm.
+FULL_RESET = "\x1bc"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Caption
+
+
+class Tone(enum.Enum):
+    QUIET = "quiet"  # connecting, or the quiet first retry
+    WARN = "warn"  # counting down to the next attempt
+    ERROR = "error"  # closed for good
+
+
+@dataclass(frozen=True)
+class CaptionView:
+    """What the pane's corner caption shows."""
+
+    visible: bool
+    text: str = ""
+    retry_button: bool = False
+    tone: Tone = Tone.QUIET
+
+
+def _seconds_left(status: Status, now_ms: float) -> int | None:
+    if status.retry_at_ms is None:
+        return None
+    return max(1, math.ceil((status.retry_at_ms - now_ms) / 1000))
+
+
+def caption_view(status: Status, now_ms: float, *, has_opened: bool) -> CaptionView:
+    """The caption for a machine status.
+
+    ``connecting`` reads "Connecting…" before the pane ever opened and "Reconnecting…" after (the quiet first
+    retry); ``reconnecting`` counts down to ``retry_at_ms`` on the machine's own clock and offers "retry now";
+    ``closed`` shows the machine's message.
+    """
+    state = status.state
+    if state is State.OPEN:
+        return CaptionView(visible=False)
+    if state is State.CLOSED:
+        return CaptionView(visible=True, text=status.message or "closed", tone=Tone.ERROR)
+    if state is State.CONNECTING:
+        return CaptionView(visible=True, text="Reconnecting…" if has_opened else "Connecting…")
+    seconds = _seconds_left(status, now_ms)
+    if seconds is None:  # an attempt is in flight: retry_now() would do nothing, so no button
+        return CaptionView(visible=True, text="reconnecting…", tone=Tone.WARN)
+    return CaptionView(visible=True, text=f"reconnecting in {seconds} s…", retry_button=True, tone=Tone.WARN)
+
+
+def caption_refresh_ms(status: Status, now_ms: float) -> float | None:
+    """How long until the caption's countdown text changes; ``None`` when it will not change by itself."""
+    if status.state is not State.RECONNECTING or status.retry_at_ms is None:
+        return None
+    seconds = _seconds_left(status, now_ms)
+    if seconds is None or seconds <= 1:
+        return None  # "1 s" stays until the attempt starts, which publishes a new status
+    remaining = status.retry_at_ms - now_ms
+    return max(MIN_CAPTION_TICK_MS, remaining - (seconds - 1) * 1000)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Terminal replies
+
+
+class ReplyGate:
+    """Whether a terminal reply may go out now.
+
+    xterm.js answers the queries it parses (tmux asks for device attributes on every attach) through the same
+    ``onData`` event as keystrokes. A reply belongs to the connection whose output asked. Output is parsed
+    asynchronously, in write order, so when a new connection opens, xterm may still be parsing output of the old one:
+    its replies would reach the new tmux client, which types them into the shell ("0;276;0c" at the prompt).
+
+    So on every open the pane writes a barrier (an in-band reset with a write callback) before any output of the new
+    connection. Replies are let through only while connected and after every barrier issued so far has been parsed.
+    """
+
+    def __init__(self) -> None:
+        self._issued = 0
+        self._passed = 0
+        self._connected = False
+
+    def opened(self) -> None:
+        """A connection opened; the caller writes one barrier whose callback calls :meth:`barrier_parsed`."""
+        self._issued += 1
+        self._connected = True
+
+    def barrier_parsed(self) -> None:
+        self._passed = min(self._passed + 1, self._issued)
+
+    def lost(self) -> None:
+        self._connected = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._connected and self._passed == self._issued
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Flow control
+
+
+@dataclass(frozen=True)
+class FlowPolicy:
+    """Flow control numbers, after ttyd (which pauses at 10 and resumes at 4 unparsed callbacks of 100 kB each)."""
+
+    # One write callback per this many bytes: a callback per frame would cost a JS→Python call per message.
+    ack_every_bytes: int = 32 * 1024
+    # Pause the server above this much unparsed output. xterm parses ~5 MB/s with the DOM renderer here, so 512 KiB is
+    # ~0.1 s of backlog: Ctrl-C still feels immediate during a flood.
+    high_water_bytes: int = 512 * 1024
+    # Resume below this. Must exceed ack_every_bytes, else an unacknowledged tail could keep the server paused.
+    low_water_bytes: int = 128 * 1024
+
+    def __post_init__(self) -> None:
+        if not 0 < self.ack_every_bytes < self.low_water_bytes < self.high_water_bytes:
+            raise ValueError("need 0 < ack_every_bytes < low_water_bytes < high_water_bytes")
+
+
+class FlowControl:
+    """Counts output handed to xterm and not yet parsed; says when to send PAUSE and RESUME.
+
+    Usage: for each output frame, ``want_callback, frame = flow.written(n)``; write with a callback if asked; send
+    ``frame`` if not ``None``. Each write callback calls :meth:`parsed`, which may return RESUME. Callbacks fire in
+    write order, so each acknowledges the oldest outstanding chunk.
+    """
+
+    def __init__(self, policy: FlowPolicy | None = None) -> None:
+        self.policy = policy or FlowPolicy()
+        self.pending_bytes = 0
+        self.paused = False
+        self.pauses = 0  # PAUSE frames sent, over the pane's life
+        self._tail_bytes = 0  # written since the last write that carries a callback
+        self._chunks: deque[int] = deque()  # bytes acknowledged by each outstanding callback, oldest first
+
+    def written(self, nbytes: int) -> tuple[bool, bytes | None]:
+        self.pending_bytes += nbytes
+        self._tail_bytes += nbytes
+        want_callback = self._tail_bytes >= self.policy.ack_every_bytes
+        if want_callback:
+            self._chunks.append(self._tail_bytes)
+            self._tail_bytes = 0
+        if not self.paused and self.pending_bytes > self.policy.high_water_bytes:
+            self.paused = True
+            self.pauses += 1
+            return want_callback, PAUSE
+        return want_callback, None
+
+    def parsed(self) -> bytes | None:
+        if self._chunks:
+            self.pending_bytes -= self._chunks.popleft()
+        if self.paused and self.pending_bytes < self.policy.low_water_bytes:
+            self.paused = False
+            return RESUME
+        return None
+
+    def connection_opened(self) -> None:
+        """A new server connection starts unpaused; the backlog in xterm is still real and still counted."""
+        self.paused = False
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Resize
+
+
+class ResizeDebouncer:
+    """Calls ``action`` once, ``delay_ms`` after the last of a burst of :meth:`request` calls."""
+
+    def __init__(
+        self,
+        action: Callable[[], None],
+        *,
+        set_timeout: Callable[[Callable[[], None], float], Any],
+        clear_timeout: Callable[[Any], None],
+        delay_ms: float = RESIZE_DEBOUNCE_MS,
+    ) -> None:
+        self._action = action
+        self._set_timeout = set_timeout
+        self._clear_timeout = clear_timeout
+        self._delay_ms = delay_ms
+        self._handle: Any = None
+
+    def request(self) -> None:
+        self.cancel()
+        self._handle = self._set_timeout(self._fire, self._delay_ms)
+
+    def cancel(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            self._clear_timeout(handle)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._action()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Page
+
+
+def sessions_from_query(query: str) -> list[str]:
+    """The sessions a page URL asks for (``?session=a&session=b``): valid ids, first occurrence, in order."""
+    seen: list[str] = []
+    for value in parse_qs(query.lstrip("?"), keep_blank_values=False).get("session", []):
+        if SESSION_ID_RE.match(value) and value not in seen:
+            seen.append(value)
+    return seen
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The pane
+
+
+class TerminalPort(Protocol):
+    """What the pane needs from a terminal (xterm.js in the browser)."""
+
+    def write(self, payload: Any, with_callback: bool) -> None:
+        """Queue output; if ``with_callback``, call the pane's ``on_parsed`` once it is parsed."""
+
+    def write_barrier(self, data: str) -> None:
+        """Queue ``data``; call the pane's ``on_barrier`` once it is parsed."""
+
+    def fit(self) -> tuple[int, int]:
+        """Fit the terminal to its container (the pane's ``on_resize`` hears of a change); return (columns, rows)."""
+
+
+class ViewPort(Protocol):
+    """What the pane needs from the page around its terminal."""
+
+    def show_status(self, status: Status, opens: int) -> None: ...
+    def show_caption(self, caption: CaptionView) -> None: ...
+    def show_title(self, title: str) -> None: ...
+    def show_notice(self, text: str) -> None: ...
+
+
+@dataclass
+class PaneStats:
+    """Counters the page exposes for tests and benchmarks."""
+
+    opens: int = 0
+    replies_sent: int = 0
+    replies_dropped: int = 0
+    output_bytes: int = 0
+    input_dropped_bytes: int = 0
+
+
+class Pane:
+    """One session's terminal, its connection and its caption.
+
+    Args:
+        session: the tmux session id.
+        terminal, view: the ports above.
+        split_frame: ``split_frame(data) -> (kind, payload, nbytes)`` for a server message: ``kind`` is the first
+            byte; for output, ``payload`` goes to ``terminal.write`` untouched (a view in the browser); for the title
+            and preferences it is the decoded text.
+        open_socket, set_timeout, clear_timeout, now_ms, random, get_ticket, policy: passed to the reconnect machine.
+        on_ended: called (later, from a timer) with the pane and the message when the session is gone, so the page
+            can offer a relaunch and unmount the pane.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: str,
+        terminal: TerminalPort,
+        view: ViewPort,
+        split_frame: Callable[[Any], tuple[int, Any, int]],
+        open_socket: Callable[[str | None], Any],
+        set_timeout: Callable[[Callable[[], None], float], Any],
+        clear_timeout: Callable[[Any], None],
+        now_ms: Callable[[], float],
+        random: Callable[[], float] = _random.random,
+        get_ticket: TicketFetcher | None = None,
+        policy: ReconnectPolicy | None = None,
+        flow_policy: FlowPolicy | None = None,
+        on_ended: Callable[[Pane, str], None] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.terminal = terminal
+        self.view = view
+        self._split_frame = split_frame
+        self._set_timeout = set_timeout
+        self._clear_timeout = clear_timeout
+        self._now_ms = now_ms
+        self._on_ended = on_ended
+        self.stats = PaneStats()
+        self.gate = ReplyGate()
+        self.flow = FlowControl(flow_policy)
+        self.has_opened = False
+        self.disposed = False
+        self._sent_size: tuple[int, int] | None = None
+        self._opening = False  # inside on_open: the handshake must be the socket's first frame
+        self._caption_handle: Any = None
+        self._ended_handle: Any = None
+        self._resize = ResizeDebouncer(self.fit_now, set_timeout=set_timeout, clear_timeout=clear_timeout)
+        extra = {"log": (lambda message: log(f"[{session}] {message}"))} if log is not None else {}
+        self.machine = ReconnectingSocket(
+            open_socket=open_socket,
+            set_timeout=set_timeout,
+            clear_timeout=clear_timeout,
+            now_ms=now_ms,
+            random=random,
+            policy=policy,
+            get_ticket=get_ticket,
+            on_state=self._on_state,
+            on_open=self._on_open,
+            on_message=self.on_message,
+            on_input_dropped=self._on_input_dropped,
+            **extra,
+        )
+
+    @property
+    def status(self) -> Status:
+        return self.machine.status
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Commands (from the page)
+
+    def start(self) -> None:
+        self._on_state(self.machine.status)
+        self.machine.start()
+
+    def retry_now(self) -> None:
+        self.machine.retry_now()
+
+    def request_fit(self) -> None:
+        """The container changed size: fit (and tell the server) once the changes settle."""
+        if not self.disposed:
+            self._resize.request()
+
+    def fit_now(self) -> None:
+        if not self.disposed:
+            self.terminal.fit()
+
+    def dispose(self) -> None:
+        """Unmount: the machine's one intentional close, and every timer cancelled. A second call does nothing."""
+        if self.disposed:
+            return
+        self.disposed = True
+        try:
+            self.machine.close()
+        finally:
+            self._resize.cancel()
+            self._cancel_caption_tick()
+            handle, self._ended_handle = self._ended_handle, None
+            if handle is not None:
+                self._clear_timeout(handle)
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Terminal events
+
+    def on_data(self, data: str) -> None:
+        """xterm's ``onData``: keystrokes and pastes are held across a drop; terminal replies never are."""
+        if is_terminal_reply(data):
+            if self.gate.is_open and self.machine.send(input_frame(data), hold=False):
+                self.stats.replies_sent += 1
+            else:
+                self.stats.replies_dropped += 1
+            return
+        self.machine.send(input_frame(data))
+
+    def on_binary(self, data: str) -> None:
+        """xterm's ``onBinary`` (mouse reports in legacy encodings): stale clicks are not worth replaying."""
+        self.machine.send(input_frame(data.encode("latin-1")), hold=False)
+
+    def on_resize(self, columns: int, rows: int) -> None:
+        """xterm's ``onResize``. While down nothing is sent: the next handshake carries the size."""
+        size = (int(columns), int(rows))
+        if self._opening:
+            return  # the fit in _on_open: the handshake carries this size
+        if size != self._sent_size and self.machine.send(resize_frame(*size), hold=False):
+            self._sent_size = size
+
+    def on_parsed(self) -> None:
+        """A write callback: xterm parsed the oldest outstanding chunk."""
+        frame = self.flow.parsed()
+        if frame is not None:
+            self.machine.send(frame, hold=False)
+
+    def on_barrier(self) -> None:
+        self.gate.barrier_parsed()
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Machine events
+
+    def on_message(self, data: Any) -> None:
+        kind, payload, nbytes = self._split_frame(data)
+        if kind == OUTPUT:
+            if nbytes == 0:
+                return  # keepalive: it already fed the machine's watchdog
+            self.stats.output_bytes += nbytes
+            want_callback, frame = self.flow.written(nbytes)
+            self.terminal.write(payload, want_callback)
+            if frame is not None:
+                self.machine.send(frame, hold=False)
+        elif kind == TITLE:
+            self.view.show_title(payload)
+        elif kind == PREFERENCES:
+            interval = keepalive_ms(payload)
+            if interval is not None:
+                self.machine.expect_keepalive(interval)
+
+    def _on_open(self) -> None:
+        """A socket opened: size first, then a fresh screen for tmux's full repaint. Focus is left alone."""
+        self._opening = True
+        try:
+            columns, rows = self.terminal.fit()
+        finally:
+            self._opening = False
+        self.machine.send(handshake_frame(columns, rows), hold=False)
+        self._sent_size = (columns, rows)
+        self.flow.connection_opened()
+        self.gate.opened()
+        self.terminal.write_barrier(FULL_RESET)
+        self.has_opened = True
+        self.stats.opens += 1
+
+    def _on_state(self, status: Status) -> None:
+        if status.state is not State.OPEN:
+            self.gate.lost()
+        self.view.show_status(status, self.stats.opens)
+        self._refresh_caption()
+        if status.state is State.CLOSED and status.stop_reason in ENDED_REASONS and self._ended_handle is None:
+            # Not from inside the socket's close handler: the page will unmount this pane and destroy its proxies.
+            self._ended_handle = self._set_timeout(self._ended, 0)
+
+    def _ended(self) -> None:
+        self._ended_handle = None
+        if self._on_ended is not None and not self.disposed:
+            self._on_ended(self, self.machine.status.message)
+
+    def _on_input_dropped(self, nbytes: int, why: str) -> None:
+        self.stats.input_dropped_bytes += nbytes
+        self.view.show_notice(f"{nbytes} bytes of typing not sent: {why}")
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Caption countdown
+
+    def _refresh_caption(self) -> None:
+        self._cancel_caption_tick()
+        if self.disposed:
+            return
+        status, now = self.machine.status, self._now_ms()
+        self.view.show_caption(caption_view(status, now, has_opened=self.has_opened))
+        delay = caption_refresh_ms(status, now)
+        if delay is not None:
+            self._caption_handle = self._set_timeout(self._caption_tick, delay)
+
+    def _caption_tick(self) -> None:
+        self._caption_handle = None
+        self._refresh_caption()
+
+    def _cancel_caption_tick(self) -> None:
+        handle, self._caption_handle = self._caption_handle, None
+        if handle is not None:
+            self._clear_timeout(handle)

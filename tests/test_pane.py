@@ -1,0 +1,529 @@
+"""The pane's decisions under CPython: fake clock, fake sockets, a fake terminal that parses only when told.
+
+Nothing sleeps; nothing imports ``js``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pyclient.pane import (
+    FULL_RESET,
+    CaptionView,
+    FlowControl,
+    FlowPolicy,
+    Pane,
+    ReplyGate,
+    ResizeDebouncer,
+    Tone,
+    caption_refresh_ms,
+    caption_view,
+    sessions_from_query,
+)
+from pyclient.reconnect import Phase, ReconnectPolicy, State, Status, StopReason
+
+DA2_REPLY = "\x1b[>0;276;0c"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Fakes
+
+
+class FakeTimers:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._queue: list[tuple[float, int, Any]] = []
+        self._live: dict[int, Any] = {}
+        self._ids = itertools.count(1)
+
+    def set_timeout(self, callback: Any, ms: float) -> int:
+        handle = next(self._ids)
+        self._live[handle] = callback
+        heapq.heappush(self._queue, (self.now + ms, handle, callback))
+        return handle
+
+    def clear_timeout(self, handle: int) -> None:
+        self._live.pop(handle, None)
+
+    def now_ms(self) -> float:
+        return self.now
+
+    @property
+    def armed(self) -> int:
+        return len(self._live)
+
+    def advance(self, ms: float) -> None:
+        target = self.now + ms
+        while self._queue and self._queue[0][0] <= target:
+            due, handle, callback = heapq.heappop(self._queue)
+            if self._live.pop(handle, None) is None:
+                continue
+            self.now = due
+            callback()
+        self.now = target
+
+
+@dataclass
+class Event:
+    code: int = 1006
+    reason: str = ""
+    data: Any = None
+
+
+class FakeSocket:
+    def __init__(self, ticket: str | None) -> None:
+        self.ticket = ticket
+        self.readyState = 0
+        self.binaryType = "blob"
+        self.onopen = self.onmessage = self.onclose = self.onerror = None
+        self.sent: list[bytes] = []
+        self.closed_with: tuple[int, str] | None = None
+
+    def send(self, data: bytes) -> None:
+        assert self.readyState == 1, "send on a socket that is not open"
+        self.sent.append(bytes(data))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed_with = (code, reason)
+        self.readyState = 3
+
+    def accept(self) -> None:
+        self.readyState = 1
+        if self.onopen:
+            self.onopen(None)
+
+    def output(self, data: bytes) -> None:
+        if self.onmessage:
+            self.onmessage(Event(data=b"0" + data))
+
+    def server_frame(self, frame: bytes) -> None:
+        if self.onmessage:
+            self.onmessage(Event(data=frame))
+
+    def drop(self, code: int = 1006, reason: str = "") -> None:
+        self.readyState = 3
+        if self.onclose:
+            self.onclose(Event(code=code, reason=reason))
+
+
+@dataclass
+class FakeTerminal:
+    """xterm's write queue, parsed only when the test says so; replies are what the parsed output 'asked'."""
+
+    columns: int = 80
+    rows: int = 24
+    queue: list[tuple[Any, str]] = field(default_factory=list)  # (data, callback kind: "", "parsed", "barrier")
+    screen: list[Any] = field(default_factory=list)
+    fits: int = 0
+    pane: Pane | None = None
+
+    def write(self, payload: Any, with_callback: bool) -> None:
+        self.queue.append((payload, "parsed" if with_callback else ""))
+
+    def write_barrier(self, data: str) -> None:
+        self.queue.append((data, "barrier"))
+
+    def fit(self) -> tuple[int, int]:
+        self.fits += 1
+        assert self.pane is not None
+        self.pane.on_resize(self.columns, self.rows)  # xterm fires onResize synchronously from resize()
+        return self.columns, self.rows
+
+    def parse_all(self) -> None:
+        assert self.pane is not None
+        while self.queue:
+            data, callback = self.queue.pop(0)
+            if data == FULL_RESET:
+                self.screen.clear()
+            else:
+                self.screen.append(data)
+                if data == b"\x1b[>c":  # a DA2 query: xterm answers through onData while parsing
+                    self.pane.on_data(DA2_REPLY)
+            if callback == "parsed":
+                self.pane.on_parsed()
+            elif callback == "barrier":
+                self.pane.on_barrier()
+
+
+@dataclass
+class FakeView:
+    states: list[str] = field(default_factory=list)
+    captions: list[CaptionView] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    def show_status(self, status: Status, opens: int) -> None:
+        self.states.append(status.state.value)
+
+    def show_caption(self, caption: CaptionView) -> None:
+        self.captions.append(caption)
+
+    def show_title(self, title: str) -> None:
+        self.titles.append(title)
+
+    def show_notice(self, text: str) -> None:
+        self.notices.append(text)
+
+
+def split_frame(data: bytes) -> tuple[int, Any, int]:
+    kind, payload = data[0], data[1:]
+    if kind == ord("0"):
+        return kind, payload, len(payload)
+    return kind, payload.decode(), len(payload)
+
+
+class Harness:
+    def __init__(self, **kwargs: Any) -> None:
+        self.timers = FakeTimers()
+        self.sockets: list[FakeSocket] = []
+        self.terminal = FakeTerminal()
+        self.view = FakeView()
+        self.ended: list[str] = []
+        self.pane = Pane(
+            session="main",
+            terminal=self.terminal,
+            view=self.view,
+            split_frame=split_frame,
+            open_socket=self._open,
+            set_timeout=self.timers.set_timeout,
+            clear_timeout=self.timers.clear_timeout,
+            now_ms=self.timers.now_ms,
+            random=lambda: 0.0,  # upper end of every jitter envelope
+            on_ended=lambda pane, message: self.ended.append(message),
+            log=lambda message: None,
+            **kwargs,
+        )
+        self.terminal.pane = self.pane
+
+    def _open(self, ticket: str | None) -> FakeSocket:
+        sock = FakeSocket(ticket)
+        self.sockets.append(sock)
+        return sock
+
+    @property
+    def sock(self) -> FakeSocket:
+        return self.sockets[-1]
+
+    @property
+    def caption(self) -> CaptionView:
+        return self.view.captions[-1]
+
+    def open(self) -> FakeSocket:
+        if not self.sockets:
+            self.pane.start()
+        self.sock.accept()
+        return self.sock
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Caption
+
+
+def status(state: State, **kwargs: Any) -> Status:
+    phase = {State.OPEN: Phase.OPEN, State.CLOSED: Phase.CLOSED}.get(state, Phase.WAITING)
+    return Status(state=state, phase=phase, **kwargs)
+
+
+def test_caption_texts_for_each_state() -> None:
+    assert caption_view(status(State.CONNECTING), 0, has_opened=False) == CaptionView(True, "Connecting…")
+    assert caption_view(status(State.CONNECTING), 0, has_opened=True) == CaptionView(True, "Reconnecting…")
+    assert caption_view(status(State.OPEN), 0, has_opened=True) == CaptionView(visible=False)
+    counting = caption_view(status(State.RECONNECTING, retry_at_ms=3200), 0, has_opened=True)
+    assert counting == CaptionView(True, "reconnecting in 4 s…", retry_button=True, tone=Tone.WARN)
+    attempting = caption_view(status(State.RECONNECTING), 0, has_opened=True)
+    assert attempting == CaptionView(True, "reconnecting…", retry_button=False, tone=Tone.WARN)
+    closed = caption_view(status(State.CLOSED, message="session ended"), 0, has_opened=True)
+    assert closed == CaptionView(True, "session ended", tone=Tone.ERROR)
+
+
+@pytest.mark.parametrize(
+    ("remaining_ms", "seconds", "refresh_ms"),
+    [(3200, 4, 200), (3000, 3, 1000), (2999, 3, 999), (1001, 2, 1), (1000, 1, None), (1, 1, None), (-50, 1, None)],
+)
+def test_countdown_rounds_up_and_refreshes_on_the_second(remaining_ms: float, seconds: int, refresh_ms: Any) -> None:
+    st = status(State.RECONNECTING, retry_at_ms=10_000 + remaining_ms)
+    assert caption_view(st, 10_000, has_opened=True).text == f"reconnecting in {seconds} s…"
+    expected = None if refresh_ms is None else max(16.0, refresh_ms)
+    assert caption_refresh_ms(st, 10_000) == expected
+
+
+def test_caption_follows_the_machine_through_a_drop_and_counts_down() -> None:
+    h = Harness()
+    h.pane.start()
+    assert h.caption.text == "Connecting…"
+    h.sock.accept()
+    assert h.caption.visible is False
+    h.sock.drop()  # failure 1: the quiet first retry in 150 ms
+    assert (h.caption.text, h.view.states[-1]) == ("Reconnecting…", "connecting")
+    h.timers.advance(150)
+    h.sock.drop()  # failure 2: 800 ms (random 0 → the top of the envelope), counted down
+    assert h.view.states[-1] == "reconnecting"
+    assert h.caption.text == "reconnecting in 1 s…" and h.caption.retry_button
+    h.timers.advance(800)
+    h.sock.drop()  # failure 3: 1600 ms
+    texts = [h.caption.text]
+    h.timers.advance(599)
+    texts.append(h.caption.text)
+    h.timers.advance(2)
+    texts.append(h.caption.text)
+    assert texts == ["reconnecting in 2 s…", "reconnecting in 2 s…", "reconnecting in 1 s…"]
+    attempts = len(h.sockets)
+    h.pane.retry_now()
+    assert len(h.sockets) == attempts + 1
+    assert h.caption.text == "reconnecting…" and not h.caption.retry_button
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Opening: handshake first, then a fresh screen
+
+
+def test_every_open_sends_the_size_first_and_resets_the_screen_before_output() -> None:
+    h = Harness()
+    h.terminal.columns, h.terminal.rows = 100, 30
+    sock = h.open()
+    assert json.loads(sock.sent[0]) == {"AuthToken": "", "columns": 100, "rows": 30}
+    assert len(sock.sent) == 1  # the fit inside on_open sent no resize before (or after) the handshake
+    assert h.terminal.queue == [(FULL_RESET, "barrier")]
+    sock.output(b"repaint")
+    h.terminal.parse_all()
+    assert h.terminal.screen == [b"repaint"]
+    sock.drop()
+    h.timers.advance(150)
+    sock2 = h.sock
+    assert sock2 is not sock
+    sock2.accept()
+    sock2.output(b"repaint 2")
+    h.terminal.parse_all()
+    assert h.terminal.screen == [b"repaint 2"]
+    assert h.pane.stats.opens == 2
+
+
+def test_keystrokes_typed_while_down_arrive_in_order_after_the_handshake() -> None:
+    h = Harness()
+    sock = h.open()
+    sock.drop()
+    for key in "ls\r":
+        h.pane.on_data(key)
+    h.timers.advance(150)
+    h.sock.accept()
+    assert h.sock.sent[0].startswith(b"{")
+    assert h.sock.sent[1:] == [b"0l", b"0s", b"0\r"]
+
+
+def test_too_much_typing_while_down_shows_a_notice() -> None:
+    h = Harness(policy=ReconnectPolicy(held_input_limit_bytes=4))
+    h.open().drop()
+    h.pane.on_data("abc")
+    h.pane.on_data("defg")
+    assert h.view.notices == ["5 bytes of typing not sent: more than 4 bytes typed while offline"]
+    assert h.pane.stats.input_dropped_bytes == 5
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Terminal replies belong to the connection that asked
+
+
+def test_a_reply_to_the_current_connection_goes_out_unheld() -> None:
+    h = Harness()
+    sock = h.open()
+    sock.output(b"\x1b[>c")
+    h.terminal.parse_all()
+    assert sock.sent[-1] == b"0" + DA2_REPLY.encode()
+    assert h.pane.stats.replies_sent == 1
+
+
+def test_replies_are_never_held_across_a_drop() -> None:
+    h = Harness()
+    h.open().drop()
+    h.pane.on_data(DA2_REPLY)
+    h.timers.advance(150)
+    h.sock.accept()
+    assert h.sock.sent[1:] == []
+    assert h.pane.stats.replies_dropped == 1
+
+
+def test_replies_to_an_older_connections_output_never_reach_the_new_one() -> None:
+    h = Harness()
+    old = h.open()
+    h.terminal.parse_all()
+    old.output(b"\x1b[>c")  # tmux asked on the old connection; xterm has not parsed it yet
+    old.drop()
+    h.timers.advance(150)
+    new = h.sock
+    new.accept()  # queue: old query, then the reset barrier
+    new.output(b"\x1b[>c")  # the new tmux asks too
+    h.terminal.parse_all()
+    replies = [frame for frame in new.sent if frame == b"0" + DA2_REPLY.encode()]
+    assert replies == [b"0" + DA2_REPLY.encode()]  # exactly one: the new connection's own
+    assert h.pane.stats.replies_dropped == 1
+
+
+def test_user_typing_is_not_mistaken_for_a_reply() -> None:
+    h = Harness()
+    sock = h.open()  # barrier not yet parsed: replies would be dropped, typing is not
+    h.pane.on_data("echo hi\r")
+    assert sock.sent[-1] == b"0echo hi\r"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Flow control
+
+
+def test_flow_control_pauses_above_high_water_and_resumes_below_low_water() -> None:
+    flow = FlowControl(FlowPolicy(ack_every_bytes=10, low_water_bytes=30, high_water_bytes=50))
+    decisions = [flow.written(10) for _ in range(6)]
+    assert [want for want, _ in decisions] == [True] * 6
+    assert [frame for _, frame in decisions] == [None] * 5 + [b"2"]  # 60 > 50
+    assert flow.written(10) == (True, None)  # already paused: one PAUSE per episode
+    resumes = [flow.parsed() for _ in range(7)]
+    assert resumes == [None, None, None, None, b"3", None, None]  # 70 → 60 … 30 → 20 < 30
+    assert flow.pending_bytes == 0 and flow.pauses == 1
+
+
+def test_flow_control_acknowledges_by_chunk_and_the_unacked_tail_stays_below_low_water() -> None:
+    flow = FlowControl(FlowPolicy(ack_every_bytes=10, low_water_bytes=30, high_water_bytes=50))
+    wants = [flow.written(4)[0] for _ in range(5)]
+    assert wants == [False, False, True, False, False]  # 12 bytes acknowledged by the third write's callback
+    flow.parsed()
+    assert flow.pending_bytes == 8
+
+
+def test_flow_policy_rejects_an_ack_granularity_that_could_wedge_the_pause() -> None:
+    with pytest.raises(ValueError):
+        FlowPolicy(ack_every_bytes=200, low_water_bytes=100, high_water_bytes=300)
+
+
+def test_the_pane_pauses_the_server_and_resumes_it_as_xterm_catches_up() -> None:
+    h = Harness(flow_policy=FlowPolicy(ack_every_bytes=10, low_water_bytes=30, high_water_bytes=50))
+    sock = h.open()
+    for _ in range(6):
+        sock.output(b"x" * 10)
+    assert sock.sent[-1] == b"2"
+    h.terminal.parse_all()
+    assert sock.sent[-1] == b"3"
+    assert sock.sent.count(b"2") == 1 and sock.sent.count(b"3") == 1
+
+
+def test_keepalive_frames_are_not_written() -> None:
+    h = Harness()
+    sock = h.open()
+    sock.output(b"")
+    assert h.terminal.queue == [(FULL_RESET, "barrier")]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Resize
+
+
+def test_resizes_are_debounced_and_sent_only_when_the_size_changed() -> None:
+    h = Harness()
+    sock = h.open()
+    fits = h.terminal.fits
+    for _ in range(5):
+        h.pane.request_fit()
+        h.timers.advance(30)
+    assert h.terminal.fits == fits
+    h.timers.advance(100)
+    assert h.terminal.fits == fits + 1
+    assert len(sock.sent) == 1  # same size as the handshake: nothing to say
+    h.terminal.columns = 120
+    h.pane.request_fit()
+    h.timers.advance(100)
+    assert json.loads(sock.sent[-1][1:]) == {"columns": 120, "rows": 24}
+    assert sock.sent[-1][:1] == b"1"
+
+
+def test_resize_debouncer_calls_once_after_the_burst() -> None:
+    timers, calls = FakeTimers(), []
+    debouncer = ResizeDebouncer(
+        lambda: calls.append(timers.now),
+        set_timeout=timers.set_timeout,
+        clear_timeout=timers.clear_timeout,
+        delay_ms=50,
+    )
+    debouncer.request()
+    timers.advance(40)
+    debouncer.request()
+    timers.advance(200)
+    assert calls == [90]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Title, preferences, end of session, dispose
+
+
+def test_title_and_keepalive_preferences() -> None:
+    h = Harness()
+    sock = h.open()
+    sock.server_frame("1bash — main".encode())
+    sock.server_frame(b'2{"livepane": {"protocol": 1, "keepalive_ms": 1000}}')
+    assert h.view.titles == ["bash — main"]
+    h.timers.advance(2600)  # 2.5 keepalives of silence: a drop
+    assert sock.closed_with is not None and sock.closed_with[0] == 4000
+    assert h.pane.status.state is State.CONNECTING
+
+
+@pytest.mark.parametrize(("code", "reason"), [(1000, "session ended"), (4404, "no such session")])
+def test_an_ended_session_is_reported_once_and_never_reopened(code: int, reason: str) -> None:
+    h = Harness()
+    h.open().drop(code, reason)
+    assert h.ended == []  # not from inside the close handler
+    h.timers.advance(0)
+    assert h.ended == ["session ended"]
+    assert h.pane.status.stop_reason in (StopReason.SESSION_ENDED, StopReason.NO_SUCH_SESSION)
+    h.pane.dispose()
+    h.timers.advance(60_000)
+    assert len(h.sockets) == 1 and h.ended == ["session ended"]
+
+
+def test_unauthorized_shows_the_message_and_stops() -> None:
+    h = Harness()
+    h.open().drop(4401, "unauthorized")
+    h.timers.advance(60_000)
+    assert h.caption.text == "not authorized: reload the page with the token URL"
+    assert h.ended == [] and len(h.sockets) == 1
+
+
+def test_dispose_closes_the_socket_and_cancels_every_timer() -> None:
+    h = Harness()
+    sock = h.open()
+    sock.drop()
+    h.timers.advance(150)
+    h.sock.drop()  # waiting, with a countdown tick armed
+    h.pane.request_fit()
+    assert h.timers.armed >= 2
+    h.pane.dispose()
+    h.pane.dispose()
+    assert h.timers.armed == 0
+    assert h.pane.status.state is State.CLOSED
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Page
+
+
+def test_sessions_from_query_keeps_valid_ids_in_order_once() -> None:
+    assert sessions_from_query("?session=a&session=b&session=a&x=1") == ["a", "b"]
+    assert sessions_from_query("session=bad%20id&session=ok_1") == ["ok_1"]
+    assert sessions_from_query("") == []
+
+
+def test_reply_gate_opens_only_when_connected_and_every_barrier_is_parsed() -> None:
+    gate = ReplyGate()
+    assert not gate.is_open
+    gate.opened()
+    assert not gate.is_open
+    gate.lost()
+    gate.opened()  # two opens, two barriers queued
+    gate.barrier_parsed()
+    assert not gate.is_open
+    gate.barrier_parsed()
+    assert gate.is_open
+    gate.lost()
+    assert not gate.is_open
