@@ -1,0 +1,622 @@
+"""The browser adapter: the only module that imports ``js`` and ``pyodide``.
+
+It turns the browser into what the pure modules are injected with: ``js.WebSocket`` behind a wrapper whose handler
+setters own their proxies, ``setTimeout``/``clearTimeout`` with once-callables, ``performance.now``, ``fetch`` for
+tickets, xterm.js for :class:`~pyclient.pane.TerminalPort` and the DOM for :class:`~pyclient.pane.ViewPort`. It also
+builds the page (one slot per session, the session list, ``window.livepane``).
+
+Rules of this file:
+
+- Decisions belong in ``pane.py``/``reconnect.py``; this file only translates.
+- Every PyProxy has an owner that destroys it: a pane's proxies die with the pane (``try/finally``), the page's
+  live as long as the page. A Python callable handed to JavaScript is never converted implicitly (that leaks).
+- Output goes from the socket to ``term.write`` as a ``Uint8Array`` view of the message's buffer: no copy into Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import js
+from pyodide.ffi import create_once_callable, create_proxy, to_js
+
+from .pane import CaptionView, Pane, sessions_from_query
+from .protocol import OUTPUT, SESSION_ID_RE, SUBPROTOCOL
+from .reconnect import Status, TicketRefused
+
+__all__ = ["main"]
+
+NOTICE_MS = 6000  # how long a "typing not sent" notice stays up
+_decoder = js.TextDecoder.new()
+
+
+def _log(message: str) -> None:
+    js.console.log(f"livepane: {message}")
+
+
+def _js_object(value: dict[str, Any]) -> Any:
+    return to_js(value, dict_converter=js.Object.fromEntries)
+
+
+def _element(tag: str, class_name: str = "", text: str = "") -> Any:
+    el = js.document.createElement(tag)
+    if class_name:
+        el.className = class_name
+    if text:
+        el.textContent = text
+    return el
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Proxies, timers, sockets
+
+
+class Proxies:
+    """Owns PyProxies: ``destroy_all`` in a ``finally`` frees every one still alive."""
+
+    def __init__(self) -> None:
+        self._live: list[Any] = []
+
+    def proxy(self, fn: Callable[..., Any]) -> Any:
+        proxy = create_proxy(fn)
+        self._live.append(proxy)
+        return proxy
+
+    def destroy_all(self) -> None:
+        live, self._live = self._live, []
+        for proxy in live:
+            proxy.destroy()
+
+
+class BrowserTimers:
+    """``setTimeout``/``clearTimeout`` for Python callbacks: a once-callable per timer, destroyed if never fired."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, Any] = {}
+
+    def set_timeout(self, callback: Callable[[], None], ms: float) -> int:
+        handle = 0
+
+        def fire() -> None:
+            self._pending.pop(handle, None)  # a once-callable destroys itself after this call
+            callback()
+
+        once = create_once_callable(fire)
+        handle = int(js.setTimeout(once, max(0.0, float(ms))))
+        self._pending[handle] = once
+        return handle
+
+    def clear_timeout(self, handle: int) -> None:
+        once = self._pending.pop(handle, None)
+        if once is not None:
+            js.clearTimeout(handle)
+            once.destroy()
+
+    def dispose(self) -> None:
+        for handle in list(self._pending):
+            self.clear_timeout(handle)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+
+def now_ms() -> float:
+    return float(js.performance.now())
+
+
+class BrowserSocket:
+    """A ``js.WebSocket`` with the same interface, whose ``on*`` setters create and destroy the handler proxies.
+
+    The reconnect machine assigns Python callables to ``onopen`` &c. and later sets them to ``None``; assigning a
+    callable to a JS attribute directly would leak a proxy each time.
+    """
+
+    _HANDLERS = ("onopen", "onmessage", "onclose", "onerror")
+    live = 0  # sockets not yet closed or disposed, over the page (for tests)
+
+    def __init__(self, url: str, protocol: str) -> None:
+        self._ws = js.WebSocket.new(url, protocol)
+        self._proxies: dict[str, Any] = {}
+        self._handlers: dict[str, Any] = {}
+        self._disposed = False
+        BrowserSocket.live += 1
+
+    def _set(self, name: str, handler: Any) -> None:
+        old = self._proxies.pop(name, None)
+        self._handlers[name] = handler
+        if handler is None or self._disposed:
+            setattr(self._ws, name, None)
+        else:
+            proxy = create_proxy(handler)
+            self._proxies[name] = proxy
+            setattr(self._ws, name, proxy)
+        if old is not None:
+            old.destroy()
+
+    onopen = property(lambda self: self._handlers.get("onopen"), lambda self, h: self._set("onopen", h))
+    onmessage = property(lambda self: self._handlers.get("onmessage"), lambda self, h: self._set("onmessage", h))
+    onclose = property(lambda self: self._handlers.get("onclose"), lambda self, h: self._set("onclose", h))
+    onerror = property(lambda self: self._handlers.get("onerror"), lambda self, h: self._set("onerror", h))
+
+    @property
+    def readyState(self) -> int:  # the browser's camelCase names
+        return int(self._ws.readyState)
+
+    @property
+    def binaryType(self) -> str:
+        return str(self._ws.binaryType)
+
+    @binaryType.setter
+    def binaryType(self, value: str) -> None:
+        self._ws.binaryType = value
+
+    def send(self, data: bytes) -> None:
+        self._ws.send(to_js(data))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        try:
+            self._ws.close(code, reason)
+        finally:
+            self.dispose()
+
+    def dispose(self) -> None:
+        """Unhook and destroy every handler proxy; later events from this socket go nowhere."""
+        if self._disposed:
+            return
+        self._disposed = True
+        BrowserSocket.live -= 1
+        for name in self._HANDLERS:
+            setattr(self._ws, name, None)
+        proxies, self._proxies = self._proxies, {}
+        for proxy in proxies.values():
+            proxy.destroy()
+
+
+def split_frame(data: Any) -> tuple[int, Any, int]:
+    """A server message → (kind, payload, nbytes). Output stays a view on the message's buffer."""
+    nbytes = int(data.byteLength) - 1
+    if nbytes < 0:
+        return -1, None, 0
+    kind = int(js.Uint8Array.new(data, 0, 1)[0])
+    payload = js.Uint8Array.new(data, 1)
+    if kind == OUTPUT:
+        return kind, payload, nbytes
+    return kind, str(_decoder.decode(payload)), nbytes
+
+
+async def _fetch(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, str]:
+    options: dict[str, Any] = {"method": method, "credentials": "same-origin"}
+    if body is not None:
+        options["headers"] = {"Content-Type": "application/json"}
+        options["body"] = json.dumps(body)
+    response = await js.fetch(path, _js_object(options))
+    return int(response.status), str(await response.text())
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# One pane: xterm.js + DOM around the pure Pane
+
+
+class Slot:
+    """A session's place on the page. It outlives its panes: a relaunch mounts a fresh pane into the same slot."""
+
+    def __init__(self, app: App, session: str) -> None:
+        self.app = app
+        self.session = session
+        self.pane: BrowserPane | None = None
+        self.root = _element("section", "pane")
+        self.root.dataset.session = session
+        self.root.dataset.state = "connecting"
+        self.root.dataset.opens = "0"
+        self.root.dataset.attempts = "0"
+        self.header = _element("header", "pane-header")
+        self.header.appendChild(_element("span", "pane-name", session))
+        self.title = _element("span", "pane-title")
+        self.header.appendChild(self.title)
+        self.notice = _element("span", "pane-notice")
+        self.notice.hidden = True
+        self.header.appendChild(self.notice)
+        self.relaunch = _element("span", "relaunch")
+        self.relaunch.hidden = True
+        self.relaunch_text = _element("span", "relaunch-text")
+        self.relaunch_button = _element("button", "relaunch-button", "Relaunch")
+        self.relaunch.append(self.relaunch_text, self.relaunch_button)
+        self.header.appendChild(self.relaunch)
+        self.body = _element("div", "pane-body")
+        self.root.append(self.header, self.body)
+        self._relaunch_click = create_proxy(lambda event: self._start_relaunch())  # lives as long as the page
+        self.relaunch_button.addEventListener("click", self._relaunch_click)
+        self.opens_before = 0  # opens of this slot's earlier panes (before relaunches)
+
+    def mount(self, *, focus: bool) -> None:
+        self.relaunch.hidden = True
+        self.pane = BrowserPane(self, focus=focus)
+
+    def ended(self, message: str) -> None:
+        """The session is gone: swap in the relaunch panel and unmount the pane (its machine never reopens)."""
+        self.relaunch_text.textContent = message
+        self.relaunch_button.disabled = False
+        self.relaunch.hidden = False
+        pane, self.pane = self.pane, None
+        if pane is not None:
+            self.opens_before += pane.pane.stats.opens
+            pane.unmount()
+        self.root.dataset.state = "closed"
+
+    def _start_relaunch(self) -> None:
+        self.app.spawn(self._relaunch())
+
+    async def _relaunch(self) -> None:
+        self.relaunch_button.disabled = True
+        try:
+            status, text = await _fetch("POST", f"/api/sessions/{self.session}")
+        except Exception as error:
+            status, text = 0, str(error)
+        if status in (200, 201):
+            self.mount(focus=True)
+            return
+        self.relaunch_text.textContent = f"relaunch failed ({status}): {text.strip()[:200]}"
+        self.relaunch_button.disabled = False
+
+
+class BrowserPane:
+    """xterm.js and the DOM of one mounted pane; implements the pane's TerminalPort and ViewPort."""
+
+    def __init__(self, slot: Slot, *, focus: bool) -> None:
+        self.slot = slot
+        self.app = slot.app
+        self.proxies = Proxies()
+        self.timers = BrowserTimers()
+        self.disposables: list[Any] = []
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.sockets: list[BrowserSocket] = []
+        self._notice_handle: int | None = None
+        self._unmounted = False
+
+        # DOM: the terminal and its caption inside the slot's body.
+        self.container = _element("div", "pane-term")
+        self.caption = _element("div", "caption")
+        self.caption_text = _element("span", "caption-text")
+        self.retry_button = _element("button", "retry-now", "retry now")
+        self.retry_button.hidden = True
+        self.caption.append(self.caption_text, self.retry_button)
+        slot.body.replaceChildren(self.container, self.caption)
+
+        self.term = js.Terminal.new(
+            _js_object(
+                {
+                    "cursorBlink": True,
+                    "fontFamily": "'DejaVu Sans Mono', 'Liberation Mono', ui-monospace, monospace",
+                    "fontSize": 14,
+                    "scrollback": 1000,
+                    "theme": {"background": "#000000"},
+                }
+            )
+        )
+        self.fit_addon = js.FitAddon.FitAddon.new()
+        self.term.loadAddon(self.fit_addon)
+        self.term.loadAddon(js.WebLinksAddon.WebLinksAddon.new())
+        self.term.open(self.container)
+        if self.app.renderer == "webgl" and hasattr(js, "WebglAddon"):
+            self.term.loadAddon(js.WebglAddon.WebglAddon.new())
+
+        self.pane = Pane(
+            session=slot.session,
+            terminal=self,
+            view=self,
+            split_frame=split_frame,
+            open_socket=self._open_socket,
+            set_timeout=self.timers.set_timeout,
+            clear_timeout=self.timers.clear_timeout,
+            now_ms=now_ms,
+            get_ticket=self._get_ticket,
+            on_ended=lambda pane, message: self.slot.ended(message),
+            log=_log,
+        )
+        self._parsed = self.proxies.proxy(self.pane.on_parsed)
+        self._barrier = self.proxies.proxy(self.pane.on_barrier)
+        self._listen(self.term.onData, self.pane.on_data)
+        self._listen(self.term.onBinary, self.pane.on_binary)
+        self._listen(self.term.onResize, lambda size: self.pane.on_resize(size.cols, size.rows))
+        self._retry_click = self.proxies.proxy(lambda event: self.pane.retry_now())
+        self.retry_button.addEventListener("click", self._retry_click)
+        self.observer = js.ResizeObserver.new(self.proxies.proxy(lambda entries, observer: self.pane.request_fit()))
+        self.observer.observe(self.container)
+
+        self.fit()
+        if focus:
+            self.term.focus()
+        self.pane.start()
+
+    def _listen(self, event: Any, handler: Callable[..., Any]) -> None:
+        self.disposables.append(event(self.proxies.proxy(handler)))
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Injected into the reconnect machine
+
+    def _open_socket(self, ticket: str | None) -> BrowserSocket:
+        location = js.window.location
+        scheme = "wss:" if location.protocol == "https:" else "ws:"
+        query = f"?ticket={js.encodeURIComponent(ticket)}" if ticket is not None else ""
+        sock = BrowserSocket(f"{scheme}//{location.host}/ws/{self.slot.session}{query}", SUBPROTOCOL)
+        self.sockets = [s for s in self.sockets if not s._disposed] + [sock]
+        return sock
+
+    def _get_ticket(self, resolve: Callable[[str], None], reject: Callable[[BaseException], None]) -> None:
+        async def fetch_ticket() -> None:
+            try:
+                status, text = await _fetch("POST", "/api/ticket", {"session": self.slot.session})
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # network error: transient
+                reject(TicketRefused(f"network error: {error}", fatal=False))
+                return
+            if status in (401, 403):
+                reject(TicketRefused(f"HTTP {status}: {text.strip()[:200]}", fatal=True, status=status))
+                return
+            try:
+                ticket = json.loads(text)["ticket"] if status == 200 else None
+            except (ValueError, KeyError, TypeError):
+                ticket = None
+            if not isinstance(ticket, str):
+                reject(TicketRefused(f"HTTP {status}: no ticket", fatal=False, status=status))
+                return
+            resolve(ticket)
+
+        task = asyncio.ensure_future(fetch_ticket())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # TerminalPort
+
+    def write(self, payload: Any, with_callback: bool) -> None:
+        if with_callback:
+            self.term.write(payload, self._parsed)
+        else:
+            self.term.write(payload)
+
+    def write_barrier(self, data: str) -> None:
+        self.term.write(data, self._barrier)
+
+    def fit(self) -> tuple[int, int]:
+        if self.container.isConnected and self.container.clientWidth > 0:
+            self.fit_addon.fit()
+        return int(self.term.cols), int(self.term.rows)
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # ViewPort
+
+    def show_status(self, status: Status, opens: int) -> None:
+        if self._unmounted:
+            return
+        dataset = self.slot.root.dataset
+        dataset.state = status.state.value
+        dataset.opens = str(opens)
+        dataset.attempts = str(status.attempts)
+        dataset.failures = str(status.failures)
+
+    def show_caption(self, caption: CaptionView) -> None:
+        if self._unmounted:
+            return
+        self.caption.hidden = not caption.visible
+        self.caption.dataset.tone = caption.tone.value
+        self.caption_text.textContent = caption.text
+        self.retry_button.hidden = not caption.retry_button
+
+    def show_title(self, title: str) -> None:
+        self.slot.title.textContent = title
+
+    def show_notice(self, text: str) -> None:
+        notice = self.slot.notice
+        notice.textContent = text
+        notice.hidden = False
+        if self._notice_handle is not None:
+            self.timers.clear_timeout(self._notice_handle)
+
+        def hide() -> None:
+            self._notice_handle = None
+            notice.hidden = True
+
+        self._notice_handle = self.timers.set_timeout(hide, NOTICE_MS)
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Page-facing
+
+    def screen(self) -> str:
+        buffer = self.term.buffer.active
+        top = int(buffer.viewportY)
+        lines = []
+        for y in range(top, top + int(self.term.rows)):
+            line = buffer.getLine(y)
+            lines.append("" if line is None else str(line.translateToString(True)))
+        return "\n".join(lines)
+
+    def stats(self) -> dict[str, Any]:
+        pane, status = self.pane, self.pane.status
+        return {
+            "state": status.state.value,
+            "phase": status.phase.value,
+            "attempts": status.attempts,
+            "failures": status.failures,
+            "retry_at_ms": status.retry_at_ms,
+            "close_code": status.close_code,
+            "opens": pane.stats.opens,
+            "replies_sent": pane.stats.replies_sent,
+            "replies_dropped": pane.stats.replies_dropped,
+            "output_bytes": pane.stats.output_bytes,
+            "input_dropped_bytes": pane.stats.input_dropped_bytes,
+            "held_bytes": pane.machine.held_bytes,
+            "pending_write_bytes": pane.flow.pending_bytes,
+            "pauses": pane.flow.pauses,
+            "timers": self.timers.pending,
+            "sockets": len([s for s in self.sockets if not s._disposed]),
+        }
+
+    def unmount(self) -> None:
+        """Close the machine for good and free everything this pane created. Safe to call twice."""
+        if self._unmounted:
+            return
+        self._unmounted = True
+        try:
+            self.pane.dispose()
+            for task in self.tasks:
+                task.cancel()
+            self.observer.disconnect()
+            self.retry_button.removeEventListener("click", self._retry_click)
+            for disposable in self.disposables:
+                disposable.dispose()
+            self.term.dispose()
+        finally:
+            for sock in self.sockets:
+                sock.dispose()
+            self.timers.dispose()
+            self.proxies.destroy_all()
+            self.container.remove()
+            self.caption.remove()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The page
+
+
+class App:
+    """The page: one slot per requested session, side by side, on one Pyodide runtime."""
+
+    def __init__(self) -> None:
+        params = js.URLSearchParams.new(js.window.location.search)
+        self.renderer = str(params.get("renderer") or "dom")
+        self.slots: dict[str, Slot] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.page_proxies = Proxies()  # live as long as the page
+        self.panes_el = js.document.getElementById("panes")
+
+    def spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def run(self) -> None:
+        self._expose()
+        if self.renderer == "webgl":
+            await self._load_script(js.document.querySelector('meta[name="livepane-webgl-addon"]').content)
+        sessions = sessions_from_query(str(js.window.location.search))
+        if not sessions:
+            sessions = await self._list_sessions()
+        self.panes_el.replaceChildren()
+        for index, session in enumerate(sessions):
+            slot = Slot(self, session)
+            self.slots[session] = slot
+            self.panes_el.appendChild(slot.root)
+            slot.mount(focus=index == 0)
+        self._listen_to_the_browser()
+        js.window.livepane.ready = True
+
+    async def _list_sessions(self) -> list[str]:
+        """No ``?session=``: list the server's sessions above the panes and open the default one."""
+        try:
+            status, text = await _fetch("GET", "/api/sessions")
+            listing = json.loads(text) if status == 200 else {}
+        except Exception as error:
+            status, listing = 0, {}
+            _log(f"listing sessions failed: {error}")
+        if status != 200:
+            self._placeholder_message(
+                "not authorized: reload the page with the token URL" if status == 401 else f"no sessions ({status})"
+            )
+            return []
+        default = str(listing.get("default") or "main")
+        ids = [str(s.get("id")) for s in listing.get("sessions", []) if SESSION_ID_RE.match(str(s.get("id", "")))]
+        nav = js.document.getElementById("sessions")
+        for session in dict.fromkeys([default, *ids]):
+            link = _element("a", "", session)
+            link.href = f"?session={js.encodeURIComponent(session)}"
+            if session == default:
+                link.setAttribute("aria-current", "page")
+            nav.appendChild(link)
+        nav.hidden = False
+        return [default] if SESSION_ID_RE.match(default) else []
+
+    def _placeholder_message(self, text: str) -> None:
+        caption = js.document.querySelector(".placeholder .caption-text")
+        if caption is not None:
+            caption.textContent = text
+            caption.parentElement.dataset.tone = "error"
+
+    async def _load_script(self, src: str) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        element = js.document.createElement("script")
+        proxies = Proxies()
+        element.onload = proxies.proxy(lambda event: done.done() or done.set_result(None))
+        element.onerror = proxies.proxy(lambda event: done.done() or done.set_exception(RuntimeError(src)))
+        element.src = src
+        js.document.head.appendChild(element)
+        try:
+            await done
+        finally:
+            element.onload = element.onerror = None
+            proxies.destroy_all()
+
+    def _listen_to_the_browser(self) -> None:
+        """Back online, tab visible again, page restored from the back/forward cache: retry every pane at once."""
+
+        def retry_all(event: Any = None) -> None:
+            if event is not None and event.type == "visibilitychange" and js.document.visibilityState != "visible":
+                return
+            for slot in self.slots.values():
+                if slot.pane is not None:
+                    slot.pane.pane.retry_now()
+
+        handler = self.page_proxies.proxy(retry_all)
+        js.window.addEventListener("online", handler)
+        js.window.addEventListener("pageshow", handler)
+        js.document.addEventListener("visibilitychange", handler)
+
+    def _pane(self, session: Any) -> BrowserPane | None:
+        slot = self.slots.get(str(session))
+        return None if slot is None else slot.pane
+
+    def _expose(self) -> None:
+        """``window.livepane``: what tests and benchmarks read."""
+
+        def screen(session: Any) -> str:
+            pane = self._pane(session)
+            return "" if pane is None else pane.screen()
+
+        def stats(session: Any) -> Any:
+            pane = self._pane(session)
+            if pane is None:
+                return None
+            values = pane.stats()
+            values["opens_total"] = self.slots[str(session)].opens_before + values["opens"]
+            return _js_object(values)
+
+        def retry_now(session: Any) -> None:
+            pane = self._pane(session)
+            if pane is not None:
+                pane.pane.retry_now()
+
+        def sessions() -> Any:
+            return to_js(list(self.slots))
+
+        def proxies_live() -> int:
+            return BrowserSocket.live
+
+        api = js.Object.new()
+        api.ready = False
+        api.renderer = self.renderer
+        api.screen = self.page_proxies.proxy(screen)
+        api.stats = self.page_proxies.proxy(stats)
+        api.retryNow = self.page_proxies.proxy(retry_now)
+        api.sessions = self.page_proxies.proxy(sessions)
+        api.liveSockets = self.page_proxies.proxy(proxies_live)
+        js.window.livepane = api
+
+
+async def main() -> None:
+    await App().run()
