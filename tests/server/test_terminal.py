@@ -1,0 +1,167 @@
+"""The terminal socket against real tmux: order of frames, repaint, input, resize, supervision, session end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from .conftest import TmuxServer, async_wait_until, marker, running_app
+
+
+async def test_first_frames_are_title_preferences_then_repaint(tmux_server: TmuxServer, session: str) -> None:
+    async with running_app(tmux_server) as (client, _):
+        pane = await client.open_pane(session)
+        kinds = [frame[:1] for frame in pane.got.frames]
+        assert kinds[:3] == [b"1", b"2", b"0"]
+        assert pane.got.title == session
+        assert pane.got.preferences == {"livepane": {"protocol": 1, "keepalive_ms": 10000}}
+        assert pane.ws.protocol == "tty"
+
+
+async def test_attach_repaints_what_was_on_screen(tmux_server: TmuxServer, session: str) -> None:
+    mark = marker()
+    tmux_server.send_keys(session, f"echo {mark}", "Enter")
+    await async_wait_until(lambda: tmux_server.capture(session).count(mark) == 2, what="marker on screen")
+    async with running_app(tmux_server) as (client, _):
+        pane = await client.open_pane(session)
+        # The echo ran before this socket existed: only tmux's repaint on attach can carry it.
+        await pane.wait_output(mark)
+
+
+async def test_input_reaches_the_shell_and_echo_comes_back(tmux_server: TmuxServer, session: str) -> None:
+    mark = marker()
+    async with running_app(tmux_server) as (client, _):
+        pane = await client.open_pane(session)
+        await pane.send_input(f"echo {mark[:2]}''{mark[2:]}\r")  # the quotes keep the typed line from matching
+        await pane.wait_output(mark)
+        assert mark in tmux_server.capture(session)
+
+
+async def test_text_frames_are_accepted_like_binary(tmux_server: TmuxServer, session: str) -> None:
+    mark = marker()
+    async with running_app(tmux_server) as (client, _):
+        pane = await client.connect(session)
+        await pane.ws.send_str('{"AuthToken": "", "columns": 90, "rows": 20}')
+        await pane.read_until(lambda got: bool(got.output))
+        await pane.ws.send_str(f"0echo {mark[:2]}''{mark[2:]}\r")
+        await pane.wait_output(mark)
+
+
+async def test_handshake_and_resize_size_the_tmux_window(tmux_server: TmuxServer, session: str) -> None:
+    size = "#{window_width}x#{window_height}"
+    async with running_app(tmux_server) as (client, _):
+        await client.open_pane(session, columns=101, rows=31)
+        # tmux keeps one row for its status line.
+        await async_wait_until(lambda: tmux_server.display(session, size) == "101x30", what="handshake size")
+        pane = client.panes[0]
+        await pane.resize(77, 19)
+        await async_wait_until(lambda: tmux_server.display(session, size) == "77x18", what="resized")
+
+
+async def test_latest_active_client_size_wins(tmux_server: TmuxServer, session: str) -> None:
+    size = "#{window_width}x#{window_height}"
+    async with running_app(tmux_server) as (client, _):
+        first = await client.open_pane(session, columns=100, rows=30)
+        await client.open_pane(session, columns=60, rows=15)
+        await async_wait_until(lambda: tmux_server.display(session, size) == "60x14", what="second pane's size")
+        await first.send_input(" ")  # activity makes the first pane the latest
+        await async_wait_until(lambda: tmux_server.display(session, size) == "100x29", what="first pane's size")
+
+
+async def test_killed_tmux_client_is_respawned_on_the_same_socket(tmux_server: TmuxServer, session: str) -> None:
+    mark = marker()
+    async with running_app(tmux_server) as (client, _):
+        pane = await client.open_pane(session)
+        [old_pid] = await async_wait_until(lambda: tmux_server.client_pids(session), what="tmux client")
+        tmux_server.send_keys(session, f"echo {mark}", "Enter")
+        await pane.wait_output(mark)
+        os.kill(old_pid, signal.SIGKILL)
+        new_pids = await async_wait_until(
+            lambda: [pid for pid in tmux_server.client_pids(session) if pid != old_pid], what="respawned client"
+        )
+        assert len(new_pids) == 1
+        # The new client repaints: the marker arrives again, on the same socket.
+        seen = pane.got.output.count(mark.encode())
+        await pane.read_until(lambda got: got.output.count(mark.encode()) > seen)
+        assert not pane.ws.closed
+        other = marker()
+        await pane.send_input(f"echo {other[:2]}''{other[2:]}\r")
+        await pane.wait_output(other)
+
+
+async def test_session_exit_closes_1000_session_ended(tmux_server: TmuxServer) -> None:
+    session = tmux_server.new_session()
+    async with running_app(tmux_server) as (client, _):
+        pane = await client.open_pane(session)
+        await pane.send_input("exit\r")
+        assert await pane.expect_close() == (1000, "session ended")
+        assert not tmux_server.has_session(session)
+
+
+async def test_unknown_session_closes_4404(tmux_server: TmuxServer) -> None:
+    async with running_app(tmux_server) as (client, _):
+        pane = await client.connect("no-such-session")
+        assert await pane.expect_close() == (4404, "no such session")
+
+
+async def test_exact_target_never_attaches_a_prefix_match(tmux_server: TmuxServer, session: str) -> None:
+    async with running_app(tmux_server) as (client, _):
+        pane = await client.connect(session[:-1])  # `tabc` must not attach `tabcd`
+        assert await pane.expect_close() == (4404, "no such session")
+
+
+async def test_keepalive_frame_when_idle(tmux_server: TmuxServer, session: str) -> None:
+    async with running_app(tmux_server, keepalive_s=0.2) as (client, _):
+        pane = await client.open_pane(session)
+        assert pane.got.preferences == {"livepane": {"protocol": 1, "keepalive_ms": 200}}
+        await pane.read_until(lambda got: b"0" in got.frames[3:], timeout=2.0)
+
+
+async def test_pause_holds_output_and_resume_releases_it(tmux_server: TmuxServer, session: str) -> None:
+    mark = marker()
+    async with running_app(tmux_server) as (client, _):
+        pane = await client.open_pane(session)
+        await pane.ws.send_bytes(b"2")
+        await pane.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
+        await async_wait_until(lambda: tmux_server.capture(session).count(mark) == 1, what="echo ran")
+        # tmux has written the echo to our PTY; paused, none of it may reach the socket. The read is given a
+        # window (a negative check); everything that does arrive is recorded and must not hold the marker.
+        try:
+            await pane.read_until(lambda got: mark.encode() in got.output, timeout=0.5)
+        except AssertionError:
+            pass
+        assert mark.encode() not in pane.got.output
+        await pane.ws.send_bytes(b"3")
+        await pane.wait_output(mark)
+
+
+async def test_other_panes_keep_working_when_one_session_ends(tmux_server: TmuxServer, session: str) -> None:
+    doomed = tmux_server.new_session()
+    async with running_app(tmux_server) as (client, _):
+        survivor = await client.open_pane(session)
+        victim = await client.open_pane(doomed)
+        await victim.send_input("exit\r")
+        assert (await victim.expect_close())[0] == 1000
+        mark = marker()
+        await survivor.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
+        await survivor.wait_output(mark)
+
+
+async def test_closing_the_socket_ends_its_tmux_client(tmux_server: TmuxServer, session: str) -> None:
+    async with running_app(tmux_server) as (client, _):
+        pane = await client.open_pane(session)
+        await async_wait_until(lambda: tmux_server.client_pids(session), what="client attached")
+        await pane.close()
+        await async_wait_until(lambda: not tmux_server.client_pids(session), what="client gone")
+        assert tmux_server.has_session(session)
+
+
+async def test_concurrent_sockets_share_nothing(tmux_server: TmuxServer, session: str) -> None:
+    async with running_app(tmux_server) as (client, _):
+        panes = await asyncio.gather(*(client.open_pane(session) for _ in range(4)))
+        await async_wait_until(lambda: len(tmux_server.client_pids(session)) == 4, what="four clients")
+        mark = marker()
+        await panes[0].send_input(f"echo {mark[:2]}''{mark[2:]}\r")
+        for pane in panes:
+            await pane.wait_output(mark)
