@@ -446,6 +446,8 @@ class BrowserPane:
             "retry_at_ms": status.retry_at_ms,
             "close_code": status.close_code,
             "opens": pane.stats.opens,
+            "columns": int(self.term.cols),
+            "rows": int(self.term.rows),
             "replies_sent": pane.stats.replies_sent,
             "replies_dropped": pane.stats.replies_dropped,
             "output_bytes": pane.stats.output_bytes,

@@ -1,0 +1,377 @@
+"""End-to-end helpers: Debian Chromium (one per session) against a real ``serve.py`` and an isolated tmux server.
+
+- One persistent browser context for the whole session, so the 9.6 MB Pyodide wasm and its compiled code are cached
+  after the first page (incognito contexts download and compile it again on every load).
+- One port for the whole session (the browser cache is keyed by origin); each test module starts its own
+  ``serve.py`` on it with its own tmux server (``tmux -L``), and stops both at the end.
+- Each test gets a fresh page whose requests are recorded: any request off the server's origin fails the test.
+- Nothing sleeps to paper over a race: every wait polls a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("LIVEPANE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKEN = "e2e-token"
+SHELL = "bash --norc --noprofile"
+PROMPT_RE = re.compile(r"bash-\d+\.\d+[#$] ")
+VIEWPORT = {"width": 1000, "height": 600}
+
+# Deadlines. Pyodide boots in ~3 s warm, ~4-5 s cold on 2 busy cores.
+BOOT_TIMEOUT_S = 30.0
+OPEN_TIMEOUT_S = 15.0
+SERVER_START_TIMEOUT_S = 15.0
+
+
+def wait_until(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.02) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ", 1)[1][:1] != "Z"  # a zombie has exited
+    return True
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# tmux and serve.py
+
+
+@dataclass
+class Tmux:
+    socket_name: str
+
+    def run(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket_name, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={k: v for k, v in os.environ.items() if k != "TMUX"},
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def new_session(self, session: str) -> None:
+        self.run("new-session", "-d", "-s", session, "-x", "80", "-y", "24", SHELL)
+
+    def has_session(self, session: str) -> bool:
+        return (
+            subprocess.run(
+                ["tmux", "-L", self.socket_name, "has-session", "-t", f"={session}"], capture_output=True, check=False
+            ).returncode
+            == 0
+        )
+
+    def capture(self, session: str) -> str:
+        return self.run("capture-pane", "-p", "-t", f"={session}:")
+
+    def window_size(self, session: str) -> tuple[int, int]:
+        width, height = self.run(
+            "display-message", "-p", "-t", f"={session}:", "#{window_width} #{window_height}"
+        ).split()
+        return int(width), int(height)
+
+    def kill_server(self) -> None:
+        self.run("kill-server", check=False)
+
+
+@dataclass
+class Server:
+    """One ``serve.py`` lineage on a fixed port: start, stop (SIGTERM), kill (SIGKILL), reload (SIGHUP)."""
+
+    port: int
+    tmux: Tmux
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    log_path: Path = field(init=False)
+    pid_file: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.workdir / "serve.log"
+        self.pid_file = self.workdir / "serve.pid"
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            return int(self.pid_file.read_text().strip())
+        return None
+
+    def start(self) -> None:
+        assert not port_accepts(self.port), f"port {self.port} is already taken"
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- start {self.starts} at {time.time():.3f}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "serve.py"),
+                    "--host=127.0.0.1",
+                    f"--port={self.port}",
+                    f"--token={TOKEN}",
+                    f"--tmux-socket={self.tmux.socket_name}",
+                    f"--shell={SHELL}",
+                    f"--pid-file={self.pid_file}",
+                    "--log-level=debug",  # turns on the access log: the server-side record of every attempt
+                ],
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(
+            lambda: self.proc.poll() is not None or (port_accepts(self.port) and self.pid == self.proc.pid),
+            SERVER_START_TIMEOUT_S,
+            "serve.py to listen",
+        )
+        assert self.proc.poll() is None, f"serve.py exited with {self.proc.returncode}:\n{self.log_tail()}"
+
+    def _wait_gone(self, pid: int, timeout_s: float = 5.0) -> None:
+        if self.proc is not None and self.proc.pid == pid:
+            self.proc.wait(timeout=timeout_s)
+        else:
+            wait_until(lambda: not pid_alive(pid), timeout_s, f"pid {pid} to exit")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Signal the serving process and wait until it is gone and the port is free."""
+        pid = self.pid or (self.proc.pid if self.proc else None)
+        if pid is None or not pid_alive(pid):
+            return
+        os.kill(pid, sig)
+        self._wait_gone(pid)
+        wait_until(lambda: not port_accepts(self.port), 5.0, "the port to close")
+
+    def reload(self) -> int:
+        """SIGHUP: a successor takes over the listening socket; returns its pid once the old process is gone."""
+        old = self.pid
+        assert old is not None
+        os.kill(old, signal.SIGHUP)
+        new = wait_until(lambda: self.pid not in (None, old) and self.pid, 15.0, "the successor's pid file")
+        self._wait_gone(old, timeout_s=10.0)
+        return new
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def log_lines(self, pattern: str) -> list[str]:
+        """Log lines matching a regex, in order. With --log-level=debug the access log has one per request."""
+        regex = re.compile(pattern)
+        return [line for line in self.log_text().splitlines() if regex.search(line)]
+
+
+DOWN_RESPONSE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\ndown\n"
+
+
+class AttemptRecorder:
+    """Stands in for the server while it is down: records each HTTP request (monotonic time, request line), answers
+    503 and closes. A 503 on the ticket request is a transient failure for the pane: it counts it and retries."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.requests: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", port))
+        self._sock.listen(64)
+        self._sock.settimeout(0.05)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stopping:
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            at = time.monotonic()
+            with conn:
+                conn.settimeout(1.0)
+                data = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n" not in data and len(data) < 8192:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                line = data.split(b"\r\n", 1)[0].decode(errors="replace")
+                with self._lock:
+                    self.requests.append((at, line))
+                with contextlib.suppress(OSError):
+                    conn.sendall(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\ndown\n"
+                    )
+
+    def times(self, prefix: str = "POST /api/ticket") -> list[float]:
+        with self._lock:
+            return [at for at, line in self.requests if line.startswith(prefix)]
+
+    def close(self) -> None:
+        self._stopping = True
+        self._thread.join(timeout=2)
+        self._sock.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Page helpers
+
+
+@dataclass
+class PageRecord:
+    requests: list[str] = field(default_factory=list)
+    websockets: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+
+def assert_same_origin(record: PageRecord, server: Server) -> None:
+    own = urlsplit(server.origin).netloc
+    foreign = [
+        url
+        for url in record.requests + record.websockets
+        if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).netloc != own
+    ]
+    assert not foreign, f"requests off the server's origin: {foreign}"
+
+
+def open_panes(page: Any, server: Server, *sessions: str) -> float:
+    """Load the page for ``sessions`` and wait until every pane is open with a prompt; returns seconds taken."""
+    started = time.monotonic()
+    query = "&".join(f"session={s}" for s in sessions)
+    page.goto(f"{server.origin}/?{query}")
+    page.wait_for_function(
+        "typeof window.livepane !== 'undefined' && window.livepane.ready === true", timeout=BOOT_TIMEOUT_S * 1000
+    )
+    for session in sessions:
+        wait_for_state(page, session, "open")
+        wait_for_screen(page, session, PROMPT_RE)
+    return time.monotonic() - started
+
+
+def pane_selector(session: str) -> str:
+    return f'section.pane[data-session="{session}"]'
+
+
+def state_of(page: Any, session: str) -> str | None:
+    return page.eval_on_selector(pane_selector(session), "el => el.dataset.state")
+
+
+def wait_for_state(page: Any, session: str, state: str, timeout_s: float = OPEN_TIMEOUT_S) -> None:
+    page.wait_for_function(
+        "([sel, state]) => { const el = document.querySelector(sel); return !!el && el.dataset.state === state; }",
+        arg=[pane_selector(session), state],
+        timeout=timeout_s * 1000,
+    )
+
+
+def screen(page: Any, session: str) -> str:
+    return page.evaluate("s => window.livepane.screen(s)", session)
+
+
+def stats(page: Any, session: str) -> dict[str, Any]:
+    return page.evaluate("s => window.livepane.stats(s)", session)
+
+
+def wait_for_screen(page: Any, session: str, pattern: re.Pattern[str] | str, timeout_s: float = OPEN_TIMEOUT_S) -> str:
+    regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+    return wait_until(
+        lambda: (text := screen(page, session)) and regex.search(text) and text,
+        timeout_s,
+        f"{regex.pattern!r} on the screen of {session}",
+    )
+
+
+def wait_for_tmux(tmux: Tmux, session: str, pattern: str, timeout_s: float = 5.0) -> str:
+    regex = re.compile(pattern, re.MULTILINE)
+    return wait_until(
+        lambda: (text := tmux.capture(session)) and regex.search(text) and text,
+        timeout_s,
+        f"{pattern!r} in tmux session {session}",
+    )
+
+
+def record_history(page: Any, session: str) -> None:
+    """Record every change of the pane's state, counters and caption text in ``window.__history``."""
+    page.evaluate(
+        """sel => {
+            const root = document.querySelector(sel);
+            window.__history = [];
+            const snap = () => {
+                const caption = root.querySelector('.caption');
+                window.__history.push({
+                    t: performance.now(),
+                    state: root.dataset.state,
+                    attempts: Number(root.dataset.attempts),
+                    failures: Number(root.dataset.failures || 0),
+                    caption: caption && !caption.hidden ? caption.querySelector('.caption-text').textContent : '',
+                });
+            };
+            snap();
+            new MutationObserver(snap).observe(root, {attributes: true, childList: true, subtree: true,
+                                                      characterData: true});
+        }""",
+        pane_selector(session),
+    )
+
+
+def history(page: Any) -> list[dict[str, Any]]:
+    return page.evaluate("window.__history")

@@ -1,0 +1,80 @@
+"""Stories 1, 7 and 9: the page opens a pane, types into tmux, follows the window, and talks only to its server."""
+
+from __future__ import annotations
+
+import re
+
+from livepane_e2e import (
+    PROMPT_RE,
+    TOKEN,
+    Server,
+    assert_same_origin,
+    open_panes,
+    pane_selector,
+    stats,
+    wait_for_screen,
+    wait_for_tmux,
+    wait_until,
+)
+
+
+def test_open_type_and_see_it_in_the_page_and_in_tmux(page, server: Server) -> None:
+    """Story 1: the prompt appears; typing `echo hello` shows `hello`; tmux received it."""
+    server.tmux.new_session("s1")
+    page.goto(f"{server.origin}/?session=s1", wait_until="commit")
+    # Before Python is up the page already draws the pane's frame and its caption.
+    page.wait_for_selector(".pane .caption-text")
+    assert page.inner_text(".pane .caption-text") == "Connecting…"
+
+    boot_s = open_panes(page, server, "s1")
+    print(f"\npage boot to prompt: {boot_s:.2f} s")
+    page.keyboard.type("echo hello\n")
+    wait_for_screen(page, "s1", r"(?m)^hello$")
+    wait_for_tmux(server.tmux, "s1", r"^hello$")
+    assert re.search(r"(?m)echo hello$", server.tmux.capture("s1"))
+    # The caption is hidden while open; the pane carries its session and state.
+    assert page.is_hidden(f"{pane_selector('s1')} .caption")
+    assert page.get_attribute(pane_selector("s1"), "data-state") == "open"
+    assert stats(page, "s1")["opens"] == 1
+
+
+def test_resizing_the_viewport_resizes_the_tmux_window(page, server: Server) -> None:
+    """Story 7: the fit addon follows the window; the debounced resize reaches tmux."""
+    server.tmux.new_session("s7")
+    open_panes(page, server, "s7")
+
+    def sizes() -> tuple[tuple[int, int], tuple[int, int]]:
+        """The terminal's (columns, rows) and tmux's window plus its status line."""
+        s = stats(page, "s7")
+        width, height = server.tmux.window_size("s7")
+        return (s["columns"], s["rows"]), (width, height + 1)
+
+    page_size = wait_until(lambda: (v := sizes()) and v[0] == v[1] and v[0], 5, "tmux to match the page")
+    for viewport in ({"width": 640, "height": 360}, {"width": 1200, "height": 700}):
+        previous = page_size
+        page.set_viewport_size(viewport)
+        page_size = wait_until(
+            lambda: (v := sizes()) and v[0] != previous and v[0] == v[1] and v[0],  # noqa: B023 (called right here)
+            5,
+            f"tmux to follow {viewport}",
+        )
+    # The shell sees it too: the PTY was resized, not just tmux's idea of the window.
+    page.keyboard.type("stty size\n")
+    wait_for_tmux(server.tmux, "s7", rf"^{page_size[1] - 1} {page_size[0]}$")
+
+
+def test_every_request_goes_to_the_servers_own_origin(page, server: Server) -> None:
+    """Story 9: the session list page (no ?session=) loads everything from the server itself."""
+    page.goto(f"{server.origin}/")
+    page.wait_for_function("typeof window.livepane !== 'undefined' && window.livepane.ready === true", timeout=30_000)
+    default = page.evaluate("window.livepane.sessions()")
+    assert default == ["main"]  # serve.py's default session, opened without a parameter
+    wait_for_screen(page, "main", PROMPT_RE)
+    assert page.locator("#sessions a").count() >= 1
+    record = page.livepane_record
+    assert any("/vendor/pyodide@" in url and url.endswith(".wasm") for url in record.requests) or any(
+        url.endswith("pyodide.mjs") for url in record.requests
+    )
+    assert any("/ws/main?ticket=" in url for url in record.websockets)
+    assert_same_origin(record, server)  # also checked after every test by the page fixture
+    assert TOKEN not in " ".join(record.requests + record.websockets)  # the token never rides in a URL after login
