@@ -1216,7 +1216,7 @@ class LivepaneServer:
             del query["token"]
             response = web.HTTPSeeOther(request.rel_url.with_query(query), headers={"Cache-Control": CACHE_NEVER})
             response.set_cookie(COOKIE_NAME, self.auth.cookie_value, httponly=True, samesite="Strict", path="/")
-            return response
+            raise response
         if not self.auth.cookie_ok(request):
             return text_error(401, UNAUTHORIZED_TEXT)
         return await self.assets.index(request)
