@@ -82,10 +82,11 @@ async def test_token_url_sets_cookie_and_redirects_without_token(tmux_server: Tm
 )
 async def test_page_refused_without_access(tmux_server: TmuxServer, query: dict, headers: dict) -> None:
     async with running_app(tmux_server) as (client, _):
-        async with client.http.get(client.url("/").with_query(query), headers=headers, allow_redirects=False) as r:
-            assert r.status == 401
-            assert "unauthorized" in await r.text()
-            assert serve.COOKIE_NAME not in r.cookies
+        url = client.url("/").with_query(query)
+        response = await client.http.get(url, headers=headers, allow_redirects=False)
+        assert response.status == 401
+        assert "unauthorized" in await response.text()
+        assert serve.COOKIE_NAME not in response.cookies
 
 
 async def test_page_is_templated_with_versioned_vendor_urls(tmux_server: TmuxServer, site: dict) -> None:

@@ -147,10 +147,9 @@ async def test_largest_allowed_frame_is_accepted(tmux_server: TmuxServer, sessio
 
 
 async def test_plain_http_get_on_socket_path_is_400(tmux_server: TmuxServer, session: str) -> None:
-    async with running_app(tmux_server) as (client, _):
-        async with client.http.get(client.url(f"/ws/{session}")) as response:
-            assert response.status == 400
-            assert "WebSocket" in await response.text()
+    async with running_app(tmux_server) as (client, _), client.http.get(client.url(f"/ws/{session}")) as response:
+        assert response.status == 400
+        assert "WebSocket" in await response.text()
 
 
 def test_ticket_format_and_single_use() -> None:
