@@ -591,11 +591,13 @@ class App:
             return "" if pane is None else pane.screen()
 
         def stats(session: Any) -> Any:
-            pane = self._pane(session)
-            if pane is None:
+            slot = self.slots.get(str(session))
+            if slot is None:
                 return None
-            values = pane.stats()
-            values["opens_total"] = self.slots[str(session)].opens_before + values["opens"]
+            values: dict[str, Any] = {"state": str(slot.root.dataset.state), "mounted": slot.pane is not None}
+            if slot.pane is not None:
+                values.update(slot.pane.stats())
+            values["opens_total"] = slot.opens_before + values.get("opens", 0)
             return _js_object(values)
 
         def retry_now(session: Any) -> None:
