@@ -191,8 +191,10 @@ class Pane:
         elif msg.type is aiohttp.WSMsgType.TEXT:
             frame = msg.data.encode()
         else:
-            self.close_code = self.ws.close_code
-            self.close_reason = msg.extra or "" if msg.type is aiohttp.WSMsgType.CLOSE else ""
+            # The code the server sent (msg.data); ws.close_code may say 1006 if the server hung up right after.
+            is_close = msg.type is aiohttp.WSMsgType.CLOSE
+            self.close_code = int(msg.data) if is_close else self.ws.close_code
+            self.close_reason = (msg.extra or "") if is_close else ""
             return None
         self.got.frames.append(frame)
         kind, payload = frame[:1], frame[1:]
@@ -306,7 +308,8 @@ async def running_app(
 class ServeProcess:
     """serve.py as a real process on a free port (for signals, reloads, memory)."""
 
-    def __init__(self, tmux_server: TmuxServer, tmp_path: Path, *args: str) -> None:
+    def __init__(self, tmux_server: TmuxServer, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.env = dict(os.environ, LIVEPANE_TOKEN=TOKEN) if env is None else env
         self.port = free_port()
         self.pid_file = tmp_path / "serve.pid"
         self.log_path = tmp_path / "serve.log"
@@ -326,10 +329,9 @@ class ServeProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> ServeProcess:
-        env = dict(os.environ, LIVEPANE_TOKEN=TOKEN)
         with self.log_path.open("ab") as log_file:
             self.proc = subprocess.Popen(
-                [sys.executable, str(SERVE_PY), *self.args], env=env, stdout=log_file, stderr=log_file
+                [sys.executable, str(SERVE_PY), *self.args], env=self.env, stdout=log_file, stderr=log_file
             )
         wait_until(lambda: self.serving_pid() == self.proc.pid, timeout=10, what="serve.py to write its pid file")
         return self
@@ -385,8 +387,8 @@ def rss_bytes(pid: int) -> int:
 def serve_process(tmux_server: TmuxServer, tmp_path: Path):
     processes: list[ServeProcess] = []
 
-    def start(*args: str) -> ServeProcess:
-        process = ServeProcess(tmux_server, tmp_path, *args).start()
+    def start(*args: str, env: dict[str, str] | None = None) -> ServeProcess:
+        process = ServeProcess(tmux_server, tmp_path, *args, env=env).start()
         processes.append(process)
         return process
 
