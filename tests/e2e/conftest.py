@@ -93,3 +93,6 @@ def page(browser_context: Any, server: Server) -> Iterator[Any]:
         tab.close()
     assert_same_origin(record, server)
     assert not record.errors, f"uncaught errors in the page: {record.errors}"
+    # Python errors surface as console messages (a destroyed proxy called late, a traceback in a callback).
+    python_errors = [m for m in record.console if any(w in m for w in ("Traceback", "PythonError", "destroyed"))]
+    assert not python_errors, python_errors

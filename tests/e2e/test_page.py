@@ -58,9 +58,15 @@ def test_resizing_the_viewport_resizes_the_tmux_window(page, server: Server) -> 
             5,
             f"tmux to follow {viewport}",
         )
-    # The shell sees it too: the PTY was resized, not just tmux's idea of the window.
-    page.keyboard.type("stty size\n")
-    wait_for_tmux(server.tmux, "s7", rf"^{page_size[1] - 1} {page_size[0]}$")
+    # The shell sees it too: the PTY was resized, not just tmux's idea of the window. tmux resizes a pane's PTY on
+    # a timer after its window changed, so ask again until it has.
+    expected = f"{page_size[1] - 1} {page_size[0]}"
+
+    def shell_size() -> str:
+        page.keyboard.type("clear; stty size\n")
+        return re.findall(r"(?m)^\d+ \d+$", wait_for_tmux(server.tmux, "s7", r"^\d+ \d+$"))[-1]
+
+    wait_until(lambda: shell_size() == expected, 5, f"stty size to say {expected}", interval_s=0.1)
 
 
 def test_every_request_goes_to_the_servers_own_origin(page, server: Server) -> None:
