@@ -292,6 +292,9 @@ class BrowserPane:
                     "cursorBlink": True,
                     "fontFamily": "'DejaVu Sans Mono', 'Liberation Mono', ui-monospace, monospace",
                     "fontSize": 14,
+                    # At 1.0 the DOM renderer clips DejaVu's underscore at the bottom of the cell: "__init__" reads
+                    # "  init  ".
+                    "lineHeight": 1.1,
                     "scrollback": 1000,
                     "theme": {"background": "#000000"},
                 }
@@ -409,7 +412,7 @@ class BrowserPane:
         self.retry_button.hidden = not caption.retry_button
 
     def show_title(self, title: str) -> None:
-        self.slot.title.textContent = title
+        self.slot.title.textContent = "" if title == self.slot.session else title
 
     def show_notice(self, text: str) -> None:
         notice = self.slot.notice
