@@ -138,8 +138,10 @@ def tmux_server() -> TmuxServer:
     server = TmuxServer(f"livepane-test-{secrets.token_hex(4)}")
     # -f /dev/null: no user config; the "anchor" session keeps the server alive between tests.
     server.run("-f", "/dev/null", "new-session", "-d", "-s", "anchor", *TEST_SHELL.split())
+    socket_path = Path(server.run("display-message", "-p", "#{socket_path}").strip())
     yield server
     server.run("kill-server", check=False)
+    socket_path.unlink(missing_ok=True)  # kill-server leaves the socket file behind
 
 
 @pytest.fixture
