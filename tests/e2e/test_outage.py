@@ -79,6 +79,15 @@ def test_outage_counts_down_follows_the_schedule_and_retry_now_attempts_at_once(
         assert recorder.times()[before] - clicked_at < 0.5
         assert stats(page, "s3")["attempts"] == status["attempts"] + 1
 
+        # The browser saying "back online", "visible again" or "restored from the cache" skips the wait too.
+        for target, event in (("window", "online"), ("document", "visibilitychange"), ("window", "pageshow")):
+            wait_until(lambda: stats(page, "s3")["phase"] == "waiting", 2, "the pane to wait again")
+            before = len(recorder.times())
+            fired_at = time.monotonic()
+            page.evaluate(f"{target}.dispatchEvent(new Event('{event}'))")
+            wait_until(lambda b=before: len(recorder.times()) > b, 2, f"the attempt after {event}")
+            assert recorder.times()[before] - fired_at < 0.5, event
+
         remaining = DOWN_FOR_S - (time.monotonic() - killed_at)
         if remaining > 0:
             wait_until(lambda: time.monotonic() - killed_at >= DOWN_FOR_S, remaining + 1, "the end of the outage")
