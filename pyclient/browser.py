@@ -136,6 +136,8 @@ class BrowserSocket:
             setattr(self._ws, name, proxy)
         if old is not None:
             old.destroy()
+        if handler is None and not self._proxies:
+            self.dispose()  # the machine unhooked every handler: it is done with this socket
 
     onopen = property(lambda self: self._handlers.get("onopen"), lambda self, h: self._set("onopen", h))
     onmessage = property(lambda self: self._handlers.get("onmessage"), lambda self, h: self._set("onmessage", h))

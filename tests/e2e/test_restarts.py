@@ -49,6 +49,7 @@ def test_restart_reconnects_in_place_without_reloading_the_page(page, server: Se
     assert page.evaluate("performance.getEntriesByType('navigation').length") == navigations
     assert page.evaluate(FOCUSED_IN_XTERM), "the reconnect moved the focus"
     assert page.is_hidden('section.pane[data-session="s2"] .caption')
+    assert page.evaluate("window.livepane.liveSockets()") == 1, "the old socket's proxies were not released"
 
 
 def test_zero_downtime_reload_needs_no_failed_attempt(page, server: Server) -> None:
