@@ -471,6 +471,7 @@ class Assets:
         self.node_modules = web_dir / "node_modules"
         self.pyclient_dir = pyclient_dir
         self.versions = self._read_versions()
+        self._warned: set[str] = set()
 
     def _read_versions(self) -> dict[str, str]:
         versions = {}
@@ -489,7 +490,9 @@ class Assets:
         def replace(match: re.Match[str]) -> str:
             package = match.group(1)
             if package not in self.versions:
-                log.warning("unknown vendor placeholder %s left as is", match.group(0))
+                if package not in self._warned:  # once, not on every page load
+                    self._warned.add(package)
+                    log.warning("unknown vendor placeholder %s left as is", match.group(0))
                 return match.group(0)
             return self.vendor_prefix(package)
 
