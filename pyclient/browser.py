@@ -306,8 +306,11 @@ class BrowserPane:
         self.term.loadAddon(self.fit_addon)
         self.term.loadAddon(js.WebLinksAddon.WebLinksAddon.new())
         self.term.open(self.container)
-        if self.app.renderer == "webgl" and hasattr(js, "WebglAddon"):
-            self.term.loadAddon(js.WebglAddon.WebglAddon.new())
+        if self.app.renderer == "webgl":
+            try:
+                self.term.loadAddon(js.WebglAddon.WebglAddon.new())
+            except Exception as error:  # no WebGL2 context here: xterm keeps its DOM renderer
+                _log(f"webgl renderer unavailable ({error}); using the DOM renderer")
 
         self.pane = Pane(
             session=slot.session,
@@ -510,7 +513,11 @@ class App:
     async def run(self) -> None:
         self._expose()
         if self.renderer == "webgl":
-            await self._load_script(js.document.querySelector('meta[name="livepane-webgl-addon"]').content)
+            try:
+                await self._load_script(js.document.querySelector('meta[name="livepane-webgl-addon"]').content)
+            except Exception as error:
+                _log(f"cannot load the webgl addon ({error}); using the DOM renderer")
+                self.renderer = js.window.livepane.renderer = "dom"
         sessions = sessions_from_query(str(js.window.location.search))
         if not sessions:
             sessions = await self._list_sessions()
