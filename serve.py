@@ -106,6 +106,9 @@ RESPAWN_WINDOW_S = 10.0
 TMUX_CLIENT_STOP_S = 0.3
 # SIGTERM must end the process within a second (issue 3): closes and bridge stops share this budget.
 SHUTDOWN_BUDGET_S = 0.6
+# After we stop listening, connections we had already accepted get this long to deliver their request before
+# shutdown closes idle connections; without it a reload answered a few hammered connects with nothing at all.
+ACCEPTED_GRACE_S = 0.1
 # A successor must be accepting within this long, or the reload is abandoned and the old process keeps serving.
 RELOAD_READY_TIMEOUT_S = 15.0
 # Listen backlog: a herd of panes reconnecting after a restart arrives at once.
@@ -1470,6 +1473,7 @@ class Lifecycle:
         # Stop listening first: from here on the kernel queues new connections for the successor only (or, on a
         # plain stop, refuses them rather than leaving them unanswered).
         await site.stop()
+        await asyncio.sleep(ACCEPTED_GRACE_S)
         await self.server.close_all_sockets()
         await runner.cleanup()
         if not self.handed_over:
