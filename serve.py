@@ -70,7 +70,8 @@ DEFAULT_SESSION = "main"
 DEFAULT_KEEPALIVE_S = 10.0
 
 # docs/protocol.md §1: the one id syntax shared with the client; safe in URLs, tmux targets and logs.
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# \A...\Z, not ^...$: "$" also matches before a trailing newline, which would let "main\n" through to tmux.
+SESSION_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 COOKIE_NAME = "livepane_auth"
 # docs/protocol.md §1: a ticket covers one connect attempt; 30 s is ample for a fetch followed by an upgrade.
 TICKET_TTL_S = 30.0

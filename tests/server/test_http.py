@@ -133,6 +133,7 @@ async def test_ticket_endpoint(tmux_server: TmuxServer) -> None:
             ({"session": "main"}, {}, 401),
             ({"session": "main"}, {"Cookie": f"{serve.COOKIE_NAME}=x"}, 401),
             ({"session": "a b"}, cookie_header(), 400),
+            ({"session": "main\n"}, cookie_header(), 400),
             ({"session": 5}, cookie_header(), 400),
             ({"nope": "main"}, cookie_header(), 400),
             ({"session": "main"}, {**cookie_header(), "Origin": "http://evil.example"}, 403),

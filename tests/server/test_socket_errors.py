@@ -34,6 +34,8 @@ REFUSALS = [
     pytest.param({"origin": "null"}, 4403, "origin not allowed", id="null-origin"),
     pytest.param({"session": "bad.id"}, 4400, "bad request: bad session id", id="bad-session-id"),
     pytest.param({"session": "x" * 65}, 4400, "bad request: bad session id", id="session-id-too-long"),
+    # "$" would match before a trailing newline: the id must be checked as a whole.
+    pytest.param({"session": "anchor\n"}, 4400, "bad request: bad session id", id="session-id-trailing-newline"),
 ]
 
 
