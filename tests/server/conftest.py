@@ -8,6 +8,7 @@ tests need no pytest plugin.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import inspect
 import json
@@ -20,7 +21,7 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 
 import aiohttp
@@ -48,9 +49,25 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     """Run `async def` tests in their own event loop."""
     if inspect.iscoroutinefunction(pyfuncitem.obj):
         kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        asyncio.run(pyfuncitem.obj(**kwargs))
+        run_in_own_loop(pyfuncitem.obj(**kwargs))
         return True
     return None
+
+
+def run_in_own_loop(coro: Coroutine[object, object, object]) -> None:
+    """`asyncio.run`, also when this thread already runs a loop.
+
+    pytest-playwright's sync API keeps an event loop running on the main thread once a browser test has run in the
+    same pytest process (`make test` runs every suite in one), and asyncio.run() refuses to nest: such a coroutine
+    gets a loop of its own on a worker thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="server-test") as pool:
+        pool.submit(asyncio.run, coro).result()
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = DEADLINE_S, what: str = "") -> object:

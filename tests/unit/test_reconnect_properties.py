@@ -9,6 +9,8 @@ Whatever the server, the network and the user do, in any order:
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -25,6 +27,7 @@ from pyclient.reconnect import (
 )
 
 POLICY = ReconnectPolicy()
+EPS_MS = 1e-6
 CODES = st.sampled_from([1000, 1001, 1003, 1006, 1009, 1011, 1012, 1013, 1014, 4400, 4401, 4403, 4404])
 REASONS = st.sampled_from(["", "session ended", "bye"])
 
@@ -152,17 +155,20 @@ class ReconnectMachine(RuleBasedStateMachine):
 
     @invariant()
     def every_delay_is_inside_its_envelope(self) -> None:
+        # Delays are read back as retry_at_ms - now: allow float rounding of a microsecond.
+        def within(lo: float, delay: float, hi: float) -> bool:
+            return lo - EPS_MS <= delay <= hi + EPS_MS
+
         for delay, status in self.delays:
-            assert 0 <= delay <= POLICY.cap_ms
+            assert within(0, delay, POLICY.cap_ms)
+            lo, hi = delay_envelope_ms(POLICY, status.failures)
             if status.close_code == 1012:
-                assert delay < POLICY.restart_spread_ms
+                assert within(0, delay, POLICY.restart_spread_ms)
             elif status.close_code == 1013:
-                lo, hi = delay_envelope_ms(POLICY, status.failures)
-                assert lo <= delay <= hi and delay >= POLICY.base_ms * (1 - POLICY.jitter)
+                assert within(lo, delay, hi) and delay >= POLICY.base_ms * (1 - POLICY.jitter) - EPS_MS
             else:
-                lo, hi = delay_envelope_ms(POLICY, status.failures)
-                in_restart = POLICY.restart_retry_ms * (1 - POLICY.jitter) <= delay <= POLICY.restart_retry_ms
-                assert lo <= delay <= hi or (self.restart_seen_at is not None and in_restart)
+                in_restart = within(POLICY.restart_retry_ms * (1 - POLICY.jitter), delay, POLICY.restart_retry_ms)
+                assert within(lo, delay, hi) or (self.restart_seen_at is not None and in_restart)
         self.delays.clear()
 
     @invariant()
@@ -187,5 +193,8 @@ class ReconnectMachine(RuleBasedStateMachine):
             assert status.state is (State.CONNECTING if status.failures <= 1 else State.RECONNECTING)
 
 
-ReconnectMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
+# Locally each run explores new sequences; CI replays a fixed set, so a red CI is reproducible.
+ReconnectMachine.TestCase.settings = settings(
+    max_examples=300, stateful_step_count=40, deadline=None, derandomize=bool(os.environ.get("CI"))
+)
 TestReconnectProperties = ReconnectMachine.TestCase
