@@ -29,6 +29,7 @@ import errno
 import fcntl
 import hashlib
 import hmac
+import html
 import ipaddress
 import json
 import logging
@@ -187,6 +188,10 @@ PLACEHOLDER_INDEX_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>livepane</title><link rel="icon" href="data:,"></head>
 <body><p>livepane: the server is running, but web/index.html is not installed yet.</p></body></html>
 """
+SAME_SITE_REFRESH_HTML = (
+    '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={url}">'
+    '<title>livepane</title><a href="{url}">Open livepane</a>\n'
+)
 UNAUTHORIZED_TEXT = "unauthorized: open the URL that serve.py printed (it ends in ?token=...)\n"
 
 
@@ -1226,9 +1231,21 @@ class LivepaneServer:
                 return text_error(401, "unauthorized: wrong token in the URL")
             query = request.rel_url.query.copy()
             del query["token"]
-            response = web.HTTPSeeOther(request.rel_url.with_query(query), headers={"Cache-Control": CACHE_NEVER})
+            clean_url = request.rel_url.with_query(query)
+            if request.headers.get("Sec-Fetch-Site") == "cross-site":
+                # A link on another site (a chat, a wiki): the browser would not send the SameSite=Strict cookie on
+                # this navigation's redirect, so the 303 would land on 401. A refresh is a same-site navigation.
+                response = web.Response(
+                    text=SAME_SITE_REFRESH_HTML.format(url=html.escape(str(clean_url), quote=True)),
+                    content_type="text/html",
+                    headers={"Cache-Control": CACHE_NEVER},
+                )
+            else:
+                response = web.HTTPSeeOther(clean_url, headers={"Cache-Control": CACHE_NEVER})
             response.set_cookie(COOKIE_NAME, self.auth.cookie_value, httponly=True, samesite="Strict", path="/")
-            raise response
+            if isinstance(response, web.HTTPSeeOther):
+                raise response
+            return response
         if not self.auth.cookie_ok(request):
             return text_error(401, UNAUTHORIZED_TEXT)
         return await self.assets.index(request)

@@ -72,6 +72,22 @@ async def test_token_url_sets_cookie_and_redirects_without_token(tmux_server: Tm
             assert r.headers["Cache-Control"] == "no-cache"
 
 
+async def test_token_link_followed_from_another_site_still_sets_a_usable_cookie(
+    tmux_server: TmuxServer, site: dict
+) -> None:
+    # A SameSite=Strict cookie set by a response to a cross-site navigation is not sent on that navigation's
+    # redirect: a 303 would land on 401. The server answers with a same-site refresh instead.
+    async with running_app(tmux_server, **site) as (client, _):
+        url = client.url("/").with_query(token=TOKEN, x="1")
+        async with client.http.get(url, headers={"Sec-Fetch-Site": "cross-site"}, allow_redirects=False) as r:
+            assert r.status == 200
+            assert r.headers["Cache-Control"] == "no-store"
+            assert r.cookies[serve.COOKIE_NAME].value == serve.cookie_value_for(TOKEN)
+            body = await r.text()
+        assert '<meta http-equiv="refresh" content="0; url=/?x=1">' in body
+        assert TOKEN not in body
+
+
 @pytest.mark.parametrize(
     ("query", "headers"),
     [
