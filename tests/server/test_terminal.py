@@ -7,6 +7,10 @@ import contextlib
 import os
 import signal
 
+import pytest
+
+import serve
+
 from .conftest import TmuxServer, async_wait_until, marker, running_app
 
 
@@ -164,3 +168,24 @@ async def test_concurrent_sockets_share_nothing(tmux_server: TmuxServer, session
         await panes[0].send_input(f"echo {mark[:2]}''{mark[2:]}\r")
         for pane in panes:
             await pane.wait_output(mark)
+
+
+async def test_a_browser_that_stops_answering_pings_is_dropped(
+    tmux_server: TmuxServer, session: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dead browser (a closed laptop) must not keep its tmux client attached, pinning the window size. Pings are
+    # shrunk from 20 s to 0.3 s; a socket that never answers is closed within about 1.5 of them.
+    monkeypatch.setattr(serve, "WS_HEARTBEAT_S", 0.3)
+    async with running_app(tmux_server) as (client, _):
+        witness = await client.open_pane(session)  # answers pings while it is being read
+        ticket = await client.ticket(session)
+        url = client.base_url.with_scheme("ws").with_path(f"/ws/{session}").with_query(ticket=ticket)
+        dead = await client.http.ws_connect(url, protocols=("tty",), autoping=False)  # never reads: never pongs
+        await dead.send_bytes(b'{"AuthToken": "", "columns": 80, "rows": 24}')
+        await async_wait_until(lambda: len(tmux_server.client_pids(session)) == 2, what="both clients attached")
+        mark = marker()
+        reader = asyncio.create_task(witness.wait_output(mark))
+        await async_wait_until(lambda: len(tmux_server.client_pids(session)) == 1, what="the dead browser dropped")
+        await witness.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
+        await reader  # the live pane kept answering pings and still works
+        await dead.close()
