@@ -1,0 +1,229 @@
+"""Time to first prompt, cold and warm, with its breakdown; and the boot-time variants (preload, memory snapshot).
+
+A variant is a copy of the served tree (serve.py, web/ with an edited index.html / pyscript.json, pyclient/ linked)
+under the bench's work folder, run by its own serve.py: the repository's files are never edited. Every load is a
+new Chromium on a profile: a fresh one (cold) or one that already loaded the page (warm: disk cache and V8's code
+cache, as when a user comes back the next day).
+
+Breakdown, all from navigation start (the page's clock), read from Resource Timing, the probe (bench/probe.js) and
+PyScript's events:
+  assets       responseEnd of the last of pyodide.asm.wasm, python_stdlib.zip, pyodide.asm.mjs, pyodide-lock.json
+  interpreter  PyScript starts fetching its "files" (the pyclient modules): loadPyodide has resolved
+  pyscript     py:ready (PyScript is about to run main.py)
+  python       the first /api/ticket request (main.py imported pyclient and mounted the pane)
+  socket       the socket is open;  output: its first output frame;  prompt: parsed into xterm's buffer;
+  painted      the animation frame after that (what the user sees)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import harness as H
+
+COLLECT_JS = """(session) => {
+  const B = window.__bench;
+  const res = performance.getEntriesByType('resource').map((e) => ({
+    name: e.name.replace(location.origin, ''), start: e.startTime, end: e.responseEnd, size: e.transferSize }));
+  return { events: B.events, sockets: B.sockets.filter((s) => s.session === session),
+           fetches: B.fetches, res };
+}"""
+
+PHASES = ["assets", "interpreter", "pyscript", "python", "socket", "output", "prompt", "painted"]
+ASSETS = ("pyodide.asm.wasm", "python_stdlib.zip", "pyodide.asm.mjs", "pyodide-lock.json")
+
+
+def breakdown(data: dict[str, Any], session: str) -> dict[str, float | None]:
+    res, ev = data["res"], data["events"]
+
+    def first(pred: Any, key: str) -> float | None:
+        values = [r[key] for r in res if pred(r["name"])]
+        return min(values) if values else None
+
+    assets = [r["end"] for r in res if r["name"].split("?")[0].rsplit("/", 1)[-1] in ASSETS]
+    tickets = [f["start"] for f in data["fetches"] if "/api/ticket" in f["url"]]
+    sockets = data["sockets"]
+    return {
+        "assets": max(assets) if assets else None,
+        "wasm_bytes_transferred": sum(r["size"] for r in res if r["name"].endswith("pyodide.asm.wasm")),
+        "interpreter": first(lambda n: n.startswith("/pyclient/"), "start"),
+        "pyscript": ev.get("py:ready"),
+        "python": min(tickets) if tickets else None,
+        "socket": sockets[0]["open"] if sockets else None,
+        "output": sockets[0]["firstOutput"] if sockets else None,
+        "prompt": ev.get(f"prompt:{session}"),
+        "painted": ev.get(f"prompt-frame:{session}"),
+    }
+
+
+async def load_once(stack: H.Stack, profile: Path, session: str, query: str = "") -> dict[str, Any]:
+    ctx = await stack.browser(profile=profile)
+    try:
+        page = await H.page_for(ctx)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)[:300]))
+        await page.goto(f"{stack.base}/?session={session}{query}", wait_until="commit")
+        await H.wait_js(page, f"window.__bench && window.__bench.events['prompt-frame:{session}']", 60)
+        data = await page.evaluate(COLLECT_JS, session)
+        out = breakdown(data, session)
+        out["errors"] = errors
+        return out
+    finally:
+        await stack.close_browser(ctx)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Variants of the served tree
+
+
+def make_variant(workdir: Path, name: str, edit_index: Any = None, edit_config: Any = None,
+                 extra: dict[str, bytes] | None = None) -> Path:
+    """A copy of serve.py + web/ (node_modules and bench linked, pyclient linked) with index.html/pyscript.json
+    edited by the given functions (text -> text) and extra files written under web/."""
+    root = workdir / f"variant-{name}"
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "web").mkdir(parents=True)
+    shutil.copy2(H.ROOT / "serve.py", root / "serve.py")
+    (root / "pyclient").symlink_to(H.ROOT / "pyclient")
+    for item in (H.ROOT / "web").iterdir():
+        target = root / "web" / item.name
+        if item.name in ("node_modules", "bench") or item.is_dir():
+            target.symlink_to(item)
+        else:
+            shutil.copy2(item, target)
+    if edit_index:
+        p = root / "web" / "index.html"
+        p.write_text(edit_index(p.read_text()))
+    if edit_config:
+        p = root / "web" / "pyscript.json"
+        p.write_text(edit_config(p.read_text()))
+    for rel, data in (extra or {}).items():
+        p = root / "web" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return root
+
+
+def pyscript_core_chunk() -> str:
+    """The hashed chunk core.js imports (core-XXXX.js): preloading it saves a round trip after core.js."""
+    core = (H.ROOT / "web/node_modules/@pyscript/core/dist/core.js").read_text()
+    m = re.search(r"\./(core-[A-Za-z0-9_-]+\.js)", core)
+    return m.group(1) if m else ""
+
+
+def preload_links() -> str:
+    chunk = pyscript_core_chunk()
+    links = [
+        f'<link rel="modulepreload" href="{{{{vendor:@pyscript/core}}}}/dist/{chunk}">' if chunk else "",
+        '<link rel="modulepreload" href="{{vendor:pyodide}}/pyodide.mjs">',
+        '<link rel="modulepreload" href="{{vendor:pyodide}}/pyodide.asm.mjs">',
+        '<link rel="preload" href="{{vendor:pyodide}}/pyodide.asm.wasm" as="fetch" crossorigin>',
+        '<link rel="preload" href="{{vendor:pyodide}}/python_stdlib.zip" as="fetch" crossorigin>',
+        '<link rel="preload" href="{{vendor:pyodide}}/pyodide-lock.json" as="fetch" crossorigin>',
+        '<link rel="preload" href="/static/pyscript.json" as="fetch" crossorigin>',
+    ]
+    return "\n  ".join(x for x in links if x)
+
+
+def add_preloads(index_html: str) -> str:
+    anchor = '<link rel="icon" href="data:,">'
+    if anchor not in index_html:
+        raise RuntimeError("index.html changed: no favicon link to anchor the preloads after")
+    return index_html.replace(anchor, anchor + "\n  " + preload_links(), 1)
+
+
+SNAPSHOT_PATH = "snapshot/pyclient.bin"
+WRAPPER_PATH = "snapshot/pyodide-snap.mjs"
+
+
+def use_snapshot(config_json: str) -> str:
+    config = json.loads(config_json)
+    config["interpreter"] = (
+        f"/static/{WRAPPER_PATH}?index={{{{vendor:pyodide}}}}/&snap=/static/{SNAPSHOT_PATH}"
+    )
+    return json.dumps(config, indent=2) + "\n"
+
+
+async def make_snapshot(workdir: Path) -> bytes:
+    """Boot plain Pyodide on the lab server, import every pyclient module, and return makeMemorySnapshot()."""
+    port = H.free_port()
+    import subprocess
+    import sys
+
+    lab = subprocess.Popen(
+        [sys.executable, str(H.ROOT / "bench" / "lab_server.py"), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        if await H.wait_port(port, 15) is None:
+            raise RuntimeError("lab server did not start")
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=H.CHROMIUM, args=H.CHROMIUM_ARGS, headless=True)
+            try:
+                page = await browser.new_page()
+                await page.goto(f"http://127.0.0.1:{port}/static/bench/boot-lab.html?mode=make&snap=bench.bin&modules=__init__,protocol,reconnect,pane")
+                result = await H.wait_js(page, "window.labResult", 120)
+                if "error" in result:
+                    raise RuntimeError(f"snapshot failed: {result['error'][:500]}")
+            finally:
+                await browser.close()
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab/blob/bench.bin", timeout=30) as r:
+            return r.read()
+    finally:
+        lab.terminate()
+        try:
+            lab.wait(5)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+
+
+def snapshot_variant(workdir: Path, snapshot: bytes, preload: bool) -> Path:
+    wrapper = (H.ROOT / "web" / "bench" / "pyodide-snap.mjs").read_bytes()
+    return make_variant(
+        workdir, "snapshot" + ("-preload" if preload else ""),
+        edit_index=add_preloads if preload else None, edit_config=use_snapshot,
+        extra={SNAPSHOT_PATH: snapshot, WRAPPER_PATH: wrapper},
+    )
+
+
+async def run_variants(workdir: Path, variants: list[tuple[str, Path]], *, cold_runs: int, warm_runs: int,
+                       log: Any) -> dict[str, dict[str, list[dict]]]:
+    """Runs of each variant interleaved (round-robin), so load from other processes hits them alike."""
+    stacks: dict[str, H.Stack] = {}
+    results: dict[str, dict[str, list[dict]]] = {name: {"cold": [], "warm": []} for name, _ in variants}
+    try:
+        for name, root in variants:
+            st = H.Stack(workdir / f"stack-{name}", root=root)
+            st.workdir.mkdir(parents=True, exist_ok=True)
+            stacks[name] = st
+            st.new_session("boot")
+            await st.start_server()
+        for name, _ in variants:  # prime each warm profile once
+            await load_once(stacks[name], stacks[name].workdir / "warm", "boot")
+        for i in range(max(cold_runs, warm_runs)):
+            for name, _ in variants:
+                st = stacks[name]
+                if i < cold_runs:
+                    profile = st.workdir / f"cold-{i}"
+                    r = await load_once(st, profile, "boot")
+                    shutil.rmtree(profile, ignore_errors=True)
+                    results[name]["cold"].append(r)
+                    log(f"  {name} cold #{i + 1}: prompt painted at {r['painted']:.0f} ms")
+                if i < warm_runs:
+                    r = await load_once(st, st.workdir / "warm", "boot")
+                    results[name]["warm"].append(r)
+                    log(f"  {name} warm #{i + 1}: prompt painted at {r['painted']:.0f} ms")
+    finally:
+        for st in stacks.values():
+            await st.aclose()
+    return results
+

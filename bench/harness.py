@@ -1,0 +1,374 @@
+"""Processes and measurements the benchmarks share: an isolated tmux server, serve.py, Chromium, /proc readings.
+
+Rules:
+- Everything started here is owned by a :class:`Stack` and stopped when it closes, on success or error: serve.py (and
+  any successor a SIGHUP starts) runs in its own process group, killed by that group's id; the tmux server is ours
+  alone (``tmux -L lpbench-<pid>``) and is killed with ``kill-server``; Chromium is closed through Playwright.
+- No timing is asserted anywhere: a bench reports, it never fails on a number. Every wait has a deadline.
+- Figures are medians with their spread over several runs; comparisons are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE_JS = (Path(__file__).resolve().parent / "probe.js").read_text()
+PROMPT = "bench$ "  # PS1 of every bench shell: what "the prompt is painted" looks for
+SHELL = f"env PS1='{PROMPT}' bash --norc --noprofile"  # no rc files: root's .bashrc adds ~130 ms per shell
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        try:
+            s.connect((host, port))
+        except OSError:
+            return False
+        return True
+
+
+async def wait_port(port: int, timeout_s: float, *, interval_s: float = 0.002) -> float | None:
+    """Poll until the port accepts; returns the wall-clock time (time.time()) it first did, or None on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return time.time()
+        await asyncio.sleep(interval_s)
+    return None
+
+
+def package_version(pkg: str) -> str:
+    return json.loads((ROOT / "web" / "node_modules" / pkg / "package.json").read_text())["version"]
+
+
+def vendor(pkg: str) -> str:
+    return f"/vendor/{pkg}@{package_version(pkg)}"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# /proc
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of one process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+
+
+def proc_children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def proc_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            todo += proc_children(p)
+            pids.append(p)
+    return pids
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Statistics
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+@dataclass
+class Figure:
+    """One reported number: the median of samples, with min-max (or IQR) as its spread."""
+
+    name: str
+    unit: str
+    samples: list[float] = field(default_factory=list)
+    note: str = ""
+    target: str = ""  # e.g. "<= 250"; judged on the median
+    spread: str = "min-max"
+
+    @property
+    def value(self) -> float | None:
+        return median(self.samples)
+
+    def spread_text(self, fmt: str) -> str:
+        if len(self.samples) < 2:
+            return ""
+        if self.spread == "iqr":
+            return f"IQR {fmt.format(percentile(self.samples, 0.25))}-{fmt.format(percentile(self.samples, 0.75))}"
+        return f"{fmt.format(min(self.samples))}-{fmt.format(max(self.samples))}"
+
+    def met(self) -> str:
+        if not self.target or self.value is None:
+            return ""
+        op, _, limit = self.target.partition(" ")
+        ok = self.value <= float(limit) if op == "<=" else self.value >= float(limit)
+        return "met" if ok else "NOT met"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The stack: tmux, serve.py, Chromium
+
+
+class Stack:
+    """One isolated tmux server and one serve.py on a free port, plus the browsers opened against it."""
+
+    def __init__(self, workdir: Path, *, log_level: str = "info", root: Path = ROOT) -> None:
+        self.workdir = workdir
+        self.root = root  # the folder holding serve.py, web/ and pyclient/: ROOT, or a variant tree under workdir
+        self.tmux_socket = f"lpbench-{os.getpid()}-{secrets.token_hex(3)}"
+        self.token = secrets.token_hex(16)
+        self.port = free_port()
+        self.pid_file = workdir / "serve.pid"
+        self.log_level = log_level
+        self.server: subprocess.Popen[bytes] | None = None
+        self.server_pgids: set[int] = set()
+        self.server_logs: list[Path] = []
+        self.playwright: Any = None
+        self.contexts: list[Any] = []
+        self.profiles: list[Path] = []
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- tmux ------------------------------------------------------------------------------------------------------
+
+    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-L", self.tmux_socket, "-f", "/dev/null", *args],
+            capture_output=True, text=True, check=check, timeout=10,
+        )
+
+    def new_session(self, name: str, columns: int = 120, rows: int = 40) -> None:
+        self.tmux("new-session", "-d", "-s", name, "-x", str(columns), "-y", str(rows), SHELL)
+
+    def send_keys(self, session: str, *keys: str) -> None:
+        self.tmux("send-keys", "-t", f"={session}:", *keys)
+
+    def tmux_server_pid(self) -> int | None:
+        r = self.tmux("display-message", "-p", "#{pid}", check=False)
+        return int(r.stdout.strip()) if r.returncode == 0 and r.stdout.strip().isdigit() else None
+
+    # -- serve.py --------------------------------------------------------------------------------------------------
+
+    async def start_server(self, *, wait: bool = True) -> subprocess.Popen[bytes]:
+        log_path = self.workdir / f"serve-{len(self.server_logs)}.log"
+        self.server_logs.append(log_path)
+        argv = [
+            sys.executable, str(self.root / "serve.py"),
+            "--host", "127.0.0.1", "--port", str(self.port), "--token", self.token,
+            "--tmux-socket", self.tmux_socket, "--default-session", "main", "--shell", SHELL,
+            "--pid-file", str(self.pid_file), "--log-level", self.log_level,
+        ]
+        with log_path.open("wb") as log:
+            self.server = subprocess.Popen(
+                argv, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: the successor and tmux clients die with it
+            )
+        self.server_pgids.add(self.server.pid)
+        if wait and await wait_port(self.port, 20) is None:
+            raise RuntimeError(f"serve.py did not start; see {log_path}")
+        return self.server
+
+    def server_pid(self) -> int | None:
+        """The serving process: a SIGHUP successor rewrites the pid file."""
+        with contextlib.suppress(OSError, ValueError):
+            return int(self.pid_file.read_text().strip())
+        return self.server.pid if self.server else None
+
+    def signal_server(self, sig: int) -> None:
+        pid = self.server_pid()
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    async def wait_server_gone(self, timeout_s: float = 5) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.server is None or self.server.poll() is not None:
+                return
+            await asyncio.sleep(0.005)
+
+    def kill_server_group(self) -> None:
+        for pgid in self.server_pgids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                self.server.wait(timeout=5)
+
+    # -- Chromium ----------------------------------------------------------------------------------------------------
+
+    async def browser(self, *, profile: Path | None = None, viewport: dict[str, int] | None = None) -> Any:
+        """A persistent context (warm loads keep the wasm in the HTTP cache); a fresh profile when none is given."""
+        if self.playwright is None:
+            from playwright.async_api import async_playwright
+
+            self.playwright = await async_playwright().start()
+        if profile is None:
+            profile = Path(tempfile.mkdtemp(prefix="lpbench-profile-", dir=self.workdir))
+            self.profiles.append(profile)
+        ctx = await self.playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            viewport=viewport or VIEWPORT,
+        )
+        self.contexts.append(ctx)
+        await ctx.add_init_script(f"window.__benchPrompt = {json.dumps(PROMPT.strip())};\n" + PROBE_JS)
+        await self.authorize(ctx)
+        return ctx
+
+    async def authorize(self, ctx: Any) -> None:
+        """Set the auth cookie without loading the page (the request context shares the browser's cookies)."""
+        resp = await ctx.request.get(f"{self.base}/?token={self.token}", max_redirects=0)
+        if resp.status != 303:
+            raise RuntimeError(f"token URL answered {resp.status}")
+
+    async def close_browser(self, ctx: Any) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ctx.close(), 15)
+        if ctx in self.contexts:
+            self.contexts.remove(ctx)
+
+    # -- teardown --------------------------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        for ctx in list(self.contexts):
+            await self.close_browser(ctx)
+        if self.playwright is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.playwright.stop(), 15)
+            self.playwright = None
+        self.signal_server(signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        self.kill_server_group()
+        self.tmux("kill-server", check=False)
+        for profile in self.profiles:
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+async def page_for(ctx: Any) -> Any:
+    return ctx.pages[0] if ctx.pages else await ctx.new_page()
+
+
+async def wait_js(page: Any, expression: str, timeout_s: float, arg: Any = None, polling: Any = "raf") -> Any:
+    """page.wait_for_function with a deadline in seconds; returns the expression's value."""
+    handle = await page.wait_for_function(expression, arg=arg, timeout=timeout_s * 1000, polling=polling)
+    return await handle.json_value()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# A counting TCP proxy: where and when each connect attempt reaches the server
+
+
+def request_kind(data: bytes) -> str:
+    if data.startswith(b"POST /api/ticket"):
+        return "ticket"
+    return "ws" if data.startswith(b"GET /ws/") else ""
+
+
+class CountingProxy:
+    """Forwards 127.0.0.1:port to the server's port and records each ticket request and socket upgrade as it arrives.
+
+    While the server is down, an accepted connection is closed at once (the browser sees a failed request, as with a
+    refused one). Requests are recognised by the first bytes of a read: the pages do not pipeline.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self.arrivals: list[tuple[float, str, bool]] = []  # (time.time(), "ticket"|"ws", upstream reached)
+        self.server: asyncio.base_events.Server | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port, backlog=512)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = await reader.read(65536)
+        kind = request_kind(first)
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            if kind:
+                self.arrivals.append((time.time(), kind, False))
+            writer.transport.abort()
+            return
+        if kind:
+            self.arrivals.append((time.time(), kind, True))
+        up_writer.write(first)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, note: bool) -> None:
+            try:
+                while data := await src.read(65536):
+                    if note:
+                        k = request_kind(data)
+                        if k:
+                            self.arrivals.append((time.time(), k, True))
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pump(reader, up_writer, True), pump(up_reader, writer, False))
+
+    async def aclose(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 2)

@@ -1,0 +1,178 @@
+"""Recovery after server restarts, a herd of panes, and the server's memory per pane.
+
+- Restart: the pane shows a marker line (``MARK-<n>``); the server is stopped (SIGTERM: sockets closed 1012;
+  SIGKILL: the browser sees 1006) and started again 1 s after the stop. The figure is the time from the port
+  accepting again (polled every 2 ms) until the pane is ``data-state=open`` with the marker back in xterm's buffer
+  (after the client's reset and tmux's repaint). SIGHUP (zero-downtime reload): the time from the signal until
+  repainted, and the failed attempts (failed ticket fetches plus sockets that closed without opening; must be 0).
+- Herd: N panes on one page (one Pyodide), N sessions; the server is stopped with SIGTERM and started again. Time
+  from the port accepting until every pane is open and repainted; the page talks to serve.py through a counting
+  TCP proxy (harness.CountingProxy) that records when each ticket request and socket upgrade reaches the server.
+- Memory: serve.py's RSS (and its tmux client children's) with 0 panes and with the herd open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+import harness as H
+
+STABLE_WAIT_S = 5.5  # > ReconnectPolicy.stable_after_ms
+
+REPAINTED_JS = """([sessions, marker, sinceEpoch, key]) => {
+  // Record, per session, when its pane is open and its buffer holds the marker again, for a socket created after
+  // sinceEpoch (so a stale screen from before the restart does not count).
+  const B = window.__bench;
+  B.results = B.results || {};
+  const since = sinceEpoch - performance.timeOrigin;
+  const done = (B.results[key] = {});
+  const check = (rec, t) => {
+    if (!sessions.includes(rec.session) || done[rec.session]) return;
+    const socks = B.sockets.filter((s) => s.session === rec.session && s.created >= since && s.open !== null);
+    if (!socks.length) return;
+    const root = document.querySelector(`[data-session="${rec.session}"]`);
+    if (root && root.dataset.state !== undefined && root.dataset.state !== 'open') return;
+    if (!B.lines(rec.term).some((l) => l.includes(marker))) return;
+    done[rec.session] = performance.timeOrigin + t;
+  };
+  B.watch((rec, t) => { check(rec, t); return sessions.every((s) => done[s]); });
+}"""
+
+
+def failed_attempts_js() -> str:
+    return """([sessions, sinceEpoch]) => {
+      const B = window.__bench, since = sinceEpoch - performance.timeOrigin;
+      const tickets = B.fetches.filter((f) => f.url.includes('/api/ticket') && f.start >= since);
+      const failedTickets = tickets.filter((f) => f.error !== null || (f.status !== null && f.status !== 200)).length;
+      const socks = B.sockets.filter((s) => sessions.includes(s.session) && s.created >= since);
+      const failedSockets = socks.filter((s) => s.open === null && s.closed !== null).length;
+      // When the sockets open at the signal saw their close, relative to the signal (ms), and with which code.
+      const old = B.sockets.filter((s) => sessions.includes(s.session) && s.created < since && s.closed !== null
+                                          && s.closed >= since);
+      const dropMs = old.map((s) => s.closed - since), codes = [...new Set(old.map((s) => s.code))];
+      return { failedTickets, failedSockets, tickets: tickets.length, sockets: socks.length, dropMs, codes };
+    }"""
+
+
+async def show_marker(stack: H.Stack, page: Any, sessions: list[str], marker: str) -> None:
+    for s in sessions:
+        stack.send_keys(s, "clear; echo " + marker.replace("-", "-''"), "Enter")
+    await H.wait_js(
+        page, "([ss, m]) => ss.every((s) => window.__bench.screen(s).split('\\n').some((l) => l.trim() === m))", 30,
+        arg=[sessions, marker])
+
+
+async def restart(stack: H.Stack, page: Any, sessions: list[str], sig: int, marker: str,
+                  down_s: float = 1.0, timeout_s: float = 30) -> dict[str, Any]:
+    key = f"restart-{marker}"
+    t_signal = time.time()
+    await page.evaluate(REPAINTED_JS, [sessions, marker, t_signal * 1000, key])
+    stack.signal_server(sig)
+    if sig == signal.SIGHUP:
+        t_accept = t_signal  # the listening socket never closes: measured from the signal
+    else:
+        await stack.wait_server_gone()
+        await asyncio.sleep(max(0.0, t_signal + down_s - time.time()))
+        await stack.start_server(wait=False)
+        t_accept = await H.wait_port(stack.port, 20)
+        if t_accept is None:
+            raise RuntimeError("serve.py did not come back")
+    await H.wait_js(page, "([ss, k]) => { const d = window.__bench.results[k]; return ss.every((s) => d[s]); }",
+                    timeout_s, arg=[sessions, key], polling=50)
+    done = await page.evaluate(f"window.__bench.results['{key}']")
+    failed = await page.evaluate(failed_attempts_js(), [sessions, t_signal * 1000])
+    times_ms = sorted((done[s] / 1000 - t_accept) * 1000 for s in sessions)
+    return {"t_signal": t_signal, "t_accept": t_accept, "ms": times_ms, **failed}
+
+
+async def reconnect(stack: H.Stack, runs: int, log: Any) -> dict[str, list[dict[str, Any]]]:
+    session = "rc"
+    stack.new_session(session)
+    ctx = await stack.browser()
+    out: dict[str, list[dict[str, Any]]] = {"SIGTERM": [], "SIGKILL": [], "SIGHUP": []}
+    try:
+        page = await H.page_for(ctx)
+        await page.goto(f"{stack.base}/?session={session}", wait_until="commit")
+        await H.wait_js(page, f"window.__bench && window.__bench.events['prompt-frame:{session}']", 90)
+        n = 0
+        for i in range(runs):
+            for name, sig in (("SIGTERM", signal.SIGTERM), ("SIGKILL", signal.SIGKILL), ("SIGHUP", signal.SIGHUP)):
+                n += 1
+                marker = f"MARK-{n}"
+                await show_marker(stack, page, [session], marker)
+                await asyncio.sleep(0.3)
+                r = await restart(stack, page, [session], sig, marker)
+                out[name].append(r)
+                log(f"  {name} #{i + 1}: repainted {r['ms'][0]:.0f} ms after "
+                    f"{'the signal' if sig == signal.SIGHUP else 'the port accepted'}; failed attempts "
+                    f"{r['failedTickets'] + r['failedSockets']}")
+                # Let the new connection become stable (pyclient's stable_after_ms is 5 s): a drop sooner counts as
+                # flapping and escalates the next delay, which would measure the previous restart, not this one.
+                await asyncio.sleep(STABLE_WAIT_S)
+        return out
+    finally:
+        await stack.close_browser(ctx)
+
+
+def server_memory(stack: H.Stack) -> dict[str, float]:
+    pid = stack.server_pid()
+    if pid is None:
+        return {}
+    tree = H.proc_tree(pid)
+    children = [p for p in tree if p != pid]
+    return {
+        "serve_rss_mb": H.proc_rss_bytes(pid) / 1e6,
+        "children": len(children),
+        "children_rss_mb": sum(H.proc_rss_bytes(p) for p in children if _alive(p)) / 1e6,
+    }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        H.proc_rss_bytes(pid)
+    except OSError:
+        return False
+    return True
+
+
+async def herd(stack: H.Stack, panes: int, runs: int, log: Any) -> dict[str, Any]:
+    sessions = [f"h{i:02d}" for i in range(panes)]
+    for s in sessions:
+        stack.new_session(s, 80, 24)
+    mem0 = server_memory(stack)
+    proxy = H.CountingProxy(stack.port)
+    await proxy.start()
+    # A tall window, so 50 panes get a usable size each (the page stacks them).
+    ctx = await stack.browser(viewport={"width": 1600, "height": 1200})
+    out: dict[str, Any] = {"panes": panes, "mem_idle": mem0, "runs": []}
+    try:
+        page = await H.page_for(ctx)
+        query = "&".join(f"session={s}" for s in sessions)
+        t0 = time.monotonic()
+        await page.goto(f"http://127.0.0.1:{proxy.port}/?{query}", wait_until="commit")
+        await H.wait_js(page, "(ss) => ss.every((s) => window.__bench.events['prompt:' + s])", 180, arg=sessions,
+                        polling=100)
+        out["first_open_s"] = time.monotonic() - t0
+        await asyncio.sleep(1.0)
+        out["mem_open"] = server_memory(stack)
+        log(f"  {panes} panes open after {out['first_open_s']:.1f} s; serve.py RSS "
+            f"{mem0.get('serve_rss_mb', 0):.1f} -> {out['mem_open'].get('serve_rss_mb', 0):.1f} MB")
+        for i in range(runs):
+            marker = f"HERD-{i}"
+            await show_marker(stack, page, sessions, marker)
+            proxy.arrivals.clear()
+            r = await restart(stack, page, sessions, signal.SIGTERM, marker, down_s=1.0, timeout_s=60)
+            arrivals = [(t - r["t_accept"], kind, ok) for t, kind, ok in proxy.arrivals if t >= r["t_signal"]]
+            r["arrivals"] = arrivals
+            out["runs"].append(r)
+            log(f"  herd #{i + 1}: all {panes} repainted {r['ms'][-1]:.0f} ms after the port accepted "
+                f"(median pane {H.median(r['ms']):.0f} ms); {sum(1 for a in arrivals if a[1] == 'ws')} upgrades, "
+                f"{sum(1 for a in arrivals if not a[2])} refused")
+            await asyncio.sleep(1.0)
+        return out
+    finally:
+        await stack.close_browser(ctx)
+        await proxy.aclose()

@@ -1,0 +1,119 @@
+// Injected by bench/run.py before any page script (Playwright add_init_script, so the page's CSP does not apply).
+// It observes, it never steers: every WebSocket's open/close/first frame/bytes, every xterm Terminal and its parse
+// events, PyScript's lifecycle events, all in the page's clock (performance.now()).
+//
+// window.__bench:
+//   sockets[]       {url, created, open, firstMessage, firstOutput, closed, code, messages, bytes, outputBytes}
+//   terms[]         {term, session, parsed: count}
+//   events{}        name -> first performance.now() (py:ready, py:done, ...)
+//   watch(fn)       fn(termRecord, now) runs after every parse of every terminal until it returns true
+//   epoch()         performance.timeOrigin + performance.now(): wall clock, comparable with the harness's time.time()
+(() => {
+  const B = (window.__bench = { sockets: [], terms: [], events: {}, watchers: [], keys: [] });
+  const now = () => performance.now();
+  B.epoch = () => performance.timeOrigin + performance.now();
+  B.mark = (name) => { if (!(name in B.events)) B.events[name] = now(); };
+
+  // ---- WebSocket: wrap the constructor, keep the prototype so instanceof and constants still work.
+  const NativeWS = window.WebSocket;
+  function BenchWS(url, protocols) {
+    const ws = protocols === undefined ? new NativeWS(url) : new NativeWS(url, protocols);
+    const rec = { url: String(url), created: now(), open: null, firstMessage: null, firstOutput: null, closed: null,
+      code: null, messages: 0, bytes: 0, outputBytes: 0, session: decodeURIComponent(String(url).split("/ws/")[1]?.split("?")[0] || "") };
+    B.sockets.push(rec);
+    ws.addEventListener("open", () => { rec.open = now(); });
+    ws.addEventListener("close", (e) => { rec.closed = now(); rec.code = e.code; });
+    ws.addEventListener("message", (e) => {
+      const t = now();
+      if (rec.firstMessage === null) rec.firstMessage = t;
+      const d = e.data;
+      const n = d instanceof ArrayBuffer ? d.byteLength : (typeof d === "string" ? d.length : (d && d.size) || 0);
+      rec.messages += 1;
+      rec.bytes += n;
+      let isOutput = false;
+      if (d instanceof ArrayBuffer && n > 1) isOutput = new Uint8Array(d, 0, 1)[0] === 0x30;  // "0" + bytes
+      if (isOutput) {
+        rec.outputBytes += n - 1;
+        if (rec.firstOutput === null) rec.firstOutput = t;
+      }
+    });
+    return ws;
+  }
+  BenchWS.prototype = NativeWS.prototype;
+  for (const k of ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]) BenchWS[k] = NativeWS[k];
+  window.WebSocket = BenchWS;
+
+  // ---- fetch: every request's start, end and status (or error): failed ticket fetches are failed attempts.
+  B.fetches = [];
+  const nativeFetch = window.fetch.bind(window);
+  window.fetch = function (input, init) {
+    const rec = { url: String(input && input.url || input), start: now(), end: null, status: null, error: null };
+    B.fetches.push(rec);
+    return nativeFetch(input, init).then(
+      (r) => { rec.end = now(); rec.status = r.status; return r; },
+      (e) => { rec.end = now(); rec.error = String(e); throw e; });
+  };
+
+  // ---- xterm: catch the global Terminal class as the UMD bundle assigns it, and hook open().
+  const hookTerminal = (T) => {
+    if (!T || !T.prototype || T.prototype.__benchHooked) return;
+    const open = T.prototype.open;
+    T.prototype.open = function (parent) {
+      const r = open.apply(this, arguments);
+      const holder = parent && parent.closest ? parent.closest("[data-session]") : null;
+      const rec = { term: this, session: holder ? holder.dataset.session : (window.__benchSession || ""), parsed: 0,
+        opened: now() };
+      B.terms.push(rec);
+      this.onWriteParsed(() => {
+        rec.parsed += 1;
+        if (rec.prompt === undefined && window.__benchPrompt && B.cursorLine(this).includes(window.__benchPrompt)) {
+          rec.prompt = now();
+          B.mark("prompt:" + rec.session);
+          requestAnimationFrame(() => B.mark("prompt-frame:" + rec.session));
+        }
+        if (B.watchers.length) {
+          const t = now();
+          B.watchers = B.watchers.filter((w) => { try { return !w(rec, t); } catch (err) { return false; } });
+        }
+      });
+      return r;
+    };
+    T.prototype.__benchHooked = true;
+  };
+  let TerminalClass;
+  Object.defineProperty(window, "Terminal", {
+    configurable: true,
+    get() { return TerminalClass; },
+    set(v) { TerminalClass = v; hookTerminal(v); },
+  });
+
+  B.watch = (fn) => { B.watchers.push(fn); };
+  B.term = (session) => {
+    for (let i = B.terms.length - 1; i >= 0; i--) if (B.terms[i].session === session) return B.terms[i].term;
+    return null;
+  };
+  B.lines = (term) => {
+    const buf = term.buffer.active, out = [];
+    for (let y = buf.viewportY; y < buf.viewportY + term.rows; y++) {
+      const line = buf.getLine(y);
+      out.push(line ? line.translateToString(true) : "");
+    }
+    return out;
+  };
+  B.screen = (session) => { const t = B.term(session); return t ? B.lines(t).join("\n") : ""; };
+  // The line the cursor is on: where an echo or a fresh prompt lands.
+  B.cursorLine = (term) => {
+    const buf = term.buffer.active, line = buf.getLine(buf.baseY + buf.cursorY);
+    return line ? line.translateToString(true) : "";
+  };
+
+  // ---- key presses: trusted keydown timestamps (the input event's own time, in the page clock).
+  window.addEventListener("keydown", (e) => { B.keys.push({ key: e.key, t: e.timeStamp }); }, true);
+
+  // ---- PyScript / polyscript lifecycle.
+  for (const name of ["py:ready", "py:done", "py:all-done", "mpy:ready"]) {
+    document.addEventListener(name, () => B.mark(name), true);
+    window.addEventListener(name, () => B.mark(name), true);
+  }
+  document.addEventListener("DOMContentLoaded", () => B.mark("dom-content-loaded"));
+})();

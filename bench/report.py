@@ -1,0 +1,306 @@
+"""Turns bench/run.py's raw results into the table it prints and the docs/benchmarks.md it writes.
+
+Every figure is a median with its spread (min-max over runs, or IQR over many samples); ratios are of medians
+measured in the same run. Targets are judged on the median and only reported.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from harness import Figure, median, percentile
+
+BOOT_PHASES = ["assets", "interpreter", "pyscript", "python", "socket", "output", "prompt", "painted"]
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def row(fig: Figure, digits: int = 0, ratio: str = "") -> str:
+    f = "{:,.%sf}".replace("%s", str(digits))
+    spread = fig.spread_text(f)
+    met = fig.met()
+    target = f"{fig.target} ({met})" if fig.target else ""
+    n = len(fig.samples)
+    return (f"| {fig.name} | {fmt(fig.value, digits)} {fig.unit} | {spread} | {n} | {ratio} | {target} | "
+            f"{fig.note} |")
+
+
+HEADER = ("| figure | median | spread | n | ratio | target | note |\n"
+          "| --- | --- | --- | --- | --- | --- | --- |")
+
+
+def boot_rows(res: dict[str, Any]) -> list[str]:
+    rows = []
+    boot = res.get("boot")
+    if not boot:
+        return rows
+    base = {k: median([r["painted"] for r in boot["baseline"][k] if r.get("painted")]) for k in ("cold", "warm")}
+    for name, runs in boot.items():
+        for kind, target in (("cold", "<= 2500"), ("warm", "<= 1500")):
+            fig = Figure(f"first prompt, {kind}: {name}", "ms", [r["painted"] for r in runs[kind] if r.get("painted")],
+                         target=target)
+            ratio = ""
+            if name != "baseline" and fig.value and base[kind]:
+                ratio = f"{fig.value / base[kind]:.2f}x baseline"
+            rows.append(row(fig, 0, ratio))
+    return rows
+
+
+def boot_breakdown(res: dict[str, Any]) -> str:
+    boot = res.get("boot")
+    if not boot:
+        return ""
+    lines = ["| variant | load | " + " | ".join(BOOT_PHASES) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in BOOT_PHASES) + " |"]
+    for name, runs in boot.items():
+        for kind in ("cold", "warm"):
+            if not runs[kind]:
+                continue
+            cells = [fmt(median([r[p] for r in runs[kind] if r.get(p) is not None])) for p in BOOT_PHASES]
+            lines.append(f"| {name} | {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def throughput_rows(res: dict[str, Any]) -> list[str]:
+    tp = res.get("throughput")
+    if not tp:
+        return []
+    file_mb = tp["file_bytes"] / 1e6
+    figs = {name: Figure(f"20 MB cat, {name}: file MB/s", "MB/s", [file_mb / r["wall_s"] for r in runs])
+            for name, runs in tp["runs"].items()}
+    out = []
+    for name, fig in figs.items():
+        kind, renderer = name.split("-")
+        ratio = ""
+        other = figs.get(f"purejs-{renderer}")
+        if kind == "python" and other is not None and other.value:
+            ratio = f"{fig.value / other.value:.2f}x pure JS"
+            if renderer == "dom":
+                fig.target = f">= {0.95 * other.value:.2f}"
+                fig.note = "target: 0.95x pure JS; "
+        runs = tp["runs"][name]
+        arrived = median([r["bytes"] / 1e6 / r["wall_s"] for r in runs])
+        fig.note += (f"arrived at the page {fmt(arrived, 2)} MB/s "
+                     f"({fmt(median([r['bytes'] / 1e6 for r in runs]), 2)} MB of {file_mb:.0f})")
+        out.append(row(fig, 2, ratio))
+    for name, runs in tp["runs"].items():
+        if name.startswith("python"):
+            cpu = Figure(f"serve.py CPU per MB delivered ({name})", "s/MB",
+                         [r["server_cpu_s"] / (r["bytes"] / 1e6) for r in runs if r["bytes"]])
+            cpu.note = "utime+stime from /proc over the cat; per MB of the file: " + fmt(
+                median([r["server_cpu_s"] / file_mb for r in runs]), 4) + " s"
+            out.append(row(cpu, 3))
+    return out
+
+
+def throughput_ratio(res: dict[str, Any], renderer: str = "dom") -> float | None:
+    tp = res.get("throughput")
+    if not tp or f"python-{renderer}" not in tp["runs"]:
+        return None
+    file_mb = tp["file_bytes"] / 1e6
+    py = median([file_mb / r["wall_s"] for r in tp["runs"][f"python-{renderer}"]])
+    js = median([file_mb / r["wall_s"] for r in tp["runs"][f"purejs-{renderer}"]])
+    return py / js if py and js else None
+
+
+def echo_rows(res: dict[str, Any]) -> list[str]:
+    echo = res.get("echo")
+    if not echo:
+        return []
+    out = []
+    for name, data in echo.items():
+        fig = Figure(f"keystroke echo, {name} (in buffer)", "ms", data["parsed"], spread="iqr",
+                     target="<= 5" if name == "python-dom" else "")
+        fig.note = f"p95 {fmt(percentile(data['parsed'], 0.95), 1)} ms; painted (next frame) median " \
+                   f"{fmt(median(data['painted']), 1)}, p95 {fmt(percentile(data['painted'], 0.95), 1)} ms"
+        out.append(row(fig, 1))
+    return out
+
+
+def flood_rows(res: dict[str, Any]) -> list[str]:
+    fl = res.get("flood")
+    if not fl:
+        return []
+    fig = Figure("Ctrl-C under `yes` until the prompt is painted", "ms", fl["ctrl_c_painted_ms"], target="<= 1000")
+    heap = fl["heap"]
+    fig.note = (f"JS heap before {fmt(median([h['before_mb'] for h in heap]), 1)} MB, max during "
+                f"{fmt(max(h['max_during_mb'] for h in heap), 1)} MB, after GC "
+                f"{fmt(median([h['after_gc_mb'] for h in heap]), 1)} MB (wasm memory not included)")
+    return [row(fig, 0)]
+
+
+def reconnect_rows(res: dict[str, Any]) -> list[str]:
+    rc = res.get("reconnect")
+    if not rc:
+        return []
+    out = []
+    for name, runs in rc.items():
+        samples = [r["ms"][0] for r in runs]
+        failed = [r["failedTickets"] + r["failedSockets"] for r in runs]
+        if name == "SIGHUP":
+            fig = Figure("SIGHUP reload: signal to repainted", "ms", samples)
+            fail = Figure("SIGHUP reload: failed attempts", "", [float(f) for f in failed], target="<= 0")
+            fail.note = "failed ticket fetches + sockets closed before opening, per reload"
+            out += [row(fig, 0), row(fail, 0)]
+        else:
+            fig = Figure(f"{name} (back after 1 s): accepting to repainted", "ms", samples,
+                         target="<= 250" if name == "SIGTERM" else "")
+            fig.note = (f"close code {','.join(str(c) for r in runs for c in r.get('codes', []))}; failed attempts "
+                        f"while down: median {fmt(median([float(f) for f in failed]))}")
+            out.append(row(fig, 0))
+    return out
+
+
+def herd_rows(res: dict[str, Any]) -> list[str]:
+    hd = res.get("herd")
+    if not hd:
+        return []
+    n = hd["panes"]
+    all_open = Figure(f"herd of {n}: accepting to all repainted", "ms", [r["ms"][-1] for r in hd["runs"]],
+                      target="<= 2000")
+    all_open.note = f"median pane {fmt(median([median(r['ms']) for r in hd['runs']]))} ms; first load of the page " \
+                    f"with {n} panes: {fmt(hd.get('first_open_s'), 1)} s"
+    out = [row(all_open, 0)]
+    idle, open_ = hd.get("mem_idle", {}), hd.get("mem_open", {})
+    if idle and open_:
+        per = Figure("serve.py RSS per open pane", "MB",
+                     [(open_["serve_rss_mb"] - idle["serve_rss_mb"]) / n])
+        per.note = (f"serve.py {fmt(idle['serve_rss_mb'], 1)} MB idle, {fmt(open_['serve_rss_mb'], 1)} MB with {n}; "
+                    f"plus {open_.get('children', 0)} tmux clients, {fmt(open_.get('children_rss_mb'), 1)} MB "
+                    f"together ({fmt(open_.get('children_rss_mb', 0) / max(1, n), 2)} MB each)")
+        out.append(row(per, 2))
+    return out
+
+
+def herd_histogram(res: dict[str, Any], bin_ms: int = 100) -> str:
+    hd = res.get("herd")
+    if not hd or not hd["runs"]:
+        return ""
+    arrivals = hd["runs"][0]["arrivals"]
+    if not arrivals:
+        return ""
+    lo = int(min(a[0] for a in arrivals) * 1000 // bin_ms)
+    hi = int(max(a[0] for a in arrivals) * 1000 // bin_ms)
+    lines = ["| ms from accepting | refused (server down) | tickets | upgrades |", "| --- | --- | --- | --- |"]
+    for b in range(lo, hi + 1):
+        in_bin = [a for a in arrivals if int(a[0] * 1000 // bin_ms) == b]
+        if not in_bin:
+            continue
+        refused = sum(1 for a in in_bin if not a[2])
+        tickets = sum(1 for a in in_bin if a[2] and a[1] == "ticket")
+        ups = sum(1 for a in in_bin if a[2] and a[1] == "ws")
+        lines.append(f"| {b * bin_ms} to {(b + 1) * bin_ms} | {refused} | {tickets} | {ups} |")
+    return "\n".join(lines)
+
+
+def peers_rows(res: dict[str, Any]) -> list[str]:
+    pr = res.get("peers")
+    if not pr:
+        return []
+    out = []
+    for name, data in pr.items():
+        if data.get("skipped"):
+            out.append(f"| {name} | skipped | | | | | {data['skipped']} |")
+            continue
+        for key, label, unit, digits in (("first_prompt_ms", "first prompt, warm", "ms", 0),
+                                         ("echo_ms", "keystroke echo (in buffer)", "ms", 1),
+                                         ("restart_ms", "SIGTERM, back after 1 s: accepting to repainted", "ms", 0)):
+            if key in data:
+                fig = Figure(f"{name}: {label}", unit, data[key])
+                fig.note = data.get(f"{key}_note", "")
+                out.append(row(fig, digits))
+    return out
+
+
+def render(res: dict[str, Any]) -> str:
+    rows = (boot_rows(res) + throughput_rows(res) + echo_rows(res) + flood_rows(res) + reconnect_rows(res)
+            + herd_rows(res) + peers_rows(res))
+    parts = [HEADER, *rows]
+    bd = boot_breakdown(res)
+    if bd:
+        parts += ["", "Boot breakdown (median ms from navigation start):", "", bd]
+    hist = herd_histogram(res)
+    if hist:
+        parts += ["", "Herd: when attempts reached the server (first restart, 100 ms bins):", "", hist]
+    return "\n".join(parts)
+
+
+def targets(res: dict[str, Any]) -> list[str]:
+    out = []
+
+    def add(name: str, value: float | None, op: str, limit: float, unit: str) -> None:
+        if value is None:
+            out.append(f"- {name}: not measured")
+            return
+        ok = value <= limit if op == "<=" else value >= limit
+        out.append(f"- {name}: {value:,.2f} {unit} (target {op} {limit:g}): {'met' if ok else 'NOT met'}")
+
+    rc = res.get("reconnect") or {}
+    add("reconnect after SIGTERM, median", median([r["ms"][0] for r in rc.get("SIGTERM", [])]), "<=", 250, "ms")
+    hup = rc.get("SIGHUP", [])
+    add("SIGHUP failed attempts, total", float(sum(r["failedTickets"] + r["failedSockets"] for r in hup))
+        if hup else None, "<=", 0, "")
+    hd = res.get("herd") or {}
+    add(f"herd of {hd.get('panes', 50)} all open, median", median([r["ms"][-1] for r in hd.get("runs", [])]), "<=",
+        2000, "ms")
+    add("Python path throughput vs pure JS (DOM)", throughput_ratio(res), ">=", 0.95, "x")
+    echo = res.get("echo") or {}
+    add("echo median (livepane, DOM)", median(echo.get("python-dom", {}).get("parsed", [])), "<=", 5, "ms")
+    fl = res.get("flood") or {}
+    add("Ctrl-C under flood, median", median(fl.get("ctrl_c_painted_ms", [])), "<=", 1000, "ms")
+    boot = (res.get("boot") or {}).get("baseline")
+    if boot:
+        add("warm first prompt (as committed)", median([r["painted"] for r in boot["warm"]]), "<=", 1500, "ms")
+        add("cold first prompt (as committed)", median([r["painted"] for r in boot["cold"]]), "<=", 2500, "ms")
+    return out
+
+
+def document(res: dict[str, Any], table: str) -> str:
+    m = res["machine"]
+    date = datetime.datetime.fromtimestamp(res["started"], datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""# livepane benchmarks
+
+Written by `python bench/run.py` ({'quick' if res.get('quick') else 'full'} run, {date}, commit {m['commit']}).
+Re-run it to refresh this file; `--quick` for a two-minute pass, `--only NAME` for one section.
+
+Machine: {m['cpu']}, {m['memory']}; {m['os']}; Python {m['python']}; {m['chromium']}; {m['tmux']};
+Pyodide {m['pyodide']}, PyScript {m['pyscript']}, xterm.js {m['xterm']}. Load average at the start {m['load_before']},
+at the end {m['load']}: the two cores are shared with other work, so read medians with their spread, and compare only
+the ratios measured in the same run.
+
+## Figures
+
+{table}
+
+## Targets
+
+{chr(10).join(targets(res))}
+
+## How each figure is measured
+
+- Every page load is a new headless Chromium on a profile: a fresh one (cold) or one that has loaded the page
+  before (warm: HTTP cache and V8's code cache). Times run from navigation start in the page's own clock.
+  `bench/probe.js`, injected before any page script, records each WebSocket (open, first output frame, bytes),
+  each `fetch`, PyScript's `py:ready`, and hooks every xterm `Terminal` so a check runs after each parse.
+  "Prompt" is the shell's prompt parsed into xterm's buffer; "painted" is the next animation frame.
+- Boot variants are copies of the served tree (serve.py + web/) with one change each, served by their own serve.py;
+  their runs are interleaved with the baseline's. "snapshot" restores a Pyodide memory snapshot taken after importing
+  pyclient (see docs below); "preload" adds `<link rel=preload/modulepreload>` for the Pyodide files.
+- Throughput: `cat` of a 20 MB file in a tmux session; from the keys sent until the line printed after it is in
+  xterm's buffer. tmux forwards screen changes, not every byte: "arrived" is what reached the page.
+  The pure-JS page (web/bench/purejs.html) uses the same server, protocol, ticket flow, terminal size and
+  flow-control numbers, so the ratio is the cost of the Python path.
+- Echo: trusted key press (its event timestamp) until the echoed text is in the buffer, typed at a bash prompt
+  (`bash --norc --noprofile` inside tmux), 20 keys per line.
+- Reconnect: after a stop, serve.py starts again 1 s later; from its port accepting (polled every 2 ms) until the pane
+  is `data-state=open` with the screen repainted (a marker line back in the buffer). Each restart waits for the
+  previous connection to be stable (> 5 s) first.
+- Herd: the page talks to serve.py through a counting TCP proxy on loopback that timestamps each ticket request and
+  socket upgrade; "refused" attempts arrived while serve.py was down.
+- Server: RSS from /proc/PID/statm, CPU from /proc/PID/stat (utime+stime).
+"""

@@ -1,0 +1,157 @@
+"""livepane's benchmark suite: ``python bench/run.py [--quick] [--only NAME ...] [--ttyd PATH] [--wetty CMD]``.
+
+Prints a table and (on a run of every section) writes docs/benchmarks.md with the machine, versions and date; the raw
+samples go to bench/out/results.json. Each figure is a median with its spread; comparisons are ratios measured in the
+same run, their runs interleaved. Targets are goals, reported as met or not, never asserted: a bench reports.
+
+Sections (``--only`` takes these names): boot, throughput, echo, flood, reconnect, herd, peers.
+Everything it starts (serve.py, tmux servers, Chromium, the lab server) is stopped on exit, error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import boot
+import harness as H
+import live
+import peers
+import report
+import terminal_io
+
+SECTIONS = ["boot", "throughput", "echo", "flood", "reconnect", "herd", "peers"]
+OUT_DIR = H.ROOT / "bench" / "out"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+async def with_stack(workdir: Path, name: str, fn: Any) -> Any:
+    st = H.Stack(workdir / name)
+    st.workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        st.new_session("main")
+        await st.start_server()
+        return await fn(st)
+    finally:
+        await st.aclose()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    quick = args.quick
+    only = set(args.only or SECTIONS)
+    results: dict[str, Any] = {"quick": quick, "started": time.time()}
+    workdir = Path(tempfile.mkdtemp(prefix="lpbench-"))
+    try:
+        if "boot" in only:
+            log("== boot: time to first prompt, and the boot-time variants")
+            snapshot = await boot.make_snapshot(workdir)
+            results["snapshot_bytes"] = len(snapshot)
+            variants = [("baseline", H.ROOT), ("snapshot", boot.snapshot_variant(workdir, snapshot, preload=False))]
+            if not quick:
+                variants.insert(1, ("preload", boot.make_variant(workdir, "preload", edit_index=boot.add_preloads)))
+                variants.append(("snapshot+preload", boot.snapshot_variant(workdir, snapshot, preload=True)))
+            results["boot"] = await boot.run_variants(
+                workdir, variants, cold_runs=1 if quick else 3, warm_runs=2 if quick else 5, log=log)
+        if "throughput" in only:
+            log("== throughput: 20 MB cat through tmux, livepane vs pure JS" + ("" if quick else ", DOM and WebGL"))
+            renderers = ("dom",) if quick else ("dom", "webgl")
+            results["throughput"] = await with_stack(
+                workdir, "throughput", lambda st: terminal_io.throughput(st, 1 if quick else 3, log, renderers))
+        if "echo" in only:
+            log("== echo: key press to echoed character")
+            renderers = ("dom",) if quick else ("dom", "webgl")
+            results["echo"] = await with_stack(
+                workdir, "echo", lambda st: terminal_io.echo_bench(st, 30 if quick else 100, log, renderers))
+        if "flood" in only:
+            log("== flood: Ctrl-C under `yes`, JS heap")
+            results["flood"] = await with_stack(
+                workdir, "flood", lambda st: terminal_io.flood(st, 1 if quick else 3, 2.0 if quick else 4.0, log))
+        if "reconnect" in only:
+            log("== reconnect: SIGTERM, SIGKILL (back after 1 s), SIGHUP")
+            results["reconnect"] = await with_stack(
+                workdir, "reconnect", lambda st: live.reconnect(st, 1 if quick else 3, log))
+        if "herd" in only:
+            panes = 10 if quick else 50
+            log(f"== herd: {panes} panes on one page, server restarted")
+            results["herd"] = await with_stack(
+                workdir, "herd", lambda st: live.herd(st, panes, 1 if quick else 2, log))
+        if "peers" in only:
+            log("== peers: ttyd and WeTTY, same tmux, same measurements where they apply")
+            results["peers"] = await peers.run(workdir, args.ttyd, args.wetty, quick, log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["finished"] = time.time()
+    return results
+
+
+def machine() -> dict[str, str]:
+    def cmd(*argv: str) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": f"{os.cpu_count()} x {cpu}",
+        "memory": f"{mem_kb / 1024 / 1024:.0f} GiB",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "chromium": cmd(H.CHROMIUM, "--version").splitlines()[-1] if cmd(H.CHROMIUM, "--version") else "?",
+        "tmux": cmd("tmux", "-V"),
+        "pyodide": H.package_version("pyodide"),
+        "pyscript": H.package_version("@pyscript/core"),
+        "xterm": H.package_version("@xterm/xterm"),
+        "commit": cmd("git", "-C", str(H.ROOT), "rev-parse", "--short", "HEAD"),
+        "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="livepane benchmarks (see docs/benchmarks.md)")
+    ap.add_argument("--quick", action="store_true", help="fewer runs and smaller herds: about 2 minutes")
+    ap.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
+    ap.add_argument("--ttyd", help="path to a ttyd binary (peer); skipped when absent")
+    ap.add_argument("--wetty", help="command that starts WeTTY, e.g. 'node /x/node_modules/wetty/build/main.js'")
+    ap.add_argument("--write-doc", action="store_true",
+                    help="write docs/benchmarks.md even with --only/--quick (default: only on a full run)")
+    args = ap.parse_args()
+    started = time.time()
+    load_before = Path("/proc/loadavg").read_text().split()[0]
+    results = asyncio.run(run(args))
+    results["machine"] = machine()
+    results["machine"]["load_before"] = load_before
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    text = report.render(results)
+    print(text)
+    if args.write_doc or (not args.only and not args.quick):
+        (H.ROOT / "docs" / "benchmarks.md").write_text(report.document(results, text))
+        log("wrote docs/benchmarks.md")
+    log(f"done in {time.time() - started:.0f} s; raw samples in {OUT_DIR / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
