@@ -253,7 +253,8 @@ class Stack:
 
     # -- Chromium ----------------------------------------------------------------------------------------------------
 
-    async def browser(self, *, profile: Path | None = None, viewport: dict[str, int] | None = None) -> Any:
+    async def browser(self, *, profile: Path | None = None, viewport: dict[str, int] | None = None,
+                      authorize: bool = True, init: str = "", bypass_csp: bool = False) -> Any:
         """A persistent context (warm loads keep the wasm in the HTTP cache); a fresh profile when none is given."""
         if self.playwright is None:
             from playwright.async_api import async_playwright
@@ -264,11 +265,12 @@ class Stack:
             self.profiles.append(profile)
         ctx = await self.playwright.chromium.launch_persistent_context(
             str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-            viewport=viewport or VIEWPORT,
+            viewport=viewport or VIEWPORT, bypass_csp=bypass_csp,
         )
         self.contexts.append(ctx)
-        await ctx.add_init_script(f"window.__benchPrompt = {json.dumps(PROMPT.strip())};\n" + PROBE_JS)
-        await self.authorize(ctx)
+        await ctx.add_init_script(f"window.__benchPrompt = {json.dumps(PROMPT.strip())};\n{init}\n" + PROBE_JS)
+        if authorize:
+            await self.authorize(ctx)
         return ctx
 
     async def authorize(self, ctx: Any) -> None:

@@ -19,7 +19,7 @@
   function BenchWS(url, protocols) {
     const ws = protocols === undefined ? new NativeWS(url) : new NativeWS(url, protocols);
     const rec = { url: String(url), created: now(), open: null, firstMessage: null, firstOutput: null, closed: null,
-      code: null, messages: 0, bytes: 0, outputBytes: 0, session: decodeURIComponent(String(url).split("/ws/")[1]?.split("?")[0] || "") };
+      code: null, messages: 0, bytes: 0, outputBytes: 0, session: decodeURIComponent(String(url).split("/ws/")[1]?.split("?")[0] || window.__benchSession || "") };
     B.sockets.push(rec);
     ws.addEventListener("open", () => { rec.open = now(); });
     ws.addEventListener("close", (e) => { rec.closed = now(); rec.code = e.code; });
@@ -55,18 +55,15 @@
   };
 
   // ---- xterm: catch the global Terminal class as the UMD bundle assigns it, and hook open().
-  const hookTerminal = (T) => {
-    if (!T || !T.prototype || T.prototype.__benchHooked) return;
-    const open = T.prototype.open;
-    T.prototype.open = function (parent) {
-      const r = open.apply(this, arguments);
-      const holder = parent && parent.closest ? parent.closest("[data-session]") : null;
-      const rec = { term: this, session: holder ? holder.dataset.session : (window.__benchSession || ""), parsed: 0,
-        opened: now() };
-      B.terms.push(rec);
-      this.onWriteParsed(() => {
+  // adopt(term, session): watch a terminal the page did not create through the global class (peers bundle xterm).
+  const adopt = (B.adopt = (term, session) => {
+    if (term.__benchAdopted) return;
+    term.__benchAdopted = true;
+    const rec = { term, session, parsed: 0, opened: now() };
+    B.terms.push(rec);
+    term.onWriteParsed(() => {
         rec.parsed += 1;
-        if (rec.prompt === undefined && window.__benchPrompt && B.cursorLine(this).includes(window.__benchPrompt)) {
+        if (rec.prompt === undefined && window.__benchPrompt && B.cursorLine(term).includes(window.__benchPrompt)) {
           rec.prompt = now();
           B.mark("prompt:" + rec.session);
           requestAnimationFrame(() => B.mark("prompt-frame:" + rec.session));
@@ -76,6 +73,14 @@
           B.watchers = B.watchers.filter((w) => { try { return !w(rec, t); } catch (err) { return false; } });
         }
       });
+  });
+  const hookTerminal = (T) => {
+    if (!T || !T.prototype || T.prototype.__benchHooked) return;
+    const open = T.prototype.open;
+    T.prototype.open = function (parent) {
+      const r = open.apply(this, arguments);
+      const holder = parent && parent.closest ? parent.closest("[data-session]") : null;
+      adopt(this, holder ? holder.dataset.session : (window.__benchSession || ""));
       return r;
     };
     T.prototype.__benchHooked = true;
@@ -86,6 +91,19 @@
     get() { return TerminalClass; },
     set(v) { TerminalClass = v; hookTerminal(v); },
   });
+
+  // Peers expose their terminal as a global (ttyd: window.term, WeTTY: window.wetty_term): adopt it when assigned.
+  for (const name of ["term", "wetty_term"]) {
+    let value;
+    Object.defineProperty(window, name, {
+      configurable: true,
+      get() { return value; },
+      set(v) {
+        value = v;
+        if (v && typeof v.onWriteParsed === "function") adopt(v, window.__benchSession || "");
+      },
+    });
+  }
 
   B.watch = (fn) => { B.watchers.push(fn); };
   B.term = (session) => {

@@ -162,10 +162,12 @@ ECHO_WATCH_JS = """([session, expected, key, keyName, exact]) => {
 }"""
 
 
-async def echo(page: Any, session: str, keys: int, log: Any, label: str) -> dict[str, list[float]]:
+async def echo(page: Any, session: str, keys: int, log: Any, label: str, *, click: bool = True
+               ) -> dict[str, list[float]]:
     parsed, painted = [], []
     alphabet = "abcdefghijklmnopqrstuvwxyz"
-    await page.locator(f'[data-session="{session}"]').first.click()
+    if click:
+        await page.locator(f'[data-session="{session}"]').first.click()
     typed = ""
     for i in range(keys):
         if i % 20 == 0 and typed:
