@@ -7,6 +7,7 @@ cache, as when a user comes back the next day).
 
 Breakdown, all from navigation start (the page's clock), read from Resource Timing, the probe (bench/probe.js) and
 PyScript's events:
+  placeholder  first contentful paint: the empty pane and its "Connecting…" caption, drawn before any script
   assets       responseEnd of the last of pyodide.asm.wasm, python_stdlib.zip, pyodide.asm.mjs, pyodide-lock.json
   interpreter  PyScript starts fetching its "files" (the pyclient modules): loadPyodide has resolved
   pyscript     py:ready (PyScript is about to run main.py)
@@ -17,8 +18,10 @@ PyScript's events:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,11 +32,12 @@ COLLECT_JS = """(session) => {
   const B = window.__bench;
   const res = performance.getEntriesByType('resource').map((e) => ({
     name: e.name.replace(location.origin, ''), start: e.startTime, end: e.responseEnd, size: e.transferSize }));
+  const fcp = performance.getEntriesByName('first-contentful-paint')[0];
   return { events: B.events, sockets: B.sockets.filter((s) => s.session === session),
-           fetches: B.fetches, res };
+           fetches: B.fetches, res, fcp: fcp ? fcp.startTime : null };
 }"""
 
-PHASES = ["assets", "interpreter", "pyscript", "python", "socket", "output", "prompt", "painted"]
+PHASES = ["placeholder", "assets", "interpreter", "pyscript", "python", "socket", "output", "prompt", "painted"]
 ASSETS = ("pyodide.asm.wasm", "python_stdlib.zip", "pyodide.asm.mjs", "pyodide-lock.json")
 
 
@@ -48,6 +52,7 @@ def breakdown(data: dict[str, Any], session: str) -> dict[str, float | None]:
     tickets = [f["start"] for f in data["fetches"] if "/api/ticket" in f["url"]]
     sockets = data["sockets"]
     return {
+        "placeholder": data.get("fcp"),
         "assets": max(assets) if assets else None,
         "wasm_bytes_transferred": sum(r["size"] for r in res if r["name"].endswith("pyodide.asm.wasm")),
         "interpreter": first(lambda n: n.startswith("/pyclient/"), "start"),
@@ -81,19 +86,27 @@ async def load_once(stack: H.Stack, profile: Path, session: str, query: str = ""
 
 
 def make_variant(workdir: Path, name: str, edit_index: Any = None, edit_config: Any = None,
-                 extra: dict[str, bytes] | None = None) -> Path:
-    """A copy of serve.py + web/ (node_modules and bench linked, pyclient linked) with index.html/pyscript.json
-    edited by the given functions (text -> text) and extra files written under web/."""
+                 extra: dict[str, bytes] | None = None, patch_pyclient: Any = None) -> Path:
+    """A copy of serve.py + web/ (node_modules linked, pyclient linked) with index.html/pyscript.json
+    edited by the given functions (text -> text) and extra files written under web/. With patch_pyclient
+    ((filename, text) -> text), pyclient/ is a patched copy instead of a link."""
     root = workdir / f"variant-{name}"
     if root.exists():
         shutil.rmtree(root)
     (root / "web").mkdir(parents=True)
     shutil.copy2(H.ROOT / "serve.py", root / "serve.py")
-    (root / "pyclient").symlink_to(H.ROOT / "pyclient")
+    if patch_pyclient is None:
+        (root / "pyclient").symlink_to(H.ROOT / "pyclient")
+    else:
+        (root / "pyclient").mkdir()
+        for src in (H.ROOT / "pyclient").glob("*.py"):
+            (root / "pyclient" / src.name).write_text(patch_pyclient(src.name, src.read_text()))
     for item in (H.ROOT / "web").iterdir():
         target = root / "web" / item.name
-        if item.name in ("node_modules", "bench") or item.is_dir():
-            target.symlink_to(item)
+        if item.name == "node_modules":
+            target.symlink_to(item)  # served by its own route, which follows the link
+        elif item.is_dir():
+            shutil.copytree(item, target)  # /static/ refuses files that resolve outside web/
         else:
             shutil.copy2(item, target)
     if edit_index:
@@ -116,13 +129,13 @@ def pyscript_core_chunk() -> str:
     return m.group(1) if m else ""
 
 
-def preload_links() -> str:
+def preload_links(wasm: bool = True) -> str:
     chunk = pyscript_core_chunk()
     links = [
         f'<link rel="modulepreload" href="{{{{vendor:@pyscript/core}}}}/dist/{chunk}">' if chunk else "",
         '<link rel="modulepreload" href="{{vendor:pyodide}}/pyodide.mjs">',
         '<link rel="modulepreload" href="{{vendor:pyodide}}/pyodide.asm.mjs">',
-        '<link rel="preload" href="{{vendor:pyodide}}/pyodide.asm.wasm" as="fetch" crossorigin>',
+        '<link rel="preload" href="{{vendor:pyodide}}/pyodide.asm.wasm" as="fetch" crossorigin>' if wasm else "",
         '<link rel="preload" href="{{vendor:pyodide}}/python_stdlib.zip" as="fetch" crossorigin>',
         '<link rel="preload" href="{{vendor:pyodide}}/pyodide-lock.json" as="fetch" crossorigin>',
         '<link rel="preload" href="/static/pyscript.json" as="fetch" crossorigin>',
@@ -130,11 +143,15 @@ def preload_links() -> str:
     return "\n  ".join(x for x in links if x)
 
 
-def add_preloads(index_html: str) -> str:
+def add_preloads(index_html: str, wasm: bool = True) -> str:
     anchor = '<link rel="icon" href="data:,">'
     if anchor not in index_html:
         raise RuntimeError("index.html changed: no favicon link to anchor the preloads after")
-    return index_html.replace(anchor, anchor + "\n  " + preload_links(), 1)
+    return index_html.replace(anchor, anchor + "\n  " + preload_links(wasm), 1)
+
+
+def add_preloads_but_wasm(index_html: str) -> str:
+    return add_preloads(index_html, wasm=False)
 
 
 SNAPSHOT_PATH = "snapshot/pyclient.bin"
@@ -149,50 +166,53 @@ def use_snapshot(config_json: str) -> str:
     return json.dumps(config, indent=2) + "\n"
 
 
-async def make_snapshot(workdir: Path) -> bytes:
-    """Boot plain Pyodide on the lab server, import every pyclient module, and return makeMemorySnapshot()."""
-    port = H.free_port()
-    import subprocess
-    import sys
+SNAPSHOT_MODULES = "__init__,protocol,reconnect,pane"  # browser.py holds a JS object at import: not snapshottable
 
-    lab = subprocess.Popen(
-        [sys.executable, str(H.ROOT / "bench" / "lab_server.py"), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+
+async def make_snapshot(workdir: Path, root: Path = H.ROOT, modules: str = SNAPSHOT_MODULES) -> bytes:
+    """Pyodide's memory snapshot with the pyclient modules imported, made under Node (bench/make_snapshot.mjs)."""
+    import subprocess
+
+    out = workdir / f"snapshot-{secrets.token_hex(4)}.bin"
+    proc = await asyncio.create_subprocess_exec(
+        "node", str(H.ROOT / "bench" / "make_snapshot.mjs"), str(H.ROOT / "web" / "node_modules" / "pyodide"),
+        str(root / "pyclient"), str(out), modules, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
-        if await H.wait_port(port, 15) is None:
-            raise RuntimeError("lab server did not start")
-        from playwright.async_api import async_playwright
-
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=H.CHROMIUM, args=H.CHROMIUM_ARGS, headless=True)
-            try:
-                page = await browser.new_page()
-                await page.goto(f"http://127.0.0.1:{port}/static/bench/boot-lab.html?mode=make&snap=bench.bin&modules=__init__,protocol,reconnect,pane")
-                result = await H.wait_js(page, "window.labResult", 120)
-                if "error" in result:
-                    raise RuntimeError(f"snapshot failed: {result['error'][:500]}")
-            finally:
-                await browser.close()
-        import urllib.request
-
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab/blob/bench.bin", timeout=30) as r:
-            return r.read()
-    finally:
-        lab.terminate()
-        try:
-            lab.wait(5)
-        except subprocess.TimeoutExpired:
-            lab.kill()
+        text, _ = await asyncio.wait_for(proc.communicate(), 120)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise RuntimeError("make_snapshot.mjs timed out") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"make_snapshot.mjs failed: {text.decode(errors='replace')[-500:]}")
+    data = out.read_bytes()
+    out.unlink()
+    return data
 
 
-def snapshot_variant(workdir: Path, snapshot: bytes, preload: bool) -> Path:
+def snapshot_variant(workdir: Path, snapshot: bytes, preload: bool, name: str = "",
+                     patch_pyclient: Any = None) -> Path:
     wrapper = (H.ROOT / "web" / "bench" / "pyodide-snap.mjs").read_bytes()
     return make_variant(
-        workdir, "snapshot" + ("-preload" if preload else ""),
+        workdir, name or ("snapshot" + ("-preload" if preload else "")),
         edit_index=add_preloads if preload else None, edit_config=use_snapshot,
-        extra={SNAPSHOT_PATH: snapshot, WRAPPER_PATH: wrapper},
+        extra={SNAPSHOT_PATH: snapshot, WRAPPER_PATH: wrapper}, patch_pyclient=patch_pyclient,
     )
+
+
+def lazy_decoder(filename: str, text: str) -> str:
+    """The change proposed for pyclient/browser.py: no JS object made at import, so it can be in the snapshot."""
+    if filename != "browser.py":
+        return text
+    old_global = "_decoder = js.TextDecoder.new()\n"
+    old_use = "    return kind, str(_decoder.decode(payload)), nbytes\n"
+    if old_global not in text or old_use not in text:
+        raise RuntimeError("pyclient/browser.py changed: the lazy-decoder patch no longer applies")
+    text = text.replace(old_global, "_decoder: Any = None  # made on first use: a JS object held at import "
+                        "cannot go into a memory snapshot\n")
+    lazy = "    global _decoder\n    if _decoder is None:\n        _decoder = js.TextDecoder.new()\n"
+    return text.replace(old_use, lazy + old_use)
 
 
 async def run_variants(workdir: Path, variants: list[tuple[str, Path]], *, cold_runs: int, warm_runs: int,
@@ -202,7 +222,7 @@ async def run_variants(workdir: Path, variants: list[tuple[str, Path]], *, cold_
     results: dict[str, dict[str, list[dict]]] = {name: {"cold": [], "warm": []} for name, _ in variants}
     try:
         for name, root in variants:
-            st = H.Stack(workdir / f"stack-{name}", root=root)
+            st = H.Stack(workdir / ("stack-" + re.sub(r"[^A-Za-z0-9]+", "-", name)), root=root)
             st.workdir.mkdir(parents=True, exist_ok=True)
             stacks[name] = st
             st.new_session("boot")
@@ -227,3 +247,21 @@ async def run_variants(workdir: Path, variants: list[tuple[str, Path]], *, cold_
             await st.aclose()
     return results
 
+
+
+def without_pyscript(snapshot: bool) -> Any:
+    """index.html edit: PyScript's core.js and <script type="py"> replaced by web/bench/loader.mjs."""
+
+    def edit(index_html: str) -> str:
+        core = '<script type="module" src="{{vendor:@pyscript/core}}/dist/core.js"></script>'
+        py = re.search(r'<script type="py"[^>]*></script>', index_html)
+        if core not in index_html or not py:
+            raise RuntimeError("index.html changed: cannot find PyScript's core.js and <script type=py>")
+        metas = '<meta name="livepane-pyodide" content="{{vendor:pyodide}}">'
+        if snapshot:
+            metas += f'\n  <meta name="livepane-snapshot" content="/static/{SNAPSHOT_PATH}">'
+        index_html = index_html.replace(core, metas + '\n  <script type="module" src="/static/bench/loader.mjs">'
+                                        "</script>")
+        return index_html.replace(py.group(0), "")
+
+    return edit

@@ -30,6 +30,14 @@ mimetypes.add_type("application/wasm", ".wasm")  # Pyodide refuses to stream-com
 mimetypes.add_type("text/javascript", ".mjs")
 
 
+def inside(base: Path, relative: str) -> Path:
+    """base/relative without leaving base by '..' (symlinks inside base are followed: variants link web/bench)."""
+    parts = Path(relative).parts
+    if ".." in parts or Path(relative).is_absolute():
+        raise web.HTTPNotFound(text="outside the served tree")
+    return base / relative
+
+
 def package_version(pkg: str) -> str:
     return json.loads((NODE_MODULES / pkg / "package.json").read_text())["version"]
 
@@ -38,7 +46,7 @@ def render_vendor(text: str) -> str:
     return VENDOR_RE.sub(lambda m: f"/vendor/{m.group(1)}@{package_version(m.group(1))}", text)
 
 
-def make_app(cache: str) -> web.Application:
+def make_app(cache: str, root: Path = ROOT) -> web.Application:
     blobs: dict[str, bytes] = {}
 
     def cache_header(immutable: bool) -> str:
@@ -61,25 +69,15 @@ def make_app(cache: str) -> web.Application:
         pkg, _, version = spec.rpartition("@")
         if not pkg or version != package_version(pkg):
             raise web.HTTPNotFound(text="unknown package or version")
-        base = (NODE_MODULES / pkg).resolve()
-        path = (base / rest).resolve()
-        if base not in path.parents:
-            raise web.HTTPNotFound(text="outside the package")
-        return file_response(path, immutable=True)
+        return file_response(inside(NODE_MODULES / pkg, rest), immutable=True)
 
     async def static(request: web.Request) -> web.StreamResponse:
-        base = (ROOT / "web").resolve()
-        path = (base / request.match_info["rest"]).resolve()
-        if base not in path.parents or "node_modules" in path.parts:
-            raise web.HTTPNotFound(text="outside web/")
-        return file_response(path, immutable=False)
+        if request.match_info["rest"].startswith("node_modules"):
+            raise web.HTTPNotFound(text="not served")
+        return file_response(inside(root / "web", request.match_info["rest"]), immutable=False)
 
     async def pyclient(request: web.Request) -> web.StreamResponse:
-        base = (ROOT / "pyclient").resolve()
-        path = (base / request.match_info["rest"]).resolve()
-        if base not in path.parents:
-            raise web.HTTPNotFound(text="outside pyclient/")
-        return file_response(path, immutable=False)
+        return file_response(inside(root / "pyclient", request.match_info["rest"]), immutable=False)
 
     async def blob_put(request: web.Request) -> web.Response:
         blobs[request.match_info["name"]] = await request.read()
@@ -106,8 +104,9 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8790)
     ap.add_argument("--cache", choices=["immutable", "none"], default="immutable")
+    ap.add_argument("--root", type=Path, default=ROOT, help="tree holding web/ and pyclient/ (a bench variant)")
     args = ap.parse_args()
-    web.run_app(make_app(args.cache), host=args.host, port=args.port, print=None)
+    web.run_app(make_app(args.cache, args.root), host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness import Figure, median, percentile
 
-BOOT_PHASES = ["assets", "interpreter", "pyscript", "python", "socket", "output", "prompt", "painted"]
+BOOT_PHASES = ["placeholder", "assets", "interpreter", "pyscript", "python", "socket", "output", "prompt", "painted"]
 
 
 def fmt(value: float | None, digits: int = 0) -> str:

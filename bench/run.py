@@ -64,9 +64,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             variants = [("baseline", H.ROOT), ("snapshot", boot.snapshot_variant(workdir, snapshot, preload=False))]
             if not quick:
                 variants.insert(1, ("preload", boot.make_variant(workdir, "preload", edit_index=boot.add_preloads)))
-                variants.append(("snapshot+preload", boot.snapshot_variant(workdir, snapshot, preload=True)))
+                variants.append(("snapshot, no PyScript", boot.make_variant(
+                    workdir, "snapshot-no-pyscript", edit_index=boot.without_pyscript(True),
+                    extra={boot.SNAPSHOT_PATH: snapshot})))
             results["boot"] = await boot.run_variants(
-                workdir, variants, cold_runs=1 if quick else 3, warm_runs=2 if quick else 5, log=log)
+                workdir, variants, cold_runs=1 if quick else 3, warm_runs=2 if quick else 4, log=log)
         if "throughput" in only:
             log("== throughput: 20 MB cat through tmux, livepane vs pure JS" + ("" if quick else ", DOM and WebGL"))
             renderers = ("dom",) if quick else ("dom", "webgl")
