@@ -265,3 +265,46 @@ def without_pyscript(snapshot: bool) -> Any:
         return index_html.replace(py.group(0), "")
 
     return edit
+
+
+PROPOSALS = H.ROOT / "bench" / "proposals"
+
+
+async def proposal_variant(workdir: Path, name: str, diff: str, snapshot: bool = True) -> Path:
+    """The committed tree (git archive HEAD) with bench/proposals/DIFF applied (then, for the snapshot proposal,
+    `make snapshot`'s two steps): proves the exact change proposed for files this bench does not own."""
+    import subprocess
+
+    root = workdir / f"variant-{name}"
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(H.ROOT), "archive", "HEAD", "serve.py", "web", "pyclient", "Makefile",
+                              ".gitignore"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
+    (root / "web" / "node_modules").symlink_to(H.ROOT / "web" / "node_modules")
+    patch = subprocess.run(["patch", "-p1", "-s", "-i", str(PROPOSALS / diff)], cwd=root, capture_output=True,
+                           text=True)
+    if patch.returncode != 0:
+        raise RuntimeError(f"{diff} no longer applies to HEAD: {patch.stdout[-300:]} {patch.stderr[-300:]}")
+    if not snapshot:
+        return root
+    (root / "web" / "snapshot").mkdir(exist_ok=True)
+    make_snapshot = ["node", "web/make_snapshot.mjs", "web/node_modules/pyodide", "pyclient",
+                     "web/snapshot/pyclient.bin"]
+    key = [H.sys_executable(), "-c", "import serve; print(serve.snapshot_key(serve.WEB_DIR, serve.PYCLIENT_DIR))"]
+    for argv in (make_snapshot, key):
+        proc = await asyncio.create_subprocess_exec(*argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed: {err.decode(errors='replace')[-300:]}")
+    (root / "web" / "snapshot" / "pyclient.key").write_bytes(out)
+    return root
+
+
+def with_ws_gate(index_html: str) -> str:
+    """index.html edit for the herd experiment: web/bench/ws-gate.js before any other script."""
+    anchor = '<link rel="icon" href="data:,">'
+    if anchor not in index_html:
+        raise RuntimeError("index.html changed: no favicon link to anchor the gate script after")
+    return index_html.replace(anchor, anchor + '\n  <script src="/static/bench/ws-gate.js"></script>', 1)

@@ -46,6 +46,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
+def sys_executable() -> str:
+    return sys.executable
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -333,6 +337,7 @@ class CountingProxy:
         self.upstream_port = upstream_port
         self.port = free_port()
         self.arrivals: list[tuple[float, str, bool]] = []  # (time.time(), "ticket"|"ws", upstream reached)
+        self.answers: list[tuple[float, float]] = []  # socket upgrades: (request arrived, server's 101 arrived)
         self.server: asyncio.base_events.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -349,13 +354,18 @@ class CountingProxy:
                 self.arrivals.append((time.time(), kind, False))
             writer.transport.abort()
             return
+        arrived = time.time()
         if kind:
-            self.arrivals.append((time.time(), kind, True))
+            self.arrivals.append((arrived, kind, True))
         up_writer.write(first)
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, note: bool) -> None:
+            answered = note or kind != "ws"
             try:
                 while data := await src.read(65536):
+                    if not answered:
+                        answered = True
+                        self.answers.append((arrived, time.time()))
                     if note:
                         k = request_kind(data)
                         if k:

@@ -53,7 +53,11 @@ def failed_attempts_js() -> str:
       const old = B.sockets.filter((s) => sessions.includes(s.session) && s.created < since && s.closed !== null
                                           && s.closed >= since);
       const dropMs = old.map((s) => s.closed - since), codes = [...new Set(old.map((s) => s.code))];
-      return { failedTickets, failedSockets, tickets: tickets.length, sockets: socks.length, dropMs, codes };
+      // The sockets that opened: when the page created each and when it opened (epoch ms), to tell a page that
+      // creates its sockets late from a browser that holds their handshakes back.
+      const opened = socks.filter((s) => s.open !== null).map((s) => [performance.timeOrigin + s.created,
+                                                                     performance.timeOrigin + s.open]);
+      return { failedTickets, failedSockets, tickets: tickets.length, sockets: socks.length, dropMs, codes, opened };
     }"""
 
 
@@ -85,6 +89,7 @@ async def restart(stack: H.Stack, page: Any, sessions: list[str], sig: int, mark
     done = await page.evaluate(f"window.__bench.results['{key}']")
     failed = await page.evaluate(failed_attempts_js(), [sessions, t_signal * 1000])
     times_ms = sorted((done[s] / 1000 - t_accept) * 1000 for s in sessions)
+    failed["opened"] = [[(c / 1000 - t_accept) * 1000, (o / 1000 - t_accept) * 1000] for c, o in failed["opened"]]
     return {"t_signal": t_signal, "t_accept": t_accept, "ms": times_ms, **failed}
 
 
@@ -164,9 +169,12 @@ async def herd(stack: H.Stack, panes: int, runs: int, log: Any) -> dict[str, Any
             marker = f"HERD-{i}"
             await show_marker(stack, page, sessions, marker)
             proxy.arrivals.clear()
+            proxy.answers.clear()
             r = await restart(stack, page, sessions, signal.SIGTERM, marker, down_s=1.0, timeout_s=60)
             arrivals = [(t - r["t_accept"], kind, ok) for t, kind, ok in proxy.arrivals if t >= r["t_signal"]]
             r["arrivals"] = arrivals
+            # How long serve.py took to answer each upgrade (request in -> 101 out), as seen on the proxy.
+            r["upgrade_ms"] = sorted((a - q) * 1000 for q, a in proxy.answers if q >= r["t_accept"])
             out["runs"].append(r)
             log(f"  herd #{i + 1}: all {panes} repainted {r['ms'][-1]:.0f} ms after the port accepted "
                 f"(median pane {H.median(r['ms']):.0f} ms); {sum(1 for a in arrivals if a[1] == 'ws')} upgrades, "

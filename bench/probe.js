@@ -110,19 +110,28 @@
     for (let i = B.terms.length - 1; i >= 0; i--) if (B.terms[i].session === session) return B.terms[i].term;
     return null;
   };
+  // The screen as logical lines: a line xterm wrapped (narrow panes: 50 side by side) is joined back together.
   B.lines = (term) => {
     const buf = term.buffer.active, out = [];
-    for (let y = buf.viewportY; y < buf.viewportY + term.rows; y++) {
+    let y = buf.viewportY;
+    while (y > 0 && buf.getLine(y)?.isWrapped) y--;
+    let cur = null;
+    for (; y < buf.viewportY + term.rows; y++) {
       const line = buf.getLine(y);
-      out.push(line ? line.translateToString(true) : "");
+      if (!line) break;
+      if (line.isWrapped && cur !== null) cur += line.translateToString(false);
+      else { if (cur !== null) out.push(cur.trimEnd()); cur = line.translateToString(false); }
     }
+    if (cur !== null) out.push(cur.trimEnd());
     return out;
   };
   B.screen = (session) => { const t = B.term(session); return t ? B.lines(t).join("\n") : ""; };
   // The line the cursor is on: where an echo or a fresh prompt lands.
   B.cursorLine = (term) => {
-    const buf = term.buffer.active, line = buf.getLine(buf.baseY + buf.cursorY);
-    return line ? line.translateToString(true) : "";
+    const buf = term.buffer.active;
+    let y = buf.baseY + buf.cursorY, text = buf.getLine(y)?.translateToString(false) ?? "";
+    while (y > 0 && buf.getLine(y)?.isWrapped) { y--; text = (buf.getLine(y)?.translateToString(false) ?? "") + text; }
+    return text.trimEnd();
   };
 
   // ---- key presses: trusted keydown timestamps (the input event's own time, in the page clock).

@@ -40,8 +40,8 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-async def with_stack(workdir: Path, name: str, fn: Any) -> Any:
-    st = H.Stack(workdir / name)
+async def with_stack(workdir: Path, name: str, fn: Any, root: Path = H.ROOT) -> Any:
+    st = H.Stack(workdir / name, root=root)
     st.workdir.mkdir(parents=True, exist_ok=True)
     try:
         st.new_session("main")
@@ -49,6 +49,29 @@ async def with_stack(workdir: Path, name: str, fn: Any) -> Any:
         return await fn(st)
     finally:
         await st.aclose()
+
+
+async def guarded(results: dict[str, Any], name: str, coro: Any) -> None:
+    """One section's failure is reported in the results and the table; the other sections still run."""
+    try:
+        results[name] = await coro
+    except Exception as exc:  # a bench reports; it does not stop at the first broken section
+        results.setdefault("errors", {})[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        log(f"  {name} FAILED: {results['errors'][name]}")
+
+
+async def boot_section(workdir: Path, quick: bool) -> dict[str, Any]:
+    """The committed page against each boot-time cut, runs interleaved."""
+    variants = [("baseline", H.ROOT),
+                ("snapshot (proposed diff)", await boot.proposal_variant(workdir, "proposal", "snapshot.diff"))]
+    if not quick:
+        snapshot = await boot.make_snapshot(workdir)
+        variants.insert(1, ("preload", boot.make_variant(workdir, "preload", edit_index=boot.add_preloads)))
+        variants.append(("snapshot, no PyScript", boot.make_variant(
+            workdir, "snapshot-no-pyscript", edit_index=boot.without_pyscript(True),
+            extra={boot.SNAPSHOT_PATH: snapshot})))
+    return await boot.run_variants(workdir, variants, cold_runs=1 if quick else 3, warm_runs=2 if quick else 4,
+                                   log=log)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,42 +82,38 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         if "boot" in only:
             log("== boot: time to first prompt, and the boot-time variants")
-            snapshot = await boot.make_snapshot(workdir)
-            results["snapshot_bytes"] = len(snapshot)
-            variants = [("baseline", H.ROOT), ("snapshot", boot.snapshot_variant(workdir, snapshot, preload=False))]
-            if not quick:
-                variants.insert(1, ("preload", boot.make_variant(workdir, "preload", edit_index=boot.add_preloads)))
-                variants.append(("snapshot, no PyScript", boot.make_variant(
-                    workdir, "snapshot-no-pyscript", edit_index=boot.without_pyscript(True),
-                    extra={boot.SNAPSHOT_PATH: snapshot})))
-            results["boot"] = await boot.run_variants(
-                workdir, variants, cold_runs=1 if quick else 3, warm_runs=2 if quick else 4, log=log)
+            await guarded(results, "boot", boot_section(workdir, quick))
         if "throughput" in only:
             log("== throughput: 20 MB cat through tmux, livepane vs pure JS" + ("" if quick else ", DOM and WebGL"))
             renderers = ("dom",) if quick else ("dom", "webgl")
-            results["throughput"] = await with_stack(
-                workdir, "throughput", lambda st: terminal_io.throughput(st, 1 if quick else 3, log, renderers))
+            await guarded(results, "throughput", with_stack(
+                workdir, "throughput", lambda st: terminal_io.throughput(st, 1 if quick else 5, log, renderers)))
         if "echo" in only:
             log("== echo: key press to echoed character")
             renderers = ("dom",) if quick else ("dom", "webgl")
-            results["echo"] = await with_stack(
-                workdir, "echo", lambda st: terminal_io.echo_bench(st, 30 if quick else 100, log, renderers))
+            await guarded(results, "echo", with_stack(
+                workdir, "echo", lambda st: terminal_io.echo_bench(st, 30 if quick else 100, log, renderers)))
         if "flood" in only:
             log("== flood: Ctrl-C under `yes`, JS heap")
-            results["flood"] = await with_stack(
-                workdir, "flood", lambda st: terminal_io.flood(st, 1 if quick else 3, 2.0 if quick else 4.0, log))
+            await guarded(results, "flood", with_stack(
+                workdir, "flood", lambda st: terminal_io.flood(st, 1 if quick else 3, 2.0 if quick else 4.0, log)))
         if "reconnect" in only:
             log("== reconnect: SIGTERM, SIGKILL (back after 1 s), SIGHUP")
-            results["reconnect"] = await with_stack(
-                workdir, "reconnect", lambda st: live.reconnect(st, 1 if quick else 3, log))
+            await guarded(results, "reconnect", with_stack(
+                workdir, "reconnect", lambda st: live.reconnect(st, 1 if quick else 3, log)))
         if "herd" in only:
             panes = 10 if quick else 50
             log(f"== herd: {panes} panes on one page, server restarted")
-            results["herd"] = await with_stack(
-                workdir, "herd", lambda st: live.herd(st, panes, 1 if quick else 2, log))
+            await guarded(results, "herd", with_stack(
+                workdir, "herd", lambda st: live.herd(st, panes, 1 if quick else 2, log)))
+            if not quick:
+                log("== herd again, with bench/proposals/ws-gate.diff applied (at most 6 handshakes at once)")
+                gate = await boot.proposal_variant(workdir, "ws-gate", "ws-gate.diff", snapshot=False)
+                await guarded(results, "herd_gate", with_stack(
+                    workdir, "herd-gate", lambda st: live.herd(st, panes, 2, log), root=gate))
         if "peers" in only:
             log("== peers: ttyd and WeTTY, same tmux, same measurements where they apply")
-            results["peers"] = await peers.run(workdir, args.ttyd, args.wetty, quick, log)
+            await guarded(results, "peers", peers.run(workdir, args.ttyd, args.wetty, quick, log))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["finished"] = time.time()
@@ -136,19 +155,23 @@ def main() -> int:
     ap.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     ap.add_argument("--ttyd", help="path to a ttyd binary (peer); skipped when absent")
     ap.add_argument("--wetty", help="command that starts WeTTY, e.g. 'node /x/node_modules/wetty/build/main.js'")
+    ap.add_argument("--from-json", type=Path, help="render the table (and doc) from a saved results.json; run nothing")
     ap.add_argument("--write-doc", action="store_true",
                     help="write docs/benchmarks.md even with --only/--quick (default: only on a full run)")
     args = ap.parse_args()
     started = time.time()
-    load_before = Path("/proc/loadavg").read_text().split()[0]
-    results = asyncio.run(run(args))
-    results["machine"] = machine()
-    results["machine"]["load_before"] = load_before
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    if args.from_json:
+        results = json.loads(args.from_json.read_text())
+    else:
+        load_before = Path("/proc/loadavg").read_text().split()[0]
+        results = asyncio.run(run(args))
+        results["machine"] = machine()
+        results["machine"]["load_before"] = load_before
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        (OUT_DIR / "results.json").write_text(json.dumps(results, indent=1, default=str))
     text = report.render(results)
     print(text)
-    if args.write_doc or (not args.only and not args.quick):
+    if args.write_doc or (not args.only and not args.quick and not args.from_json):
         (H.ROOT / "docs" / "benchmarks.md").write_text(report.document(results, text))
         log("wrote docs/benchmarks.md")
     log(f"done in {time.time() - started:.0f} s; raw samples in {OUT_DIR / 'results.json'}")
