@@ -21,6 +21,13 @@
     const rec = { url: String(url), created: now(), open: null, firstMessage: null, firstOutput: null, closed: null,
       code: null, messages: 0, bytes: 0, outputBytes: 0, session: decodeURIComponent(String(url).split("/ws/")[1]?.split("?")[0] || window.__benchSession || "") };
     B.sockets.push(rec);
+    // Keep the page's own onmessage handler, so B.replay can feed it frames without tmux or the network.
+    const desc = Object.getOwnPropertyDescriptor(NativeWS.prototype, "onmessage");
+    Object.defineProperty(ws, "onmessage", {
+      configurable: true,
+      get() { return desc.get.call(ws); },
+      set(fn) { rec.handler = fn; desc.set.call(ws, fn); },
+    });
     ws.addEventListener("open", () => { rec.open = now(); });
     ws.addEventListener("close", (e) => { rec.closed = now(); rec.code = e.code; });
     ws.addEventListener("message", (e) => {
@@ -133,6 +140,32 @@
     while (y > 0 && buf.getLine(y)?.isWrapped) { y--; text = (buf.getLine(y)?.translateToString(false) ?? "") + text; }
     return text.trimEnd();
   };
+
+  // replay(session, totalBytes, frameBytes): hands the page's message handler output frames ("0" + text lines) as
+  // fast as it takes them, then waits until xterm has parsed everything. Measures the client path (handler +
+  // xterm) without tmux's redraw decisions or the network. Resolves to {ms, bytes, frames}.
+  B.replay = (session, totalBytes, frameBytes) => new Promise((resolve) => {
+    const sock = [...B.sockets].reverse().find((x) => x.session === session && x.handler && x.closed === null);
+    const term = B.term(session);
+    const line = "0001234 the quick brown fox jumps over the lazy dog ====================\r\n";
+    const text = line.repeat(Math.ceil(frameBytes / line.length)).slice(0, frameBytes);
+    const frame = new Uint8Array(frameBytes + 1);
+    frame[0] = 0x30;
+    frame.set(new TextEncoder().encode(text), 1);
+    const frames = Math.ceil(totalBytes / frameBytes);
+    const t0 = now();
+    let i = 0;
+    const feed = () => {
+      const sliceEnd = now() + 8;  // yield to the event loop like a socket delivering frames would
+      while (i < frames && now() < sliceEnd) {
+        sock.handler(new MessageEvent("message", { data: frame.buffer.slice(0) }));
+        i += 1;
+      }
+      if (i < frames) { setTimeout(feed, 0); return; }
+      term.write("", () => resolve({ ms: now() - t0, bytes: frames * frameBytes, frames }));
+    };
+    feed();
+  });
 
   // ---- key presses: trusted keydown timestamps (the input event's own time, in the page clock).
   window.addEventListener("keydown", (e) => { B.keys.push({ key: e.key, t: e.timeStamp }); }, true);

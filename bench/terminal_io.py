@@ -70,6 +70,11 @@ async def output_bytes(page: Any, session: str) -> int:
         "(s) => window.__bench.sockets.filter((x) => x.session === s).reduce((a, x) => a + x.outputBytes, 0)", session))
 
 
+async def frames(page: Any, session: str) -> int:
+    return int(await page.evaluate(
+        "(s) => window.__bench.sockets.filter((x) => x.session === s).reduce((a, x) => a + x.messages, 0)", session))
+
+
 WATCH_LINE_JS = """([session, text, key]) => {
   const B = window.__bench;
   B.results = B.results || {};
@@ -87,6 +92,7 @@ WATCH_LINE_JS = """([session, text, key]) => {
 async def throughput_once(stack: H.Stack, page: Any, session: str, path: Path, tag: str) -> dict[str, float]:
     await page.evaluate(WATCH_LINE_JS, [session, f"DONE-{tag}", tag])
     before = await output_bytes(page, session)
+    frames_before = await frames(page, session)
     server_pid = stack.server_pid()
     cpu0 = H.proc_cpu_s(server_pid) if server_pid else 0.0
     t0 = time.time()
@@ -98,7 +104,8 @@ async def throughput_once(stack: H.Stack, page: Any, session: str, path: Path, t
     cpu1 = H.proc_cpu_s(server_pid) if server_pid else 0.0
     after = await output_bytes(page, session)
     wall = epoch / 1000 - t0
-    return {"wall_s": wall, "bytes": after - before, "server_cpu_s": cpu1 - cpu0}
+    return {"wall_s": wall, "bytes": after - before, "frames": await frames(page, session) - frames_before,
+            "server_cpu_s": cpu1 - cpu0}
 
 
 async def clear_screen(stack: H.Stack, page: Any, session: str) -> None:
@@ -134,6 +141,37 @@ async def throughput(stack: H.Stack, runs: int, log: Any, renderers: tuple[str, 
                 log(f"  {name} #{i + 1}: {r['wall_s']:.2f} s, {r['bytes'] / 1e6:.2f} MB arrived, "
                     f"server CPU {r['server_cpu_s']:.2f} s")
         return {"size": size, "file_bytes": file_bytes, "runs": results}
+    finally:
+        await stack.close_browser(ctx)
+
+
+async def replay(stack: H.Stack, runs: int, log: Any, renderers: tuple[str, ...] = ("dom",),
+                 total_bytes: int = FILE_MB * 1_000_000, frame_bytes: int = 64 * 1024) -> dict[str, Any]:
+    """The client path alone: 20 MB of output frames handed to each page's own message handler (bench/probe.js
+    B.replay) until xterm has parsed them; no tmux, no network. Pages interleaved, same terminal size."""
+    ctx = await stack.browser()
+    results: dict[str, list[dict[str, float]]] = {}
+    try:
+        pages: dict[str, Any] = {}
+        size = None
+        for renderer in renderers:
+            for kind in ("python", "purejs"):
+                name = f"{kind}-{renderer}"
+                session = f"rp-{kind}-{renderer}"
+                stack.new_session(session, *(size or (120, 40)))
+                pages[name] = (await open_pane(stack, ctx, kind, session, size, renderer), session)
+                if size is None:
+                    size = await term_size(pages[name][0], session)
+                results[name] = []
+        for i in range(runs):
+            for name, (page, session) in pages.items():
+                await page.bring_to_front()
+                r = await page.evaluate("([s, n, f]) => window.__bench.replay(s, n, f)", [session, total_bytes,
+                                                                                          frame_bytes])
+                results[name].append(r)
+                log(f"  {name} #{i + 1}: {r['bytes'] / 1e6 / (r['ms'] / 1000):.1f} MB/s")
+                await page.evaluate("(s) => window.__bench.term(s).clear()", session)
+        return {"size": size, "frame_bytes": frame_bytes, "runs": results}
     finally:
         await stack.close_browser(ctx)
 
