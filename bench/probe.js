@@ -16,6 +16,7 @@
 
   // ---- WebSocket: wrap the constructor, keep the prototype so instanceof and constants still work.
   const NativeWS = window.WebSocket;
+  const handlers = new WeakMap();  // socket record -> the page's onmessage handler (for B.replay)
   function BenchWS(url, protocols) {
     const ws = protocols === undefined ? new NativeWS(url) : new NativeWS(url, protocols);
     const rec = { url: String(url), created: now(), open: null, firstMessage: null, firstOutput: null, closed: null,
@@ -26,7 +27,7 @@
     Object.defineProperty(ws, "onmessage", {
       configurable: true,
       get() { return desc.get.call(ws); },
-      set(fn) { rec.handler = fn; desc.set.call(ws, fn); },
+      set(fn) { handlers.set(rec, fn); desc.set.call(ws, fn); },  // kept apart: recs must stay serializable
     });
     ws.addEventListener("open", () => { rec.open = now(); });
     ws.addEventListener("close", (e) => { rec.closed = now(); rec.code = e.code; });
@@ -145,7 +146,8 @@
   // fast as it takes them, then waits until xterm has parsed everything. Measures the client path (handler +
   // xterm) without tmux's redraw decisions or the network. Resolves to {ms, bytes, frames}.
   B.replay = (session, totalBytes, frameBytes) => new Promise((resolve) => {
-    const sock = [...B.sockets].reverse().find((x) => x.session === session && x.handler && x.closed === null);
+    const rec = [...B.sockets].reverse().find((x) => x.session === session && handlers.get(x) && x.closed === null);
+    const handler = handlers.get(rec);
     const term = B.term(session);
     const line = "0001234 the quick brown fox jumps over the lazy dog ====================\r\n";
     const text = line.repeat(Math.ceil(frameBytes / line.length)).slice(0, frameBytes);
@@ -158,7 +160,7 @@
     const feed = () => {
       const sliceEnd = now() + 8;  // yield to the event loop like a socket delivering frames would
       while (i < frames && now() < sliceEnd) {
-        sock.handler(new MessageEvent("message", { data: frame.buffer.slice(0) }));
+        handler(new MessageEvent("message", { data: frame.buffer.slice(0) }));
         i += 1;
       }
       if (i < frames) { setTimeout(feed, 0); return; }

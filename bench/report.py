@@ -346,7 +346,7 @@ def document(res: dict[str, Any], table: str) -> str:
 
 Written by `python bench/run.py` ({'quick' if res.get('quick') else 'full'} run, {date}, commit {m['commit']}).
 Re-run it to refresh this file; `--quick` for a two-minute pass, `--only NAME` for one section.
-
+{"".join(chr(10) + n + chr(10) for n in res.get("notes", []))}
 Machine: {m['cpu']}, {m['memory']}; {m['os']}; Python {m['python']}; {m['chromium']}; {m['tmux']};
 Pyodide {m['pyodide']}, PyScript {m['pyscript']}, xterm.js {m['xterm']}. Load average at the start {m['load_before']},
 at the end {m['load']}: the two cores are shared with other work, so read medians with their spread, and compare only
@@ -367,6 +367,32 @@ the ratios measured in the same run.
 Cache headers, checked in every warm load: the /vendor/ files (wasm, stdlib, PyScript) come from the HTTP cache with no
 request at all (transfer size 0: `immutable`); the page, pyscript.json and pyclient/*.py are revalidated (304).
 
+## Findings
+
+- **Boot.** Downloads end by ~0.5 s; the rest of the ~3 s is Pyodide starting the interpreter, then ~0.3 s of
+  PyScript's own Python start-up (its `pyscript` package, run before main.py) and ~0.15 s for main.py to mount the
+  pane. A Pyodide memory snapshot taken after importing pyclient removes the interpreter start: the snapshot is 31 MB
+  (6 MB gzipped), made under Node in ~3 s (`bench/make_snapshot.mjs`; a Node-made snapshot restores in Chromium).
+  PyScript 0.7.31 cannot pass options to `loadPyodide`, so the snapshot goes through an interpreter wrapper module
+  named in pyscript.json. browser.py creates a `TextDecoder` at import, so it is left out of the snapshot; making it
+  lazy lets it in but measured no gain. `<link rel=preload>` hints made every load slower.
+- **Herd.** Tickets for all panes reach serve.py within ~0.5 s of it accepting again and it answers each socket
+  upgrade in 1-2 ms, yet the upgrades arrive one by one over ~5 s: Chromium delays each new WebSocket by
+  `rand(1000..5000) ms * 2^min(pending + failed/(succeeded+1), 16) / 65536` (services/network/websocket_throttler.cc),
+  so past ~12 pending sockets each waits up to seconds. Keeping at most 6 handshakes in flight per page
+  (bench/proposals/ws-gate.diff) brings 50 panes back in ~1.4 s.
+- **Throughput.** Through tmux, the same 20 MB `cat` delivers anywhere from 0.2 to 16 MB to the page, depending on how
+  much tmux chooses to redraw, so cat-to-cat ratios swing widely; the replay rows (fixed 64 KiB frames into each
+  page's own handler) isolate the client path.
+- **Reconnect.** A connection that drops within 5 s of a restart counts as flapping, and the failed attempts of the
+  restart window count too: a SIGKILL 1.5 s after a SIGTERM restart waited 4.9-5.5 s before its next attempt. The
+  bench therefore waits 5.5 s between restarts.
+- **Renderer.** Without a GPU, xterm's WebGL renderer is software-rendered here: in the replay rows it parses and
+  draws about 4x slower than the DOM renderer, while echo is alike (WebGL paints the echo a few ms sooner). Keep the
+  DOM renderer as the default; WebGL only where a real GPU is known to exist.
+- **Memory.** serve.py itself grows ~0.05 MB per open pane; each pane's `tmux attach` client is a process of ~3.8 MB
+  RSS (shared library pages counted in each). The JS heap figure excludes Pyodide's wasm memory.
+
 ## How each figure is measured
 
 - Every page load is a new headless Chromium on a profile: a fresh one (cold) or one that has loaded the page
@@ -381,6 +407,8 @@ request at all (transfer size 0: `immutable`); the page, pyscript.json and pycli
   xterm's buffer. tmux forwards screen changes, not every byte: "arrived" is what reached the page.
   The pure-JS page (web/bench/purejs.html) uses the same server, protocol, ticket flow, terminal size and
   flow-control numbers, so the ratio is the cost of the Python path.
+- Replay: 20 MB as 64 KiB output frames handed to the message handler each page installed on its socket, as fast as
+  it takes them (yielding every 8 ms), until xterm has parsed the last byte: the client path without tmux or network.
 - Echo: trusted key press (its event timestamp) until the echoed text is in the buffer, typed at a bash prompt
   (`bash --norc --noprofile` inside tmux), 20 keys per line.
 - Reconnect: after a stop, serve.py starts again 1 s later; from its port accepting (polled every 2 ms) until the pane
@@ -389,4 +417,8 @@ request at all (transfer size 0: `immutable`); the page, pyscript.json and pycli
 - Herd: the page talks to serve.py through a counting TCP proxy on loopback that timestamps each ticket request and
   socket upgrade; "refused" attempts arrived while serve.py was down.
 - Server: RSS from /proc/PID/statm, CPU from /proc/PID/stat (utime+stime).
+- Peers: the bench takes `--ttyd PATH` (ttyd 1.7.7, built outside the repository; not in Debian) and
+  `--wetty CMD` (WeTTY 3.2.0 from npm, installed outside the repository; as root on localhost it runs `--command`
+  directly, here `tmux attach`), each serving one session of its own isolated tmux, and skips a peer not given.
+  The probe adopts the terminal each page assigns to a global (`window.term`, `window.wetty_term`).
 """
