@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,20 @@ def machine() -> dict[str, str]:
     }
 
 
+RUN_DEADLINE_S = {"quick": 300, "full": 1200}  # a bench finishes in bounded time, whatever hangs
+
+
+async def run_bounded(args: argparse.Namespace) -> dict[str, Any]:
+    """run() with a deadline, and SIGTERM/SIGHUP turned into cancellation, so every finally block stops what it
+    started (serve.py, tmux, Chromium) instead of the process dying around them."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, task.cancel)
+    return await asyncio.wait_for(run(args), RUN_DEADLINE_S["quick" if args.quick else "full"])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="livepane benchmarks (see docs/benchmarks.md)")
     ap.add_argument("--quick", action="store_true", help="fewer runs and smaller herds: about 2 minutes")
@@ -167,7 +182,11 @@ def main() -> int:
         results = json.loads(args.from_json.read_text())
     else:
         load_before = Path("/proc/loadavg").read_text().split()[0]
-        results = asyncio.run(run(args))
+        try:
+            results = asyncio.run(run_bounded(args))
+        except (asyncio.CancelledError, KeyboardInterrupt, TimeoutError) as exc:
+            log(f"stopped ({type(exc).__name__}); everything the bench started has been stopped")
+            return 130
         results["machine"] = machine()
         results["machine"]["load_before"] = load_before
         OUT_DIR.mkdir(parents=True, exist_ok=True)
