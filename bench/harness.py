@@ -302,6 +302,9 @@ class Stack:
         await asyncio.sleep(0.2)
         self.kill_server_group()
         self.tmux("kill-server", check=False)
+        tmux_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        with contextlib.suppress(OSError):
+            (tmux_dir / self.tmux_socket).unlink()  # kill-server can leave the socket file behind
         for profile in self.profiles:
             shutil.rmtree(profile, ignore_errors=True)
 
