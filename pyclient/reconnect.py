@@ -68,6 +68,10 @@ class ReconnectPolicy:
     connect_timeout_ms: float = 5000
     # Silence for this many advertised keepalive intervals is a drop: tolerates one late keepalive plus jitter.
     watchdog_factor: float = 2.5
+    # Page-wide, enforced by the browser adapter's HandshakeGate (pyclient/gate.py): at most this many socket
+    # handshakes in flight. Chromium throttles a renderer's pending WebSockets exponentially; with 50 panes
+    # reconnecting at once, six in flight brought them all back in 1.5 s instead of 4-5.6 s (docs/benchmarks.md).
+    handshakes_in_flight: int = 6
     # Keystrokes typed while not open are held up to this many bytes of frames (a few lines of typing; more is
     # probably a paste the user should redo once they can see the screen).
     held_input_limit_bytes: int = 4096
@@ -75,6 +79,8 @@ class ReconnectPolicy:
     def __post_init__(self) -> None:
         if not 0 <= self.jitter <= 1:
             raise ValueError(f"jitter must be within [0, 1], got {self.jitter}")
+        if self.handshakes_in_flight < 1:
+            raise ValueError(f"handshakes_in_flight must be >= 1, got {self.handshakes_in_flight}")
         if self.factor < 1:
             raise ValueError(f"factor must be >= 1, got {self.factor}")
         for name in ("first_retry_ms", "base_ms", "cap_ms", "connect_timeout_ms", "held_input_limit_bytes"):
@@ -513,6 +519,8 @@ class ReconnectingSocket:
         attempt.last_rx_ms = now
         self._close_code = None
         self._close_reason = ""
+        if self._restart_until_ms is not None:
+            self._failures = 0  # those failures were the announced restart, not a flapping server
         self._restart_until_ms = None  # the server is back: a later drop starts a normal schedule
         if self._on_open is not None:
             self._on_open()

@@ -554,3 +554,25 @@ def test_each_failure_is_logged_once_with_the_next_delay() -> None:
     h.conn.start()
     h.factory.last.fail()
     assert h.log == ["connect failed (code 1006); attempt 2 in 150 ms"]
+
+
+def test_failures_during_an_announced_restart_do_not_count_as_flapping_afterwards() -> None:
+    # After a 1012 the attempts that meet a down server are expected; once the server is back, an early drop is the
+    # first failure of a new run, not the eighth (the bench saw a SIGKILL soon after a restart wait 5 s).
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.factory.last.server_close(1012, "service restart")
+    for _ in range(7):
+        h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+        h.factory.last.fail()
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    h.timers.advance(1000)
+    h.factory.last.server_close(1006)
+    assert h.conn.status.retry_at_ms - h.timers.now == 150
+    h.timers.advance(150)
+    h.open_now()
+    h.timers.advance(1000)
+    h.factory.last.server_close(1006)  # but a server that keeps dropping still escalates
+    assert h.conn.status.retry_at_ms - h.timers.now == 800
