@@ -18,18 +18,21 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import js
 from pyodide.ffi import create_once_callable, create_proxy, to_js
 
+from .gate import Admission, HandshakeGate
 from .pane import CaptionView, Pane, sessions_from_query
 from .protocol import OUTPUT, SESSION_ID_RE, SUBPROTOCOL
-from .reconnect import Status, TicketRefused
+from .reconnect import ReconnectPolicy, Status, TicketRefused
 
 __all__ = ["main"]
 
 NOTICE_MS = 6000  # how long a "typing not sent" notice stays up
+WS_CONNECTING, WS_CLOSED = 0, 3  # WebSocket.readyState values
 _decoder = js.TextDecoder.new()
 
 
@@ -109,34 +112,59 @@ def now_ms() -> float:
 
 
 class BrowserSocket:
-    """A ``js.WebSocket`` with the same interface, whose ``on*`` setters create and destroy the handler proxies.
+    """A ``js.WebSocket`` behind the interface the reconnect machine uses, started only when the page's gate admits it.
 
-    The reconnect machine assigns Python callables to ``onopen`` &c. and later sets them to ``None``; assigning a
-    callable to a JS attribute directly would leak a proxy each time.
+    - The native socket is created once :class:`~pyclient.gate.HandshakeGate` has a slot (at once, unless a herd of
+      panes is reconnecting); until then ``readyState`` is CONNECTING and the handlers wait. The slot is given back
+      when the handshake ends (open, close, error) or the socket is abandoned.
+    - The machine assigns Python callables to ``onopen`` &c. and later sets them to ``None``. Assigning a callable to
+      a JS attribute directly would leak a proxy each time, so the native socket gets one proxy per event for its
+      whole life, dispatching to whatever handler is current; ``dispose`` destroys them.
     """
 
     _HANDLERS = ("onopen", "onmessage", "onclose", "onerror")
+    _ENDS_HANDSHAKE = ("onopen", "onclose", "onerror")
     live = 0  # sockets not yet closed or disposed, over the page (for tests)
 
-    def __init__(self, url: str, protocol: str) -> None:
-        self._ws = js.WebSocket.new(url, protocol)
-        self._proxies: dict[str, Any] = {}
+    def __init__(self, url: str, protocol: str, gate: HandshakeGate) -> None:
+        self._url = url
+        self._protocol = protocol
+        self._ws: Any = None
+        self._binary_type = "blob"
+        self._proxies: list[Any] = []
         self._handlers: dict[str, Any] = {}
         self._disposed = False
         BrowserSocket.live += 1
+        self._admission = gate.request(self._start)
+
+    def _start(self, admission: Admission) -> None:
+        if self._disposed:
+            admission.release()
+            return
+        try:
+            ws = js.WebSocket.new(self._url, self._protocol)
+        except Exception as error:  # a malformed URL: fail like the browser fails a connection
+            admission.release()
+            _log(f"socket: {error}")
+            self._dispatch("onclose", SimpleNamespace(code=1006, reason=str(error), wasClean=False))
+            return
+        ws.binaryType = self._binary_type
+        for name in self._HANDLERS:
+            proxy = create_proxy(lambda event, name=name: self._dispatch(name, event))
+            self._proxies.append(proxy)
+            setattr(ws, name, proxy)
+        self._ws = ws
+
+    def _dispatch(self, name: str, event: Any) -> None:
+        if name in self._ENDS_HANDSHAKE:
+            self._admission.release()
+        handler = self._handlers.get(name)
+        if handler is not None and not self._disposed:
+            handler(event)
 
     def _set(self, name: str, handler: Any) -> None:
-        old = self._proxies.pop(name, None)
         self._handlers[name] = handler
-        if handler is None or self._disposed:
-            setattr(self._ws, name, None)
-        else:
-            proxy = create_proxy(handler)
-            self._proxies[name] = proxy
-            setattr(self._ws, name, proxy)
-        if old is not None:
-            old.destroy()
-        if handler is None and not self._proxies:
+        if handler is None and not any(self._handlers.values()):
             self.dispose()  # the machine unhooked every handler: it is done with this socket
 
     onopen = property(lambda self: self._handlers.get("onopen"), lambda self, h: self._set("onopen", h))
@@ -146,35 +174,42 @@ class BrowserSocket:
 
     @property
     def readyState(self) -> int:  # the browser's camelCase names
+        if self._ws is None:
+            return WS_CLOSED if self._disposed else WS_CONNECTING
         return int(self._ws.readyState)
 
     @property
     def binaryType(self) -> str:
-        return str(self._ws.binaryType)
+        return self._binary_type
 
     @binaryType.setter
     def binaryType(self, value: str) -> None:
-        self._ws.binaryType = value
+        self._binary_type = value
+        if self._ws is not None:
+            self._ws.binaryType = value
 
     def send(self, data: bytes) -> None:
-        self._ws.send(to_js(data))
+        self._ws.send(to_js(data))  # the machine sends only once readyState is OPEN
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         try:
-            self._ws.close(code, reason)
+            if self._ws is not None:
+                self._ws.close(code, reason)
         finally:
             self.dispose()
 
     def dispose(self) -> None:
-        """Unhook and destroy every handler proxy; later events from this socket go nowhere."""
+        """Leave the gate, unhook and destroy every proxy; later events from this socket go nowhere."""
         if self._disposed:
             return
         self._disposed = True
         BrowserSocket.live -= 1
-        for name in self._HANDLERS:
-            setattr(self._ws, name, None)
-        proxies, self._proxies = self._proxies, {}
-        for proxy in proxies.values():
+        self._admission.release()
+        if self._ws is not None:
+            for name in self._HANDLERS:
+                setattr(self._ws, name, None)
+        proxies, self._proxies = self._proxies, []
+        for proxy in proxies:
             proxy.destroy()
 
 
@@ -322,6 +357,7 @@ class BrowserPane:
             clear_timeout=self.timers.clear_timeout,
             now_ms=now_ms,
             get_ticket=self._get_ticket,
+            policy=self.app.policy,
             on_ended=lambda pane, message: self.slot.ended(message),
             log=_log,
         )
@@ -350,7 +386,8 @@ class BrowserPane:
         location = js.window.location
         scheme = "wss:" if location.protocol == "https:" else "ws:"
         query = f"?ticket={js.encodeURIComponent(ticket)}" if ticket is not None else ""
-        sock = BrowserSocket(f"{scheme}//{location.host}/ws/{self.slot.session}{query}", SUBPROTOCOL)
+        url = f"{scheme}//{location.host}/ws/{self.slot.session}{query}"
+        sock = BrowserSocket(url, SUBPROTOCOL, self.app.handshake_gate)
         self.sockets = [s for s in self.sockets if not s._disposed] + [sock]
         return sock
 
@@ -503,6 +540,8 @@ class App:
         self.slots: dict[str, Slot] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.page_proxies = Proxies()  # live as long as the page
+        self.policy = ReconnectPolicy()
+        self.handshake_gate = HandshakeGate(self.policy.handshakes_in_flight)  # one for the page: see gate.py
         self.panes_el = js.document.getElementById("panes")
 
     def spawn(self, coroutine: Any) -> None:
