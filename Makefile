@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := tmux chromium
 
-.PHONY: run test lint system setup clean
+.PHONY: run test lint system setup snapshot clean
 
 run: setup
 	$(PY) serve.py $(ARGS)
@@ -20,6 +20,15 @@ lint: setup
 
 setup: $(VENV)/.installed web/node_modules/.package-lock.json
 	@command -v tmux >/dev/null || $(MAKE) system
+	@$(MAKE) --no-print-directory snapshot || echo "no Pyodide snapshot: the page boots without it (slower)"
+
+# Pyodide's memory snapshot with pyclient imported (Node runs Pyodide); serve.py serves it only while its key matches.
+snapshot: web/snapshot/pyclient.key
+
+web/snapshot/pyclient.key: $(wildcard pyclient/*.py) web/node_modules/.package-lock.json web/make_snapshot.mjs
+	@mkdir -p web/snapshot
+	node web/make_snapshot.mjs web/node_modules/pyodide pyclient web/snapshot/pyclient.bin
+	$(PY) -c 'import serve; print(serve.snapshot_key(serve.WEB_DIR, serve.PYCLIENT_DIR))' > $@
 
 # Debian packages: tmux for the server, chromium for the end-to-end tests.
 system:
@@ -39,4 +48,4 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 
 clean:
-	rm -rf $(VENV) web/node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) web/node_modules web/snapshot .pytest_cache .ruff_cache

@@ -293,3 +293,33 @@ def test_safe_join_refuses_everything_odd(tmp_path: Path) -> None:
     assert serve.safe_join(root, "inner") == (root / "ok.txt").resolve()  # a symlink inside is fine
     for bad in ["../outside.txt", "/etc/passwd", "link.txt", "", ".", "a//b", "ok.txt/", "..\\x", "x\x00", "missing"]:
         assert serve.safe_join(root, bad) is None, bad
+
+
+async def test_the_memory_snapshot_is_offered_only_while_it_matches_pyclient(
+    tmux_server: TmuxServer, site: dict
+) -> None:
+    web_dir, pyclient_dir = site["web_dir"], site["pyclient_dir"]
+    (web_dir / "pyscript.json").write_text('{"interpreter": "/static/pyodide-snap.mjs?snap={{snapshot}}"}')
+    (web_dir / "snapshot").mkdir()
+    (web_dir / "snapshot" / "pyclient.bin").write_bytes(b"SNAPSHOT")
+    key = serve.snapshot_key(web_dir, pyclient_dir)
+    (web_dir / "snapshot" / "pyclient.key").write_text(key + "\n")
+
+    async def offered() -> str:
+        async with client.http.get(client.url("/static/pyscript.json")) as r:
+            return json.loads(await r.text())["interpreter"].partition("snap=")[2]
+
+    async with running_app(tmux_server, **site) as (client, _):
+        url = await offered()
+        assert url == f"/static/snapshot/pyclient.bin?key={key}"
+        async with client.http.get(client.base_url.join(URL(url))) as r:
+            assert r.status == 200 and await r.read() == b"SNAPSHOT"
+            assert r.headers["Cache-Control"] == serve.CACHE_IMMUTABLE
+        for wrong in ("/static/snapshot/pyclient.bin", "/static/snapshot/pyclient.bin?key=0123456789abcdef"):
+            async with client.http.get(client.base_url.join(URL(wrong))) as r:
+                assert r.status == 404, wrong
+
+        (pyclient_dir / "pane.py").write_text("PANE = 2\n")  # pyclient changed: the snapshot is stale
+        assert await offered() == ""  # the page boots without it
+        async with client.http.get(client.base_url.join(URL(url))) as r:
+            assert r.status == 404
