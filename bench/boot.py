@@ -1,6 +1,9 @@
-"""Time to first prompt, cold and warm, with its breakdown; and the boot-time variants (preload, memory snapshot).
+"""Time to first prompt, cold and warm, with its breakdown; and the boot-time variants.
 
-A variant is a copy of the served tree (serve.py, web/ with an edited index.html / pyscript.json, pyclient/ linked)
+The baseline is the repository's tree as served: it boots from web/snapshot (Pyodide's memory snapshot with pyclient
+imported, made by `make snapshot`), which every load checks (globalThis.livepaneBoot). Variants: "no snapshot" (the
+snapshot's key made stale, so the page takes its plain-boot fallback) and "snapshot, no PyScript" (web/bench/loader.mjs
+instead of PyScript). A variant is a copy of the served tree (serve.py, web/, pyclient/ linked)
 under the bench's work folder, run by its own serve.py: the repository's files are never edited. Every load is a
 new Chromium on a profile: a fresh one (cold) or one that already loaded the page (warm: disk cache and V8's code
 cache, as when a user comes back the next day).
@@ -18,10 +21,7 @@ PyScript's events:
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,9 @@ COLLECT_JS = """(session) => {
   const res = performance.getEntriesByType('resource').map((e) => ({
     name: e.name.replace(location.origin, ''), start: e.startTime, end: e.responseEnd, size: e.transferSize }));
   const fcp = performance.getEntriesByName('first-contentful-paint')[0];
-  return { events: B.events, sockets: B.sockets.filter((s) => s.session === session),
-           fetches: B.fetches, res, fcp: fcp ? fcp.startTime : null };
+  return { boot: globalThis.livepaneBoot || null, events: B.events,
+           sockets: B.sockets.filter((s) => s.session === session), fetches: B.fetches, res,
+           fcp: fcp ? fcp.startTime : null };
 }"""
 
 PHASES = ["placeholder", "assets", "interpreter", "pyscript", "python", "socket", "output", "prompt", "painted"]
@@ -76,6 +77,7 @@ async def load_once(stack: H.Stack, profile: Path, session: str, query: str = ""
         data = await page.evaluate(COLLECT_JS, session)
         out = breakdown(data, session)
         out["errors"] = errors
+        out["boot"] = data["boot"]  # {snapshot: true} or {snapshot: false, reason}
         return out
     finally:
         await stack.close_browser(ctx)
@@ -85,22 +87,15 @@ async def load_once(stack: H.Stack, profile: Path, session: str, query: str = ""
 # Variants of the served tree
 
 
-def make_variant(workdir: Path, name: str, edit_index: Any = None, edit_config: Any = None,
-                 extra: dict[str, bytes] | None = None, patch_pyclient: Any = None) -> Path:
-    """A copy of serve.py + web/ (node_modules linked, pyclient linked) with index.html/pyscript.json
-    edited by the given functions (text -> text) and extra files written under web/. With patch_pyclient
-    ((filename, text) -> text), pyclient/ is a patched copy instead of a link."""
+def make_variant(workdir: Path, name: str, edit_index: Any = None, extra: dict[str, bytes] | None = None) -> Path:
+    """A copy of serve.py + web/ (node_modules linked, pyclient linked, web/snapshot copied) with index.html edited
+    by edit_index (text -> text) and extra files written under web/."""
     root = workdir / f"variant-{name}"
     if root.exists():
         shutil.rmtree(root)
     (root / "web").mkdir(parents=True)
     shutil.copy2(H.ROOT / "serve.py", root / "serve.py")
-    if patch_pyclient is None:
-        (root / "pyclient").symlink_to(H.ROOT / "pyclient")
-    else:
-        (root / "pyclient").mkdir()
-        for src in (H.ROOT / "pyclient").glob("*.py"):
-            (root / "pyclient" / src.name).write_text(patch_pyclient(src.name, src.read_text()))
+    (root / "pyclient").symlink_to(H.ROOT / "pyclient")
     for item in (H.ROOT / "web").iterdir():
         target = root / "web" / item.name
         if item.name == "node_modules":
@@ -112,9 +107,6 @@ def make_variant(workdir: Path, name: str, edit_index: Any = None, edit_config: 
     if edit_index:
         p = root / "web" / "index.html"
         p.write_text(edit_index(p.read_text()))
-    if edit_config:
-        p = root / "web" / "pyscript.json"
-        p.write_text(edit_config(p.read_text()))
     for rel, data in (extra or {}).items():
         p = root / "web" / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -122,97 +114,25 @@ def make_variant(workdir: Path, name: str, edit_index: Any = None, edit_config: 
     return root
 
 
-def pyscript_core_chunk() -> str:
-    """The hashed chunk core.js imports (core-XXXX.js): preloading it saves a round trip after core.js."""
-    core = (H.ROOT / "web/node_modules/@pyscript/core/dist/core.js").read_text()
-    m = re.search(r"\./(core-[A-Za-z0-9_-]+\.js)", core)
-    return m.group(1) if m else ""
+SNAPSHOT_FILE = H.ROOT / "web" / "snapshot" / "pyclient.bin"
+SNAPSHOT_KEY_FILE = H.ROOT / "web" / "snapshot" / "pyclient.key"
 
 
-def preload_links(wasm: bool = True) -> str:
-    chunk = pyscript_core_chunk()
-    links = [
-        f'<link rel="modulepreload" href="{{{{vendor:@pyscript/core}}}}/dist/{chunk}">' if chunk else "",
-        '<link rel="modulepreload" href="{{vendor:pyodide}}/pyodide.mjs">',
-        '<link rel="modulepreload" href="{{vendor:pyodide}}/pyodide.asm.mjs">',
-        '<link rel="preload" href="{{vendor:pyodide}}/pyodide.asm.wasm" as="fetch" crossorigin>' if wasm else "",
-        '<link rel="preload" href="{{vendor:pyodide}}/python_stdlib.zip" as="fetch" crossorigin>',
-        '<link rel="preload" href="{{vendor:pyodide}}/pyodide-lock.json" as="fetch" crossorigin>',
-        '<link rel="preload" href="/static/pyscript.json" as="fetch" crossorigin>',
-    ]
-    return "\n  ".join(x for x in links if x)
-
-
-def add_preloads(index_html: str, wasm: bool = True) -> str:
-    anchor = '<link rel="icon" href="data:,">'
-    if anchor not in index_html:
-        raise RuntimeError("index.html changed: no favicon link to anchor the preloads after")
-    return index_html.replace(anchor, anchor + "\n  " + preload_links(wasm), 1)
-
-
-def add_preloads_but_wasm(index_html: str) -> str:
-    return add_preloads(index_html, wasm=False)
-
-
-SNAPSHOT_PATH = "snapshot/pyclient.bin"
-WRAPPER_PATH = "snapshot/pyodide-snap.mjs"
-
-
-def use_snapshot(config_json: str) -> str:
-    config = json.loads(config_json)
-    config["interpreter"] = (
-        f"/static/{WRAPPER_PATH}?index={{{{vendor:pyodide}}}}/&snap=/static/{SNAPSHOT_PATH}"
-    )
-    return json.dumps(config, indent=2) + "\n"
-
-
-SNAPSHOT_MODULES = "__init__,protocol,reconnect,pane"  # browser.py holds a JS object at import: not snapshottable
-
-
-async def make_snapshot(workdir: Path, root: Path = H.ROOT, modules: str = SNAPSHOT_MODULES) -> bytes:
-    """Pyodide's memory snapshot with the pyclient modules imported, made under Node (bench/make_snapshot.mjs)."""
+def check_snapshot() -> None:
+    """The baseline boots from web/snapshot only if `make snapshot` made it for this pyclient and Pyodide."""
     import subprocess
 
-    out = workdir / f"snapshot-{secrets.token_hex(4)}.bin"
-    proc = await asyncio.create_subprocess_exec(
-        "node", str(H.ROOT / "bench" / "make_snapshot.mjs"), str(H.ROOT / "web" / "node_modules" / "pyodide"),
-        str(root / "pyclient"), str(out), modules, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    try:
-        text, _ = await asyncio.wait_for(proc.communicate(), 120)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise RuntimeError("make_snapshot.mjs timed out") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"make_snapshot.mjs failed: {text.decode(errors='replace')[-500:]}")
-    data = out.read_bytes()
-    out.unlink()
-    return data
+    if not SNAPSHOT_FILE.is_file() or not SNAPSHOT_KEY_FILE.is_file():
+        raise RuntimeError("no web/snapshot/pyclient.bin: run `make snapshot` first")
+    key = subprocess.run([H.sys_executable(), "-c", "import serve; print(serve.snapshot_key(serve.WEB_DIR, "
+                          "serve.PYCLIENT_DIR))"], cwd=H.ROOT, capture_output=True, text=True, check=True).stdout
+    if SNAPSHOT_KEY_FILE.read_text().strip() != key.strip():
+        raise RuntimeError("web/snapshot is stale (its key does not match pyclient): run `make snapshot` first")
 
 
-def snapshot_variant(workdir: Path, snapshot: bytes, preload: bool, name: str = "",
-                     patch_pyclient: Any = None) -> Path:
-    wrapper = (H.ROOT / "web" / "bench" / "pyodide-snap.mjs").read_bytes()
-    return make_variant(
-        workdir, name or ("snapshot" + ("-preload" if preload else "")),
-        edit_index=add_preloads if preload else None, edit_config=use_snapshot,
-        extra={SNAPSHOT_PATH: snapshot, WRAPPER_PATH: wrapper}, patch_pyclient=patch_pyclient,
-    )
-
-
-def lazy_decoder(filename: str, text: str) -> str:
-    """The change proposed for pyclient/browser.py: no JS object made at import, so it can be in the snapshot."""
-    if filename != "browser.py":
-        return text
-    old_global = "_decoder = js.TextDecoder.new()\n"
-    old_use = "    return kind, str(_decoder.decode(payload)), nbytes\n"
-    if old_global not in text or old_use not in text:
-        raise RuntimeError("pyclient/browser.py changed: the lazy-decoder patch no longer applies")
-    text = text.replace(old_global, "_decoder: Any = None  # made on first use: a JS object held at import "
-                        "cannot go into a memory snapshot\n")
-    lazy = "    global _decoder\n    if _decoder is None:\n        _decoder = js.TextDecoder.new()\n"
-    return text.replace(old_use, lazy + old_use)
+def stale_snapshot(workdir: Path) -> Path:
+    """The same tree with the snapshot's key made stale: serve.py offers no snapshot, the page boots plainly."""
+    return make_variant(workdir, "no-snapshot", extra={"snapshot/pyclient.key": b"stale-on-purpose\n"})
 
 
 async def run_variants(workdir: Path, variants: list[tuple[str, Path]], *, cold_runs: int, warm_runs: int,
@@ -237,74 +157,25 @@ async def run_variants(workdir: Path, variants: list[tuple[str, Path]], *, cold_
                     r = await load_once(st, profile, "boot")
                     shutil.rmtree(profile, ignore_errors=True)
                     results[name]["cold"].append(r)
-                    log(f"  {name} cold #{i + 1}: prompt painted at {r['painted']:.0f} ms")
+                    log(f"  {name} cold #{i + 1}: prompt painted at {r['painted']:.0f} ms, boot {r['boot']}")
                 if i < warm_runs:
                     r = await load_once(st, st.workdir / "warm", "boot")
                     results[name]["warm"].append(r)
-                    log(f"  {name} warm #{i + 1}: prompt painted at {r['painted']:.0f} ms")
+                    log(f"  {name} warm #{i + 1}: prompt painted at {r['painted']:.0f} ms, boot {r['boot']}")
     finally:
         for st in stacks.values():
             await st.aclose()
     return results
 
 
-
-def without_pyscript(snapshot: bool) -> Any:
-    """index.html edit: PyScript's core.js and <script type="py"> replaced by web/bench/loader.mjs."""
-
-    def edit(index_html: str) -> str:
-        core = '<script type="module" src="{{vendor:@pyscript/core}}/dist/core.js"></script>'
-        py = re.search(r'<script type="py"[^>]*></script>', index_html)
-        if core not in index_html or not py:
-            raise RuntimeError("index.html changed: cannot find PyScript's core.js and <script type=py>")
-        metas = '<meta name="livepane-pyodide" content="{{vendor:pyodide}}">'
-        if snapshot:
-            metas += f'\n  <meta name="livepane-snapshot" content="/static/{SNAPSHOT_PATH}">'
-        index_html = index_html.replace(core, metas + '\n  <script type="module" src="/static/bench/loader.mjs">'
-                                        "</script>")
-        return index_html.replace(py.group(0), "")
-
-    return edit
-
-
-PROPOSALS = H.ROOT / "bench" / "proposals"
-
-
-async def proposal_variant(workdir: Path, name: str, diff: str, snapshot: bool = True) -> Path:
-    """The committed tree (git archive HEAD) with bench/proposals/DIFF applied (then, for the snapshot proposal,
-    `make snapshot`'s two steps): proves the exact change proposed for files this bench does not own."""
-    import subprocess
-
-    root = workdir / f"variant-{name}"
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(H.ROOT), "archive", "HEAD", "serve.py", "web", "pyclient", "Makefile",
-                              ".gitignore"], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
-    (root / "web" / "node_modules").symlink_to(H.ROOT / "web" / "node_modules")
-    patch = subprocess.run(["patch", "-p1", "-s", "-i", str(PROPOSALS / diff)], cwd=root, capture_output=True,
-                           text=True)
-    if patch.returncode != 0:
-        raise RuntimeError(f"{diff} no longer applies to HEAD: {patch.stdout[-300:]} {patch.stderr[-300:]}")
-    if not snapshot:
-        return root
-    (root / "web" / "snapshot").mkdir(exist_ok=True)
-    make_snapshot = ["node", "web/make_snapshot.mjs", "web/node_modules/pyodide", "pyclient",
-                     "web/snapshot/pyclient.bin"]
-    key = [H.sys_executable(), "-c", "import serve; print(serve.snapshot_key(serve.WEB_DIR, serve.PYCLIENT_DIR))"]
-    for argv in (make_snapshot, key):
-        proc = await asyncio.create_subprocess_exec(*argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{argv[0]} failed: {err.decode(errors='replace')[-300:]}")
-    (root / "web" / "snapshot" / "pyclient.key").write_bytes(out)
-    return root
-
-
-def with_ws_gate(index_html: str) -> str:
-    """index.html edit for the herd experiment: web/bench/ws-gate.js before any other script."""
-    anchor = '<link rel="icon" href="data:,">'
-    if anchor not in index_html:
-        raise RuntimeError("index.html changed: no favicon link to anchor the gate script after")
-    return index_html.replace(anchor, anchor + '\n  <script src="/static/bench/ws-gate.js"></script>', 1)
+def without_pyscript(index_html: str) -> str:
+    """index.html edit: PyScript's core.js and <script type="py"> replaced by web/bench/loader.mjs, which restores the
+    same snapshot (serve.py fills in {{snapshot}}, its keyed URL)."""
+    core = '<script type="module" src="{{vendor:@pyscript/core}}/dist/core.js"></script>'
+    py = re.search(r'<script type="py"[^>]*></script>', index_html)
+    if core not in index_html or not py:
+        raise RuntimeError("index.html changed: cannot find PyScript's core.js and <script type=py>")
+    metas = ('<meta name="livepane-pyodide" content="{{vendor:pyodide}}">\n'
+             '  <meta name="livepane-snapshot" content="{{snapshot}}">')
+    index_html = index_html.replace(core, metas + '\n  <script type="module" src="/static/bench/loader.mjs"></script>')
+    return index_html.replace(py.group(0), "")

@@ -47,8 +47,17 @@ def boot_rows(res: dict[str, Any]) -> list[str]:
             ratio = ""
             if name != "baseline" and fig.value and base[kind]:
                 ratio = f"{fig.value / base[kind]:.2f}x baseline"
+            fig.note = snapshot_note(runs[kind])
             rows.append(row(fig, 0, ratio))
     return rows
+
+
+def snapshot_note(runs: list[dict[str, Any]]) -> str:
+    """How the loads booted, from the page's globalThis.livepaneBoot."""
+    restored = sum(1 for r in runs if (r.get("boot") or {}).get("snapshot") is True)
+    reasons = sorted({str((r.get("boot") or {}).get("reason", "no livepaneBoot")) for r in runs
+                      if (r.get("boot") or {}).get("snapshot") is not True})
+    return f"snapshot restored in {restored}/{len(runs)} loads" + (f" (else: {'; '.join(reasons)})" if reasons else "")
 
 
 def boot_breakdown(res: dict[str, Any]) -> str:
@@ -186,23 +195,19 @@ def reconnect_rows(res: dict[str, Any]) -> list[str]:
 
 
 def herd_rows(res: dict[str, Any]) -> list[str]:
-    out = []
-    base = median([r["ms"][-1] for r in (res.get("herd") or {}).get("runs", [])])
-    for key, label in (("herd", "as committed"), ("herd_gate", "with ws-gate.diff")):
-        hd = res.get(key)
-        if not hd:
-            continue
-        n = hd["panes"]
-        fig = Figure(f"herd of {n} ({label}): accepting to all repainted", "ms",
-                     [r["ms"][-1] for r in hd["runs"]], target="<= 2000")
-        fig.note = (f"median pane {fmt(median([median(r['ms']) for r in hd['runs']]))} ms; first load of the page "
-                    f"with {n} panes: {fmt(hd.get('first_open_s'), 1)} s; failed attempts while down: "
-                    f"{fmt(median([float(r['failedTickets'] + r['failedSockets']) for r in hd['runs']]))}")
-        ratio = f"{fig.value / base:.2f}x committed" if key == "herd_gate" and base and fig.value else ""
-        out.append(row(fig, 0, ratio))
+    out: list[str] = []
     hd = res.get("herd")
     if not hd:
         return out
+    n = hd["panes"]
+    fig = Figure(f"herd of {n}: accepting to all repainted", "ms", [r["ms"][-1] for r in hd["runs"]],
+                 target="<= 2000")
+    fig.note = (f"median pane {fmt(median([median(r['ms']) for r in hd['runs']]))} ms; first load of the page "
+                f"with {n} panes: {fmt(hd.get('first_open_s'), 1)} s; failed attempts while down: "
+                f"{fmt(median([float(r['failedTickets'] + r['failedSockets']) for r in hd['runs']]))}; "
+                f"{fmt(HERD_BEFORE_MS)} ms before the handshake gate (bef79ed)")
+    ratio = f"{fig.value / HERD_BEFORE_MS:.2f}x bef79ed" if fig.value else ""
+    out.append(row(fig, 0, ratio))
     n = hd["panes"]
     idle, open_ = hd.get("mem_idle", {}), hd.get("mem_open", {})
     if idle and open_:
@@ -288,11 +293,8 @@ def targets(res: dict[str, Any]) -> list[str]:
     add("SIGHUP failed attempts, total", float(sum(r["failedTickets"] + r["failedSockets"] for r in hup))
         if hup else None, "<=", 0, "")
     hd = res.get("herd") or {}
-    add(f"herd of {hd.get('panes', 50)} all open, median (as committed)",
-        median([r["ms"][-1] for r in hd.get("runs", [])]), "<=", 2000, "ms")
-    if res.get("herd_gate"):
-        add("herd all open, median (with ws-gate.diff)", median([r["ms"][-1] for r in res["herd_gate"]["runs"]]), "<=",
-            2000, "ms")
+    add(f"herd of {hd.get('panes', 50)} all open, median", median([r["ms"][-1] for r in hd.get("runs", [])]), "<=",
+        2000, "ms")
     add("Python path throughput vs pure JS (DOM), client path alone (replay)", replay_ratio(res), ">=", 0.95, "x")
     add("Python path throughput vs pure JS (DOM), 20 MB cat through tmux", throughput_ratio(res), ">=", 0.95, "x")
     echo = res.get("echo") or {}
@@ -301,47 +303,123 @@ def targets(res: dict[str, Any]) -> list[str]:
     add("Ctrl-C under flood, median", median(fl.get("ctrl_c_painted_ms", [])), "<=", 1000, "ms")
     boot = (res.get("boot") or {}).get("baseline")
     if boot:
-        add("warm first prompt (as committed)", median([r["painted"] for r in boot["warm"]]), "<=", 1500, "ms")
-        add("cold first prompt (as committed)", median([r["painted"] for r in boot["cold"]]), "<=", 2500, "ms")
+        for kind, limit in (("warm", 1500), ("cold", 2500)):
+            add(f"{kind} first prompt (as committed: from the snapshot)", median([r["painted"] for r in boot[kind]]),
+                "<=", limit, "ms")
     return out
 
 
+# Figures from the full run at commit bef79ed (before the snapshot and the handshake gate were committed), quoted in
+# the history and where a section can no longer be measured.
+BEFORE_COMMIT = "bef79ed"
+BOOT_BEFORE_MS = {"cold": 3811.0, "warm": 2880.0}
+HERD_BEFORE_MS = 4016.0
+PRELOAD_BEFORE = "cold 3,900 ms (1.02x), warm 3,821 ms (1.33x)"
+PEERS_BEFORE = """| figure | median | spread | n |
+| --- | --- | --- | --- |
+| ttyd 1.7.7: first prompt, warm | 648 ms | 589-781 | 4 |
+| ttyd 1.7.7: keystroke echo (in buffer) | 2.6 ms | 1.5-10.8 | 100 |
+| ttyd 1.7.7: SIGTERM, back after 1 s: accepting to repainted | n/a | no recovery within 15 s of accepting | 0 |
+| WeTTY 3.2.0: first prompt, warm | 1,161 ms | 968-1,285 | 4 |
+| WeTTY 3.2.0: keystroke echo (in buffer) | 5.5 ms | 3.6-43.9 | 100 |
+| WeTTY 3.2.0: SIGTERM, back after 1 s: accepting to repainted | 1,554 ms | 1,154-1,954 | 2 |
+| livepane at bef79ed, for comparison: first prompt, warm / echo / SIGTERM | 2,880 ms / 3.2 ms / 159 ms | | |"""
+
 VARIANTS = {
-    "baseline": ("the page as committed: PyScript 0.7.31 boots Pyodide 314.0.7; /vendor/ files are immutable-cached",
-                 "-"),
-    "preload": ("`<link rel=modulepreload>` for PyScript's core chunk, pyodide.mjs and pyodide.asm.mjs, "
-                "`<link rel=preload as=fetch crossorigin>` for the wasm, stdlib zip, lock file and pyscript.json",
-                "not kept: downloads end earlier, the interpreter starts later (the preloaded wasm seems to miss "
-                "V8's compiled-code cache) and the placeholder paints later"),
-    "snapshot": ("Pyodide memory snapshot taken under Node with pyclient imported (bench/make_snapshot.mjs), restored "
-                 "through an interpreter wrapper, since PyScript cannot pass loadPyodide options",
-                 "proposed (bench/proposals/snapshot.diff)"),
-    "snapshot (proposed diff)": ("bench/proposals/snapshot.diff applied to HEAD, snapshot made by its `make snapshot`",
-                                 "proposed"),
+    "baseline": ("the page as committed: PyScript 0.7.31 boots Pyodide 314.0.7 from web/snapshot (memory snapshot "
+                 "with pyclient imported, `make snapshot`) through web/pyodide-snap.mjs; /vendor/ files are "
+                 "immutable-cached", "shipped"),
+    "no snapshot": ("the same tree with web/snapshot/pyclient.key made stale: serve.py offers no snapshot and the page "
+                    "takes its plain-boot fallback (the page as it was before 9fcf030)", "the snapshot's effect"),
     "snapshot, no PyScript": ("the same snapshot, with PyScript replaced by a 20-line loader (web/bench/loader.mjs) "
                               "that calls loadPyodide and runs main.py",
-                              "reported: PyScript's own Python start-up runs on every boot, snapshot or not"),
+                              "reported, not shipped: PyScript's own Python start-up runs on every boot"),
 }
+
+
+def boot_medians(res: dict[str, Any], name: str) -> dict[str, float | None]:
+    runs = (res.get("boot") or {}).get(name)
+    if not runs:
+        return {"cold": None, "warm": None}
+    return {k: median([r["painted"] for r in runs[k] if r.get("painted")]) for k in ("cold", "warm")}
 
 
 def boot_cuts(res: dict[str, Any]) -> str:
     boot = res.get("boot")
     if not boot:
         return ""
-    base = {k: median([r["painted"] for r in boot["baseline"][k]]) for k in ("cold", "warm")}
-    lines = ["| variant | what changes | cold | warm | vs baseline (cold, warm) | outcome |",
+    base = boot_medians(res, "baseline")
+    lines = ["| variant | what changes | cold | warm | vs baseline (cold, warm) | role |",
              "| --- | --- | --- | --- | --- | --- |"]
-    for name, runs in boot.items():
+    for name in boot:
         what, outcome = VARIANTS.get(name, ("", ""))
-        med = {k: median([r["painted"] for r in runs[k]]) for k in ("cold", "warm")}
+        med = boot_medians(res, name)
         ratio = ", ".join(f"{med[k] / base[k]:.2f}x" if med[k] and base[k] else "n/a" for k in ("cold", "warm"))
         lines.append(f"| {name} | {what} | {fmt(med['cold'])} ms | {fmt(med['warm'])} ms | {ratio} | {outcome} |")
     return "\n".join(lines)
 
 
+def ratio_text(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "n/a"
+
+
+def decisions(res: dict[str, Any]) -> str:
+    """The changes this bench measured, and what became of them."""
+    base, plain = boot_medians(res, "baseline"), boot_medians(res, "no snapshot")
+    herd = median([r["ms"][-1] for r in (res.get("herd") or {}).get("runs", [])])
+    lines = ["| change | measured | outcome |", "| --- | --- | --- |"]
+    lines.append(f"| Pyodide memory snapshot with pyclient imported | this run: cold {fmt(base['cold'])} ms vs "
+                 f"{fmt(plain['cold'])} ms without it ({ratio_text(base['cold'], plain['cold'])}), warm "
+                 f"{fmt(base['warm'])} ms vs {fmt(plain['warm'])} ms ({ratio_text(base['warm'], plain['warm'])}) | "
+                 "kept: committed in 9fcf030 (`make snapshot`, web/pyodide-snap.mjs, served only while its key "
+                 "matches) |")
+    lines.append(f"| `<link rel=preload/modulepreload>` for the Pyodide and PyScript files | run at {BEFORE_COMMIT}: "
+                 f"{PRELOAD_BEFORE} of the baseline | not kept: downloads end earlier, the interpreter starts later "
+                 "(the preloaded wasm seems to miss V8's compiled-code cache); no longer measured |")
+    lines.append(f"| at most 6 socket handshakes in flight per page | this run: herd of 50 in {fmt(herd)} ms, "
+                 f"{fmt(HERD_BEFORE_MS)} ms at {BEFORE_COMMIT} ({ratio_text(herd, HERD_BEFORE_MS)}) | kept, in Python: "
+                 "pyclient/gate.py (`HandshakeGate`, `ReconnectPolicy.handshakes_in_flight = 6`), commit 88905ad, "
+                 "instead of the JS shim the bench had proposed |")
+    return "\n".join(lines)
+
+
+def history(res: dict[str, Any]) -> str:
+    base = boot_medians(res, "baseline")
+    herd = median([r["ms"][-1] for r in (res.get("herd") or {}).get("runs", [])])
+    return (f"At {BEFORE_COMMIT} (the first full run) the page booted Pyodide plainly: first prompt warm "
+            f"{fmt(BOOT_BEFORE_MS['warm'])} ms, cold {fmt(BOOT_BEFORE_MS['cold'])} ms; and a 50-pane page took "
+            f"{fmt(HERD_BEFORE_MS)} ms (2,465-5,568) to come back after a restart. Two of the bench's proposals were "
+            f"then committed: the memory snapshot (9fcf030) and a six-wide handshake gate, written in Python in "
+            f"pyclient/gate.py rather than as the proposed JS shim (88905ad). This run: warm {fmt(base['warm'])} ms "
+            f"({ratio_text(base['warm'], BOOT_BEFORE_MS['warm'])}), cold {fmt(base['cold'])} ms "
+            f"({ratio_text(base['cold'], BOOT_BEFORE_MS['cold'])}); herd {fmt(herd)} ms "
+            f"({ratio_text(herd, HERD_BEFORE_MS)}). The preload variant was not kept and is no longer run; the bench's "
+            "proposal diffs, its JS gate shim and its own snapshot script (web/make_snapshot.mjs is the one used) were "
+            "removed. Also committed since: after a 1012 restart, failures counted while the server was down are "
+            "forgotten once a socket opens again (9f13229).")
+
+
+def peers_section(res: dict[str, Any]) -> str:
+    pr = res.get("peers") or {}
+    if pr and not all(d.get("skipped") for d in pr.values()):
+        return "Measured in this run: see the peer rows in the table above."
+    return (f"Not measured in this run (no ttyd or WeTTY given: `--ttyd`, `--wetty`). Figures from the full run at "
+            f"commit {BEFORE_COMMIT}, same machine; livepane has changed since (see History), so compare with care:"
+            f"\n\n{PEERS_BEFORE}")
+
+
+def phase(res: dict[str, Any], name: str, kind: str, key: str) -> float | None:
+    runs = ((res.get("boot") or {}).get(name) or {}).get(kind) or []
+    return median([r[key] for r in runs if r.get(key) is not None])
+
+
 def document(res: dict[str, Any], table: str) -> str:
     m = res["machine"]
     date = datetime.datetime.fromtimestamp(res["started"], datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    def ph(name: str, key: str, kind: str = "warm") -> str:
+        return fmt(phase(res, name, kind, key))
+
     return f"""# livepane benchmarks
 
 Written by `python bench/run.py` ({'quick' if res.get('quick') else 'full'} run, {date}, commit {m['commit']}).
@@ -360,38 +438,55 @@ the ratios measured in the same run.
 
 {chr(10).join(targets(res))}
 
-## Boot-time cuts (medians of this run, ms to the prompt painted)
+## Boot variants (medians of this run, ms to the prompt painted)
 
 {boot_cuts(res)}
 
 Cache headers, checked in every warm load: the /vendor/ files (wasm, stdlib, PyScript) come from the HTTP cache with no
 request at all (transfer size 0: `immutable`); the page, pyscript.json and pyclient/*.py are revalidated (304).
 
+## Changes measured by this bench
+
+{decisions(res)}
+
+## History
+
+{history(res)}
+
+## Peers
+
+{peers_section(res)}
+
 ## Findings
 
-- **Boot.** Downloads end by ~0.5 s; the rest of the ~3 s is Pyodide starting the interpreter, then ~0.3 s of
-  PyScript's own Python start-up (its `pyscript` package, run before main.py) and ~0.15 s for main.py to mount the
-  pane. A Pyodide memory snapshot taken after importing pyclient removes the interpreter start: the snapshot is 31 MB
-  (6 MB gzipped), made under Node in ~3 s (`bench/make_snapshot.mjs`; a Node-made snapshot restores in Chromium).
-  PyScript 0.7.31 cannot pass options to `loadPyodide`, so the snapshot goes through an interpreter wrapper module
-  named in pyscript.json. browser.py creates a `TextDecoder` at import, so it is left out of the snapshot; making it
-  lazy lets it in but measured no gain. `<link rel=preload>` hints made every load slower.
-- **Herd.** Tickets for all panes reach serve.py within ~0.5 s of it accepting again and it answers each socket
-  upgrade in 1-2 ms, yet the upgrades arrive one by one over ~5 s: Chromium delays each new WebSocket by
+- **Boot.** Without the snapshot, downloads end by ~0.5 s and the interpreter start takes most of the rest (warm:
+  PyScript fetches pyclient at {ph('no snapshot', 'interpreter')} ms, prompt painted at {ph('no snapshot', 'painted')}
+  ms). With the snapshot (as shipped) Pyodide is ready at {ph('baseline', 'interpreter')} ms warm; then PyScript's own
+  Python start-up (py:ready at {ph('baseline', 'pyscript')} ms) and main.py mounting the pane (first ticket request at
+  {ph('baseline', 'python')} ms) take what is left, to the prompt at {ph('baseline', 'painted')} ms. The snapshot is
+  31 MB (immutable-cached under its key), made under Node by web/make_snapshot.mjs; a Node-made snapshot restores in
+  Chromium. Every baseline load here checked `globalThis.livepaneBoot.snapshot === true` (see the note column).
+  Without PyScript (web/bench/loader.mjs) the same snapshot paints the prompt at
+  {ph('snapshot, no PyScript', 'painted')} ms warm, {ph('snapshot, no PyScript', 'painted', 'cold')} ms cold.
+- **Herd.** Chromium delays each new WebSocket by
   `rand(1000..5000) ms * 2^min(pending + failed/(succeeded+1), 16) / 65536` (services/network/websocket_throttler.cc),
-  so past ~12 pending sockets each waits up to seconds. Keeping at most 6 handshakes in flight per page
-  (bench/proposals/ws-gate.diff) brings 50 panes back in ~1.4 s.
+  so past ~12 pending sockets each waits up to seconds: at {BEFORE_COMMIT} the upgrades of 50 panes arrived one by one
+  over ~5 s. pyclient/gate.py now keeps at most 6 handshakes in flight per page; the histogram above shows when the
+  attempts reached serve.py in this run.
 - **Throughput.** Through tmux, the same 20 MB `cat` delivers anywhere from 0.2 to 16 MB to the page, depending on how
   much tmux chooses to redraw, so cat-to-cat ratios swing widely; the replay rows (fixed 64 KiB frames into each
   page's own handler) isolate the client path.
-- **Reconnect.** A connection that drops within 5 s of a restart counts as flapping, and the failed attempts of the
-  restart window count too: a SIGKILL 1.5 s after a SIGTERM restart waited 4.9-5.5 s before its next attempt. The
-  bench therefore waits 5.5 s between restarts.
+- **Reconnect.** At {BEFORE_COMMIT}, a SIGKILL 1.5 s after a SIGTERM restart waited 4.9-5.5 s before its next
+  attempt, because the failed attempts of the restart window still counted; since 9f13229 they are forgotten once a
+  socket opens. The bench still waits 5.5 s between restarts (longer than `stable_after_ms`, 5 s) so each restart is
+  measured from a stable connection: a drop sooner than that still counts as an unstable connection by design, which
+  would mix two behaviours in one figure.
 - **Renderer.** Without a GPU, xterm's WebGL renderer is software-rendered here: in the replay rows it parses and
-  draws about 4x slower than the DOM renderer, while echo is alike (WebGL paints the echo a few ms sooner). Keep the
-  DOM renderer as the default; WebGL only where a real GPU is known to exist.
-- **Memory.** serve.py itself grows ~0.05 MB per open pane; each pane's `tmux attach` client is a process of ~3.8 MB
-  RSS (shared library pages counted in each). The JS heap figure excludes Pyodide's wasm memory.
+  draws several times slower than the DOM renderer, while echo is alike (WebGL paints the echo a few ms sooner). Keep
+  the DOM renderer as the default; WebGL only where a real GPU is known to exist.
+- **Memory.** See the RSS row: serve.py itself grows by a few hundredths of a MB per open pane; each pane's
+  `tmux attach` client is a process of ~3.8 MB RSS (shared library pages counted in each). The JS heap figure
+  excludes Pyodide's wasm memory.
 
 ## How each figure is measured
 
@@ -399,10 +494,11 @@ request at all (transfer size 0: `immutable`); the page, pyscript.json and pycli
   before (warm: HTTP cache and V8's code cache). Times run from navigation start in the page's own clock.
   `bench/probe.js`, injected before any page script, records each WebSocket (open, first output frame, bytes),
   each `fetch`, PyScript's `py:ready`, and hooks every xterm `Terminal` so a check runs after each parse.
-  "Prompt" is the shell's prompt parsed into xterm's buffer; "painted" is the next animation frame.
-- Boot variants are copies of the served tree (serve.py + web/) with one change each, served by their own serve.py;
-  their runs are interleaved with the baseline's. "snapshot" restores a Pyodide memory snapshot taken after importing
-  pyclient (see docs below); "preload" adds `<link rel=preload/modulepreload>` for the Pyodide files.
+  "Prompt" is the shell's prompt parsed into xterm's buffer; "painted" is the next animation frame. Each load also
+  reads `globalThis.livepaneBoot` (set by web/pyodide-snap.mjs) to record whether the snapshot was restored.
+- The baseline is the repository's tree, served by its serve.py with web/snapshot as `make snapshot` left it (the
+  bench refuses to run the boot section if the snapshot's key is stale). Variants are copies of that tree with one
+  change each, served by their own serve.py; their runs are interleaved with the baseline's.
 - Throughput: `cat` of a 20 MB file in a tmux session; from the keys sent until the line printed after it is in
   xterm's buffer. tmux forwards screen changes, not every byte: "arrived" is what reached the page.
   The pure-JS page (web/bench/purejs.html) uses the same server, protocol, ticket flow, terminal size and

@@ -5,7 +5,7 @@ samples go to bench/out/results.json. Each figure is a median with its spread; c
 same run, their runs interleaved. Targets are goals, reported as met or not, never asserted: a bench reports.
 
 Sections (``--only`` takes these names): boot, throughput, echo, flood, reconnect, herd, peers.
-Everything it starts (serve.py, tmux servers, Chromium, the lab server) is stopped on exit, error or Ctrl-C.
+Everything it starts (serve.py, tmux servers, Chromium) is stopped on exit, error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-async def with_stack(workdir: Path, name: str, fn: Any, root: Path = H.ROOT) -> Any:
-    st = H.Stack(workdir / name, root=root)
+async def with_stack(workdir: Path, name: str, fn: Any) -> Any:
+    st = H.Stack(workdir / name)
     st.workdir.mkdir(parents=True, exist_ok=True)
     try:
         st.new_session("main")
@@ -62,15 +62,12 @@ async def guarded(results: dict[str, Any], name: str, coro: Any) -> None:
 
 
 async def boot_section(workdir: Path, quick: bool) -> dict[str, Any]:
-    """The committed page against each boot-time cut, runs interleaved."""
-    variants = [("baseline", H.ROOT),
-                ("snapshot (proposed diff)", await boot.proposal_variant(workdir, "proposal", "snapshot.diff"))]
+    """The page as committed (booting from web/snapshot) against each variant, runs interleaved."""
+    boot.check_snapshot()
+    variants = [("baseline", H.ROOT), ("no snapshot", boot.stale_snapshot(workdir))]
     if not quick:
-        snapshot = await boot.make_snapshot(workdir)
-        variants.insert(1, ("preload", boot.make_variant(workdir, "preload", edit_index=boot.add_preloads)))
-        variants.append(("snapshot, no PyScript", boot.make_variant(
-            workdir, "snapshot-no-pyscript", edit_index=boot.without_pyscript(True),
-            extra={boot.SNAPSHOT_PATH: snapshot})))
+        variants.append(("snapshot, no PyScript",
+                         boot.make_variant(workdir, "snapshot-no-pyscript", edit_index=boot.without_pyscript)))
     return await boot.run_variants(workdir, variants, cold_runs=1 if quick else 3, warm_runs=2 if quick else 4,
                                    log=log)
 
@@ -110,11 +107,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             log(f"== herd: {panes} panes on one page, server restarted")
             await guarded(results, "herd", with_stack(
                 workdir, "herd", lambda st: live.herd(st, panes, 1 if quick else 2, log)))
-            if not quick:
-                log("== herd again, with bench/proposals/ws-gate.diff applied (at most 6 handshakes at once)")
-                gate = await boot.proposal_variant(workdir, "ws-gate", "ws-gate.diff", snapshot=False)
-                await guarded(results, "herd_gate", with_stack(
-                    workdir, "herd-gate", lambda st: live.herd(st, panes, 2, log), root=gate))
         if "peers" in only:
             log("== peers: ttyd and WeTTY, same tmux, same measurements where they apply")
             await guarded(results, "peers", peers.run(workdir, args.ttyd, args.wetty, quick, log))

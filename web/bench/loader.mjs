@@ -1,18 +1,23 @@
-// Bench-only: what index.html would do without PyScript. Loads Pyodide directly (from a memory snapshot when the
-// page names one), writes pyclient into /home/pyodide, and runs web/main.py, as PyScript would.
-// The page gives: <meta name="livepane-pyodide" content="/vendor/pyodide@V"> and optionally
-// <meta name="livepane-snapshot" content="URL">.
+// Bench-only: what index.html would do without PyScript. Loads Pyodide directly from the page's memory snapshot
+// (web/snapshot, the one PyScript's boot restores), writes pyscript.json's "files" (pyclient) into /home/pyodide,
+// and runs web/main.py, as PyScript would. The page gives: <meta name="livepane-pyodide" content="/vendor/pyodide@V">
+// and <meta name="livepane-snapshot" content="URL"> (empty: a plain boot). Sets globalThis.livepaneBoot like
+// web/pyodide-snap.mjs does.
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content;
 const PYODIDE = meta("livepane-pyodide") + "/";
 const snapURL = meta("livepane-snapshot");
-const MODULES = ["__init__", "protocol", "reconnect", "pane", "browser"];
 // Every download starts now, side by side with pyodide.mjs and the wasm.
-const snapshot = snapURL ? fetch(snapURL).then((r) => r.arrayBuffer()) : undefined;
-const sources = Promise.all(MODULES.map((m) => fetch(`/pyclient/${m}.py`).then((r) => r.text())));
+const snapshot = snapURL ? fetch(snapURL).then((r) => {
+  if (!r.ok) throw new Error(`snapshot ${snapURL}: HTTP ${r.status}`);
+  return r.arrayBuffer();
+}) : undefined;
+const files = fetch("/static/pyscript.json").then((r) => r.json()).then((config) => Promise.all(
+  Object.entries(config.files).map(async ([url, dest]) => [dest, await (await fetch(url)).text()])));
 const mainPy = fetch("/static/main.py").then((r) => r.text());
 const { loadPyodide } = await import(PYODIDE + "pyodide.mjs");
 const py = await loadPyodide(snapshot ? { indexURL: PYODIDE, _loadSnapshot: snapshot } : { indexURL: PYODIDE });
+globalThis.livepaneBoot = snapshot ? { snapshot: true } : { snapshot: false, reason: "no snapshot for this pyclient" };
 py.FS.mkdirTree("/home/pyodide/pyclient");
-(await sources).forEach((text, i) => py.FS.writeFile(`/home/pyodide/pyclient/${MODULES[i]}.py`, text));
+for (const [dest, text] of await files) py.FS.writeFile("/home/pyodide/" + dest.replace(/^\.\//, ""), text);
 performance.mark("livepane:python-ready");
 await py.runPythonAsync(await mainPy);
