@@ -420,6 +420,9 @@ def document(res: dict[str, Any], table: str) -> str:
     def ph(name: str, key: str, kind: str = "warm") -> str:
         return fmt(phase(res, name, kind, key))
 
+    base_runs = (res.get("boot") or {}).get("baseline") or {}
+    baseline_check = snapshot_note(base_runs.get("cold", []) + base_runs.get("warm", []))
+
     return f"""# livepane benchmarks
 
 Written by `python bench/run.py` ({'quick' if res.get('quick') else 'full'} run, {date}, commit {m['commit']}).
@@ -459,14 +462,16 @@ request at all (transfer size 0: `immutable`); the page, pyscript.json and pycli
 
 ## Findings
 
-- **Boot.** Without the snapshot, downloads end by ~0.5 s and the interpreter start takes most of the rest (warm:
-  PyScript fetches pyclient at {ph('no snapshot', 'interpreter')} ms, prompt painted at {ph('no snapshot', 'painted')}
-  ms). With the snapshot (as shipped) Pyodide is ready at {ph('baseline', 'interpreter')} ms warm; then PyScript's own
-  Python start-up (py:ready at {ph('baseline', 'pyscript')} ms) and main.py mounting the pane (first ticket request at
-  {ph('baseline', 'python')} ms) take what is left, to the prompt at {ph('baseline', 'painted')} ms. The snapshot is
-  31 MB (immutable-cached under its key), made under Node by web/make_snapshot.mjs; a Node-made snapshot restores in
-  Chromium. Every baseline load here checked `globalThis.livepaneBoot.snapshot === true` (see the note column).
-  Without PyScript (web/bench/loader.mjs) the same snapshot paints the prompt at
+- **Boot.** Without the snapshot, downloads end by {ph('no snapshot', 'assets')} ms (warm) and the interpreter start
+  takes most of the rest: PyScript fetches pyclient (loadPyodide has resolved) at {ph('no snapshot', 'interpreter')} ms,
+  the prompt is painted at {ph('no snapshot', 'painted')} ms. With the snapshot (as shipped) loadPyodide resolves at
+  {ph('baseline', 'interpreter')} ms warm; from py:ready ({ph('baseline', 'pyscript')} ms) to main.py's first ticket
+  request ({ph('baseline', 'python')} ms) is PyScript's own Python start-up and main.py mounting the pane (that
+  stretch is {ph('no snapshot', 'pyscript')} to {ph('no snapshot', 'python')} ms without the snapshot); the prompt is
+  painted at {ph('baseline', 'painted')} ms. The snapshot is 31 MB, served `immutable` under a URL carrying its key,
+  made under Node by web/make_snapshot.mjs (a Node-made snapshot restores in Chromium).
+  `globalThis.livepaneBoot.snapshot` in the baseline: {baseline_check}. Without PyScript (web/bench/loader.mjs, which
+  also fetches pyscript.json to learn the pyclient files) the same snapshot paints the prompt at
   {ph('snapshot, no PyScript', 'painted')} ms warm, {ph('snapshot, no PyScript', 'painted', 'cold')} ms cold.
 - **Herd.** Chromium delays each new WebSocket by
   `rand(1000..5000) ms * 2^min(pending + failed/(succeeded+1), 16) / 65536` (services/network/websocket_throttler.cc),
