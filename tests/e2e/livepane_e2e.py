@@ -122,7 +122,10 @@ class Tmux:
         return int(width), int(height)
 
     def kill_server(self) -> None:
+        socket_path = self.run("display-message", "-p", "#{socket_path}", check=False).strip()
         self.run("kill-server", check=False)
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)  # kill-server leaves the socket file behind
 
 
 @dataclass
