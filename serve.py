@@ -1521,7 +1521,7 @@ class Lifecycle:
         # plain stop, refuses them rather than leaving them unanswered).
         await site.stop()
         await asyncio.sleep(ACCEPTED_GRACE_S)
-        await self.server.close_all_sockets()
+        # cleanup() runs the on_shutdown hook, which closes every socket (1012) once; then aiohttp ends connections.
         await runner.cleanup()
         if not self.handed_over:
             remove_pid_file(self.config.pid_file)
