@@ -27,7 +27,7 @@ from pyodide.ffi import create_once_callable, create_proxy, to_js
 from .gate import Admission, HandshakeGate
 from .pane import CaptionView, Pane, sessions_from_query
 from .protocol import OUTPUT, SESSION_ID_RE, SUBPROTOCOL
-from .reconnect import ReconnectPolicy, Status, TicketRefused
+from .reconnect import CloseCode, ReconnectPolicy, Status, TicketRefused
 
 __all__ = ["main"]
 
@@ -134,19 +134,31 @@ class BrowserSocket:
         self._proxies: list[Any] = []
         self._handlers: dict[str, Any] = {}
         self._disposed = False
+        self._admission: Admission | None = None
         BrowserSocket.live += 1
-        self._admission = gate.request(self._start)
+        self._starting = True  # inside gate.request: a failure to start can still be raised to the caller
+        try:
+            self._admission = gate.request(self._start)
+        except Exception:
+            self.dispose()
+            raise  # the reconnect machine counts a factory that raises as a failed attempt
+        finally:
+            self._starting = False
 
     def _start(self, admission: Admission) -> None:
+        self._admission = admission  # may run inside gate.request, before it returns
         if self._disposed:
             admission.release()
             return
         try:
             ws = js.WebSocket.new(self._url, self._protocol)
-        except Exception as error:  # a malformed URL: fail like the browser fails a connection
+        except Exception as error:  # a malformed URL
+            if self._starting:
+                raise  # the gate gives the slot back
+            # Started later from the queue: the machine's handlers are attached, fail like a broken connection.
             admission.release()
             _log(f"socket: {error}")
-            self._dispatch("onclose", SimpleNamespace(code=1006, reason=str(error), wasClean=False))
+            self._dispatch("onclose", SimpleNamespace(code=CloseCode.ABNORMAL, reason=str(error), wasClean=False))
             return
         ws.binaryType = self._binary_type
         for name in self._HANDLERS:
@@ -156,7 +168,7 @@ class BrowserSocket:
         self._ws = ws
 
     def _dispatch(self, name: str, event: Any) -> None:
-        if name in self._ENDS_HANDSHAKE:
+        if name in self._ENDS_HANDSHAKE and self._admission is not None:
             self._admission.release()
         handler = self._handlers.get(name)
         if handler is not None and not self._disposed:
@@ -204,7 +216,8 @@ class BrowserSocket:
             return
         self._disposed = True
         BrowserSocket.live -= 1
-        self._admission.release()
+        if self._admission is not None:
+            self._admission.release()
         if self._ws is not None:
             for name in self._HANDLERS:
                 setattr(self._ws, name, None)
@@ -271,6 +284,8 @@ class Slot:
 
     def mount(self, *, focus: bool) -> None:
         self.relaunch.hidden = True
+        # A notice about input the ended session dropped stays beside the relaunch panel; a fresh pane starts clean.
+        self.notice.hidden = True
         self.pane = BrowserPane(self, focus=focus)
 
     def ended(self, message: str) -> None:
@@ -285,10 +300,12 @@ class Slot:
         self.root.dataset.state = "closed"
 
     def _start_relaunch(self) -> None:
+        if self.relaunch_button.disabled:
+            return
+        self.relaunch_button.disabled = True  # now, not in the task: a second click must not mount a second pane
         self.app.spawn(self._relaunch())
 
     async def _relaunch(self) -> None:
-        self.relaunch_button.disabled = True
         try:
             status, text = await _fetch("POST", f"/api/sessions/{self.session}")
         except Exception as error:
@@ -395,9 +412,7 @@ class BrowserPane:
         async def fetch_ticket() -> None:
             try:
                 status, text = await _fetch("POST", "/api/ticket", {"session": self.slot.session})
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # network error: transient
+            except Exception as error:  # network error: transient (CancelledError is not an Exception)
                 reject(TicketRefused(f"network error: {error}", fatal=False))
                 return
             if status in (401, 403):

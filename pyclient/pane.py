@@ -351,7 +351,6 @@ class Pane:
         self.stats = PaneStats()
         self.gate = ReplyGate()
         self.flow = FlowControl(flow_policy)
-        self.has_opened = False
         self.disposed = False
         self._sent_size: tuple[int, int] | None = None
         self._opening = False  # inside on_open: the handshake must be the socket's first frame
@@ -382,8 +381,7 @@ class Pane:
     # Commands (from the page)
 
     def start(self) -> None:
-        self._on_state(self.machine.status)
-        self.machine.start()
+        self.machine.start()  # publishes its first status at once
 
     def retry_now(self) -> None:
         self.machine.retry_now()
@@ -477,7 +475,6 @@ class Pane:
         self.flow.connection_opened()
         self.gate.opened()
         self.terminal.write_barrier(FULL_RESET)
-        self.has_opened = True
         self.stats.opens += 1
 
     def _on_state(self, status: Status) -> None:
@@ -506,7 +503,7 @@ class Pane:
         if self.disposed:
             return
         status, now = self.machine.status, self._now_ms()
-        self.view.show_caption(caption_view(status, now, has_opened=self.has_opened))
+        self.view.show_caption(caption_view(status, now, has_opened=self.stats.opens > 0))
         delay = caption_refresh_ms(status, now)
         if delay is not None:
             self._caption_handle = self._set_timeout(self._caption_tick, delay)

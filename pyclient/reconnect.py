@@ -271,15 +271,10 @@ def _default_log(message: str) -> None:
     print(f"livepane: {message}")
 
 
-def _size(data: Any) -> int:
-    return len(data)
-
-
 @dataclass
 class _Attempt:
-    """One connect attempt; events carrying another attempt's token are stale."""
+    """One connect attempt; events from an attempt that is no longer ``self._attempt`` are stale."""
 
-    number: int
     socket: Any = None
     opened_at_ms: float | None = None
     last_rx_ms: float = 0.0
@@ -307,7 +302,7 @@ class ReconnectingSocket:
     def __init__(
         self,
         *,
-        open_socket: Callable[[str | None], Any],
+        open_socket: Callable[[str | None], SocketLike],
         set_timeout: Callable[[Callable[[], None], float], Any],
         clear_timeout: Callable[[Any], None],
         now_ms: Callable[[], float],
@@ -379,7 +374,7 @@ class ReconnectingSocket:
             return True
         if not hold:
             return False  # a reply to the terminal's own query: it belongs to the connection that asked.
-        size = _size(data)
+        size = len(data)
         if self._phase is Phase.CLOSED:
             self._report_dropped(size, self._status.message or "closed")
             return False
@@ -461,7 +456,7 @@ class ReconnectingSocket:
 
     def _begin_attempt(self) -> None:
         self._attempts += 1
-        attempt = _Attempt(number=self._attempts)
+        attempt = _Attempt()
         self._attempt = attempt
         self._retry_at_ms = None
         attempt.handles["connect"] = self._set_timeout(
@@ -570,7 +565,8 @@ class ReconnectingSocket:
         if silent_for < limit:
             self._arm_watchdog(attempt, limit - silent_for)  # one timer per silence, not one per message
             return
-        self._drop(attempt, None, f"no data for {silent_for / 1000:.1f} s", close_code=CloseCode.CONNECT_TIMEOUT)
+        # The silence is at least `limit` by construction: the contract's reason says all there is to say.
+        self._drop(attempt, None, "keepalive timeout", close_code=CloseCode.CONNECT_TIMEOUT)
 
     # ----------------------------------------------------------------------------------------------------------------
     # Drops, stops and the schedule
@@ -668,7 +664,7 @@ class ReconnectingSocket:
     def _flush_held(self, attempt: _Attempt) -> None:
         while self._held and self._attempt is attempt and attempt.socket.readyState == WS_OPEN:
             data = self._held.popleft()
-            self._held_bytes -= _size(data)
+            self._held_bytes -= len(data)
             attempt.socket.send(data)
 
     def _drop_held(self, why: str) -> None:

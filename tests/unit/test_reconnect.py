@@ -374,7 +374,7 @@ def test_the_watchdog_drops_a_silent_socket_after_two_and_a_half_keepalives() ->
     assert h.state is State.OPEN
     h.timers.advance(1)
     assert h.conn.phase is Phase.WAITING
-    assert silent.closed_with is not None and silent.closed_with[0] == 4000
+    assert silent.closed_with == (4000, "keepalive timeout")
     assert not silent.attached
 
 
