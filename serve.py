@@ -604,6 +604,8 @@ class Assets:
 class Tmux:
     """The tmux server this process serves: one place that builds every tmux command line."""
 
+    GLOBAL_LATEST_SIZE = ("set-option", "-g", "-w", "window-size", "latest")
+
     def __init__(self, socket_name: str | None, shell: str) -> None:
         self.socket_name = socket_name
         self.shell = shell
@@ -634,16 +636,22 @@ class Tmux:
         return status == 0
 
     async def new_session(self, session_id: str) -> bool:
-        """Create the session detached; False if it already existed (or could not be made)."""
-        status, _ = await self.run("new-session", "-d", "-s", session_id, "--", *shlex.split(self.shell))
-        if status == 0:
-            await self.prefer_latest_size(session_id)
+        """Create the session detached; False if it already existed (or could not be made).
+
+        On a server we own, this may be the command that starts it (first start, or after its last session ended
+        and tmux exited), so the global `window-size latest` is set in the same command list; on the user's server
+        the per-connect prefer_latest_size() covers the session.
+        """
+        args = ["new-session", "-d", "-s", session_id, "--", *shlex.split(self.shell)]
+        if self.socket_name:
+            args += [";", *self.GLOBAL_LATEST_SIZE]
+        status, _ = await self.run(*args)
         return status == 0
 
     async def prefer_latest_size(self, session_id: str) -> None:
         """`window-size latest` on the session's windows: the most recently active client's size wins.
 
-        On a server we own (--tmux-socket) it is set globally once; on the user's server only on this session's
+        On a server we own (--tmux-socket) it is set globally instead; on the user's server only on this session's
         windows, so their other sessions keep their own setting.
         """
         status, out = await self.run("list-windows", "-t", f"={session_id}", "-F", "#{window_id}")
@@ -654,7 +662,8 @@ class Tmux:
             await self.run(*[c if c != "\\;" else ";" for c in commands])
 
     async def prefer_latest_size_globally(self) -> None:
-        await self.run("set-option", "-g", "-w", "window-size", "latest")
+        """Only meaningful once the server exists (a session is up): before that, the command fails."""
+        await self.run(*self.GLOBAL_LATEST_SIZE)
 
     async def list_sessions(self) -> list[dict[str, object]]:
         fmt = "#{window_width}\t#{window_height}\t#{session_attached}\t#{pane_dead}\t#{session_name}"
@@ -1226,14 +1235,15 @@ class LivepaneServer:
         if self.proxy is not None:
             await self.proxy.start()
             return
-        if self.config.tmux_socket:
-            # Our own tmux server (tests, dedicated setups): the most recently active client's size wins everywhere.
-            await self.tmux.prefer_latest_size_globally()
         if not await self.tmux.has_session(self.config.default_session):
             if await self.tmux.new_session(self.config.default_session):
                 log.info("created tmux session %s", self.config.default_session)
             else:
                 log.error("could not create tmux session %s", self.config.default_session)
+        if self.config.tmux_socket:
+            # Our own tmux server (tests, dedicated setups): the most recently active client's size wins everywhere.
+            # Set after the default session is ensured: on a fresh socket there is no server to set it on before.
+            await self.tmux.prefer_latest_size_globally()
 
     async def _on_shutdown(self, app: web.Application) -> None:
         await self.close_all_sockets()
