@@ -38,7 +38,6 @@ COLLECT_JS = """(session) => {
            fcp: fcp ? fcp.startTime : null };
 }"""
 
-PHASES = ["placeholder", "assets", "interpreter", "pyscript", "python", "socket", "output", "prompt", "painted"]
 ASSETS = ("pyodide.asm.wasm", "python_stdlib.zip", "pyodide.asm.mjs", "pyodide-lock.json")
 
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE_JS = (Path(__file__).resolve().parent / "probe.js").read_text()
 PROMPT = "bench$ "  # PS1 of every bench shell: what "the prompt is painted" looks for
 SHELL = f"env PS1='{PROMPT}' bash --norc --noprofile"  # no rc files: root's .bashrc adds ~130 ms per shell
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("LIVEPANE_CHROMIUM", "/usr/bin/chromium")  # as tests/e2e honours it
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -48,6 +48,13 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 def sys_executable() -> str:
     return sys.executable
+
+
+def kill_groups(pgids: set[int]) -> None:
+    """SIGKILL every process group in pgids (ones we started with start_new_session); gone ones are skipped."""
+    for pgid in pgids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -203,10 +210,6 @@ class Stack:
     def send_keys(self, session: str, *keys: str) -> None:
         self.tmux("send-keys", "-t", f"={session}:", *keys)
 
-    def tmux_server_pid(self) -> int | None:
-        r = self.tmux("display-message", "-p", "#{pid}", check=False)
-        return int(r.stdout.strip()) if r.returncode == 0 and r.stdout.strip().isdigit() else None
-
     # -- serve.py --------------------------------------------------------------------------------------------------
 
     async def start_server(self, *, wait: bool = True) -> subprocess.Popen[bytes]:
@@ -248,9 +251,7 @@ class Stack:
             await asyncio.sleep(0.005)
 
     def kill_server_group(self) -> None:
-        for pgid in self.server_pgids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
+        kill_groups(self.server_pgids)
         if self.server is not None:
             with contextlib.suppress(Exception):
                 self.server.wait(timeout=5)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import harness as H
@@ -69,19 +70,32 @@ async def show_marker(stack: H.Stack, page: Any, sessions: list[str], marker: st
         arg=[sessions, marker])
 
 
-async def restart(stack: H.Stack, page: Any, sessions: list[str], sig: int, marker: str,
-                  down_s: float = 1.0, timeout_s: float = 30) -> dict[str, Any]:
+async def watch_repaint(page: Any, sessions: list[str], marker: str) -> tuple[str, float]:
+    """Arms REPAINTED_JS for a restart signalled now; returns its results key and the signal's time.time()."""
     key = f"restart-{marker}"
     t_signal = time.time()
     await page.evaluate(REPAINTED_JS, [sessions, marker, t_signal * 1000, key])
+    return key, t_signal
+
+
+async def down_and_up(stop: Callable[[], Awaitable[Any]], start: Callable[[], Awaitable[Any]], port: int,
+                      t_signal: float, down_s: float = 1.0) -> float | None:
+    """stop(), stay down until down_s after t_signal, start(); when the port accepts again (None: not within 20 s)."""
+    await stop()
+    await asyncio.sleep(max(0.0, t_signal + down_s - time.time()))
+    await start()
+    return await H.wait_port(port, 20)
+
+
+async def restart(stack: H.Stack, page: Any, sessions: list[str], sig: int, marker: str,
+                  down_s: float = 1.0, timeout_s: float = 30) -> dict[str, Any]:
+    key, t_signal = await watch_repaint(page, sessions, marker)
     stack.signal_server(sig)
     if sig == signal.SIGHUP:
         t_accept = t_signal  # the listening socket never closes: measured from the signal
     else:
-        await stack.wait_server_gone()
-        await asyncio.sleep(max(0.0, t_signal + down_s - time.time()))
-        await stack.start_server(wait=False)
-        t_accept = await H.wait_port(stack.port, 20)
+        t_accept = await down_and_up(stack.wait_server_gone, lambda: stack.start_server(wait=False), stack.port,
+                                     t_signal, down_s)
         if t_accept is None:
             raise RuntimeError("serve.py did not come back")
     await H.wait_js(page, "([ss, k]) => { const d = window.__bench.results[k]; return ss.every((s) => d[s]); }",

@@ -20,7 +20,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +60,7 @@ class Peer:
                 await asyncio.sleep(0.01)
 
     def kill_all(self) -> None:
-        for pgid in self.pgids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
+        H.kill_groups(self.pgids)
 
 
 async def open_peer_page(stack: H.Stack, peer: Peer, profile: Path) -> tuple[Any, Any, float]:
@@ -89,19 +86,14 @@ async def measure(stack: H.Stack, peer: Peer, quick: bool, log: Any) -> dict[str
     ctx, page, _ = await open_peer_page(stack, peer, profile)
     try:
         await page.evaluate("window.__bench.term('peer').focus()")
-        echo = await terminal_io.echo(page, "peer", 30 if quick else 100, log, peer.name, click=False)
+        echo = await terminal_io.echo(page, "peer", 30 if quick else 100, peer.name, click=False)
         out["echo_ms"] = echo["parsed"]
         log(f"  {peer.name}: echo median {H.median(echo['parsed']):.1f} ms")
         for i in range(1 if quick else 2):
             marker = f"PEER-{i}"
             await live.show_marker(stack, page, ["peer"], marker)
-            key = f"restart-{marker}"
-            t_signal = time.time()
-            await page.evaluate(live.REPAINTED_JS, [["peer"], marker, t_signal * 1000, key])
-            await peer.stop()
-            await asyncio.sleep(max(0.0, t_signal + 1.0 - time.time()))
-            await peer.start(wait=False)
-            t_accept = await H.wait_port(peer.port, 20)
+            key, t_signal = await live.watch_repaint(page, ["peer"], marker)
+            t_accept = await live.down_and_up(peer.stop, lambda: peer.start(wait=False), peer.port, t_signal)
             try:
                 await H.wait_js(page, f"window.__bench.results['{key}']['peer']", RECOVERY_TIMEOUT_S, polling=50)
                 done = await page.evaluate(f"window.__bench.results['{key}']['peer']")

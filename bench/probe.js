@@ -1,17 +1,16 @@
-// Injected by bench/run.py before any page script (Playwright add_init_script, so the page's CSP does not apply).
-// It observes, it never steers: every WebSocket's open/close/first frame/bytes, every xterm Terminal and its parse
-// events, PyScript's lifecycle events, all in the page's clock (performance.now()).
+// Injected by bench/harness.py (Stack.browser) before any page script (Playwright add_init_script, so the page's CSP
+// does not apply). It observes, it never steers: every WebSocket's open/close/first frame/bytes, every xterm Terminal
+// and its parse events, PyScript's lifecycle events, all in the page's clock (performance.now()).
 //
 // window.__bench:
-//   sockets[]       {url, created, open, firstMessage, firstOutput, closed, code, messages, bytes, outputBytes}
+//   sockets[]       {url, created, open, firstMessage, firstOutput, closed, code, messages, bytes, outputBytes,
+//                    session}
 //   terms[]         {term, session, parsed: count}
 //   events{}        name -> first performance.now() (py:ready, py:done, ...)
 //   watch(fn)       fn(termRecord, now) runs after every parse of every terminal until it returns true
-//   epoch()         performance.timeOrigin + performance.now(): wall clock, comparable with the harness's time.time()
 (() => {
   const B = (window.__bench = { sockets: [], terms: [], events: {}, watchers: [], keys: [] });
   const now = () => performance.now();
-  B.epoch = () => performance.timeOrigin + performance.now();
   B.mark = (name) => { if (!(name in B.events)) B.events[name] = now(); };
 
   // ---- WebSocket: wrap the constructor, keep the prototype so instanceof and constants still work.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,21 @@ async def term_size(page: Any, session: str) -> tuple[int, int]:
     return int(cols), int(rows)
 
 
+async def open_pages(stack: H.Stack, ctx: Any, prefix: str, renderers: tuple[str, ...]
+                     ) -> AsyncIterator[tuple[str, Any, str, tuple[int, int]]]:
+    """A livepane page and a pure-JS page per renderer, one at a time, each on its own session
+    ``<prefix>-<kind>-<renderer>`` given the first livepane pane's size; yields (name, page, session, that size)."""
+    size = None
+    for renderer in renderers:
+        for kind in ("python", "purejs"):
+            session = f"{prefix}-{kind}-{renderer}"
+            stack.new_session(session, *(size or (120, 40)))
+            page = await open_pane(stack, ctx, kind, session, size, renderer)
+            if size is None:
+                size = await term_size(page, session)
+            yield f"{kind}-{renderer}", page, session, size
+
+
 async def output_bytes(page: Any, session: str) -> int:
     return int(await page.evaluate(
         "(s) => window.__bench.sockets.filter((x) => x.session === s).reduce((a, x) => a + x.outputBytes, 0)", session))
@@ -96,7 +112,6 @@ async def throughput_once(stack: H.Stack, page: Any, session: str, path: Path, t
     server_pid = stack.server_pid()
     cpu0 = H.proc_cpu_s(server_pid) if server_pid else 0.0
     t0 = time.time()
-    # The marker is computed by the shell, so the typed command line never matches it.
     # The quotes keep the typed command line from matching the marker line that echo prints.
     stack.send_keys(session, f"cat {path}; echo DONE-'{tag}'", "Enter")
     await H.wait_js(page, f"window.__bench.results['{tag}'] && window.__bench.results['{tag}'].frame", 300)
@@ -108,7 +123,7 @@ async def throughput_once(stack: H.Stack, page: Any, session: str, path: Path, t
             "server_cpu_s": cpu1 - cpu0}
 
 
-async def clear_screen(stack: H.Stack, page: Any, session: str) -> None:
+async def clear_screen(stack: H.Stack, session: str) -> None:
     stack.send_keys(session, "clear", "Enter")
     await asyncio.sleep(0.5)
 
@@ -118,23 +133,16 @@ async def throughput(stack: H.Stack, runs: int, log: Any, renderers: tuple[str, 
     path = stack.workdir / "out.txt"
     file_bytes = make_output_file(path, FILE_MB)
     ctx = await stack.browser()
-    results: dict[str, list[dict[str, float]]] = {}
     try:
-        pages: dict[str, Any] = {}
+        pages: dict[str, tuple[Any, str]] = {}
         size = None
-        for renderer in renderers:
-            for kind in ("python", "purejs"):
-                name = f"{kind}-{renderer}"
-                session = f"tp-{kind}-{renderer}"
-                stack.new_session(session, *(size or (120, 40)))
-                pages[name] = (await open_pane(stack, ctx, kind, session, size, renderer), session)
-                if size is None:
-                    size = await term_size(pages[name][0], session)
-                results[name] = []
+        async for name, page, session, pane_size in open_pages(stack, ctx, "tp", renderers):
+            pages[name], size = (page, session), pane_size
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in pages}
         for i in range(runs):
             for name, (page, session) in pages.items():
                 await page.bring_to_front()
-                await clear_screen(stack, page, session)
+                await clear_screen(stack, session)
                 r = await throughput_once(stack, page, session, path, f"{name}{i}")
                 r["file_bytes"] = file_bytes
                 results[name].append(r)
@@ -150,19 +158,12 @@ async def replay(stack: H.Stack, runs: int, log: Any, renderers: tuple[str, ...]
     """The client path alone: 20 MB of output frames handed to each page's own message handler (bench/probe.js
     B.replay) until xterm has parsed them; no tmux, no network. Pages interleaved, same terminal size."""
     ctx = await stack.browser()
-    results: dict[str, list[dict[str, float]]] = {}
     try:
-        pages: dict[str, Any] = {}
+        pages: dict[str, tuple[Any, str]] = {}
         size = None
-        for renderer in renderers:
-            for kind in ("python", "purejs"):
-                name = f"{kind}-{renderer}"
-                session = f"rp-{kind}-{renderer}"
-                stack.new_session(session, *(size or (120, 40)))
-                pages[name] = (await open_pane(stack, ctx, kind, session, size, renderer), session)
-                if size is None:
-                    size = await term_size(pages[name][0], session)
-                results[name] = []
+        async for name, page, session, pane_size in open_pages(stack, ctx, "rp", renderers):
+            pages[name], size = (page, session), pane_size
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in pages}
         for i in range(runs):
             for name, (page, session) in pages.items():
                 await page.bring_to_front()
@@ -200,8 +201,7 @@ ECHO_WATCH_JS = """([session, expected, key, keyName, exact]) => {
 }"""
 
 
-async def echo(page: Any, session: str, keys: int, log: Any, label: str, *, click: bool = True
-               ) -> dict[str, list[float]]:
+async def echo(page: Any, session: str, keys: int, label: str, *, click: bool = True) -> dict[str, list[float]]:
     parsed, painted = [], []
     alphabet = "abcdefghijklmnopqrstuvwxyz"
     if click:
@@ -230,20 +230,12 @@ async def echo_bench(stack: H.Stack, keys: int, log: Any, renderers: tuple[str, 
     ctx = await stack.browser()
     out: dict[str, Any] = {}
     try:
-        size = None
-        for renderer in renderers:
-            for kind in ("python", "purejs"):
-                name = f"{kind}-{renderer}"
-                session = f"echo-{kind}-{renderer}"
-                stack.new_session(session, *(size or (120, 40)))
-                page = await open_pane(stack, ctx, kind, session, size, renderer)
-                if size is None:
-                    size = await term_size(page, session)
-                await page.bring_to_front()
-                out[name] = await echo(page, session, keys, log, name)
-                p = out[name]["parsed"]
-                log(f"  {name}: echo median {H.median(p):.1f} ms, p95 {H.percentile(p, 0.95):.1f} ms")
-                await page.close()
+        async for name, page, session, _ in open_pages(stack, ctx, "echo", renderers):
+            await page.bring_to_front()
+            out[name] = await echo(page, session, keys, name)
+            p = out[name]["parsed"]
+            log(f"  {name}: echo median {H.median(p):.1f} ms, p95 {H.percentile(p, 0.95):.1f} ms")
+            await page.close()
         return out
     finally:
         await stack.close_browser(ctx)

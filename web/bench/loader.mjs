@@ -19,5 +19,4 @@ const py = await loadPyodide(snapshot ? { indexURL: PYODIDE, _loadSnapshot: snap
 globalThis.livepaneBoot = snapshot ? { snapshot: true } : { snapshot: false, reason: "no snapshot for this pyclient" };
 py.FS.mkdirTree("/home/pyodide/pyclient");
 for (const [dest, text] of await files) py.FS.writeFile("/home/pyodide/" + dest.replace(/^\.\//, ""), text);
-performance.mark("livepane:python-ready");
 await py.runPythonAsync(await mainPy);

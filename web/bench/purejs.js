@@ -37,7 +37,7 @@ const fixed = q.get("cols") && q.get("rows");  // the bench gives the livepane p
 if (fixed) term.resize(Number(q.get("cols")), Number(q.get("rows"))); else fit.fit();
 term.focus();
 
-let ws = null, pending = 0, tail = 0, paused = false, chunks = [], outputBytes = 0, opens = 0;
+let ws = null, pending = 0, tail = 0, paused = false, chunks = [], opens = 0;
 const send = (s) => { if (ws && ws.readyState === WebSocket.OPEN) ws.send(enc.encode(s)); };
 term.onData((d) => send("0" + d));
 term.onBinary((d) => { if (ws && ws.readyState === WebSocket.OPEN) ws.send(Uint8Array.from("0" + d, (c) => c.charCodeAt(0))); });
@@ -71,7 +71,6 @@ async function connect() {
     const data = new Uint8Array(e.data);
     if (data[0] !== 0x30 || data.length === 1) return;  // title, preferences, keepalive
     const payload = data.subarray(1);
-    outputBytes += payload.length;
     pending += payload.length; tail += payload.length;
     if (tail >= ACK_EVERY_BYTES) { chunks.push(tail); tail = 0; term.write(payload, parsed); }
     else term.write(payload);
@@ -83,5 +82,4 @@ async function connect() {
     setTimeout(connect, e.code === 1012 ? 0 : 150);
   };
 }
-window.purejs = { term, stats: () => ({ outputBytes, opens, pending, paused }) };
 connect();
