@@ -517,18 +517,29 @@ class Assets:
                 return match.group(0)
             return self.vendor_prefix(package)
 
-        return VENDOR_PLACEHOLDER_RE.sub(replace, text).replace("{{snapshot}}", self.snapshot_url())
+        text = VENDOR_PLACEHOLDER_RE.sub(replace, text)
+        if "{{snapshot}}" in text:  # hashing pyclient for the key only where the page asks for it
+            text = text.replace("{{snapshot}}", self.snapshot_url())
+        return text
 
-    def snapshot_url(self) -> str:
-        """The snapshot's URL, versioned by its key, if it was made for this Pyodide and pyclient; else ""."""
+    def snapshot_valid_key(self) -> str | None:
+        """The snapshot's key if it was made for this Pyodide and pyclient; else None.
+
+        Recomputed from the files on every call, so a pyclient edit invalidates the snapshot at once.
+        """
         try:
             key = snapshot_key(self.web_dir, self.pyclient_dir)
             made_for = (self.web_dir / SNAPSHOT_KEY_FILE).read_text().strip()
         except OSError:
-            return ""
+            return None
         if made_for != key or not (self.web_dir / SNAPSHOT_FILE).is_file():
-            return ""  # the page boots without it (the interpreter wrapper falls back), just slower
-        return f"/static/{SNAPSHOT_FILE}?key={key}"
+            return None  # the page boots without it (the interpreter wrapper falls back), just slower
+        return key
+
+    def snapshot_url(self) -> str:
+        """The snapshot's URL, versioned by its key, if it was made for this Pyodide and pyclient; else ""."""
+        key = self.snapshot_valid_key()
+        return "" if key is None else f"/static/{SNAPSHOT_FILE}?key={key}"
 
     def templated_response(self, request: web.Request, text: str, content_type: str) -> web.Response:
         body = self.template(text).encode()
@@ -561,9 +572,9 @@ class Assets:
         if relative in TEMPLATED_FILES:
             return self.templated_response(request, path.read_text(encoding="utf-8"), mime_type_for(path))
         if relative == SNAPSHOT_FILE:
-            # Served only under the URL snapshot_url() gives out, which changes with the key: a stale or made-up key
-            # must not be cached for a year, and a stale snapshot must never be restored.
-            if not (url := self.snapshot_url()) or request.rel_url.query.get("key") != URL(url).query.get("key"):
+            # Served only under the key snapshot_url() gives out, which changes with pyclient and Pyodide: a stale or
+            # made-up key must not be cached for a year, and a stale snapshot must never be restored.
+            if (key := self.snapshot_valid_key()) is None or request.rel_url.query.get("key") != key:
                 raise web.HTTPNotFound(text="not found: no snapshot for this pyclient\n")
             return self.file_response(path, CACHE_IMMUTABLE)
         return self.file_response(path, CACHE_REVALIDATE)
