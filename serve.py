@@ -564,7 +564,8 @@ class Assets:
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         relative = request.match_info["path"]
-        if relative.split("/", 1)[0] == "node_modules":
+        if relative.split("/", 1)[0] == "node_modules" or relative == "index.html":
+            # Vendor files only at versioned URLs; the page only at `/`, behind the token/cookie check.
             raise web.HTTPNotFound(text="not found\n")
         path = safe_join(self.web_dir, relative)
         if path is None:

@@ -259,6 +259,7 @@ NOT_FOUND = [
     "/static/escape.txt",  # symlink out of web/
     "/static/.hidden",
     "/static/node_modules/pyodide/package.json",  # vendor files only at versioned URLs
+    "/static/index.html",  # the page only at `/`, where it needs the cookie
     "/static/%00",
     "/pyclient/escape.py",  # symlink out of pyclient/
     "/pyclient/notes.txt",  # only .py
