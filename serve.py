@@ -1499,9 +1499,10 @@ def remove_pid_file(path: Path | None) -> None:
 class Lifecycle:
     """Runs the server until SIGTERM/SIGINT (exit) or a successful SIGHUP reload (hand over, exit)."""
 
-    def __init__(self, config: Config, environ: dict[str, str]) -> None:
+    def __init__(self, config: Config, environ: dict[str, str], argv: list[str]) -> None:
         self.config = config
         self.environ = environ
+        self.argv = argv  # the command-line arguments (no program name) the successor is started with
         self.server = LivepaneServer(config)
         self.sock: socket.socket | None = None
         self.stop_requested = asyncio.Event()
@@ -1566,11 +1567,11 @@ class Lifecycle:
         loop = asyncio.get_running_loop()
         ready_r, ready_w = os.pipe()
         listen_fd = self.sock.fileno()
-        env = dict(os.environ)
+        env = dict(self.environ)
         env.update({ENV_TOKEN: self.config.token, ENV_LISTEN_FD: str(listen_fd), ENV_READY_FD: str(ready_w)})
         if self.config.upstream_token:
             env[ENV_UPSTREAM_TOKEN] = self.config.upstream_token
-        argv = [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]
+        argv = [sys.executable, str(Path(__file__).resolve()), *self.argv]
         log.info("reload requested: starting a successor")
         try:
             successor = subprocess.Popen(argv, env=env, pass_fds=(listen_fd, ready_w))
@@ -1617,12 +1618,14 @@ class Lifecycle:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = config_from_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    environ = dict(os.environ)
+    config = config_from_args(argv, environ)
     logging.basicConfig(
         level=getattr(logging, config.log_level.upper()),
         format="%(asctime)s livepane[%(process)d] %(levelname)s %(message)s",
     )
-    return asyncio.run(Lifecycle(config, dict(os.environ)).run())
+    return asyncio.run(Lifecycle(config, environ, argv).run())
 
 
 if __name__ == "__main__":
