@@ -1451,7 +1451,14 @@ class LivepaneServer:
 
 
 def open_listening_socket(host: str, port: int) -> socket.socket:
-    """Bind with SO_REUSEPORT (and SO_REUSEADDR), so a second process may bind the same port alongside us."""
+    """Bind with SO_REUSEADDR and SO_REUSEPORT.
+
+    SIGHUP reloads do not need SO_REUSEPORT: the successor inherits this socket (ENV_LISTEN_FD). It is kept, as the
+    issue asked, for the fallback of a second process binding the port on its own while this one still serves (a
+    manual second start, e.g. a blue/green switch): without it that bind fails with EADDRINUSE. Such a switch is
+    not lossless like a reload, since connections the kernel queued on the closing listener are reset
+    (docs/architecture.md).
+    """
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
         0
     ]
