@@ -261,7 +261,7 @@ class AttemptRecorder:
                     self.requests.append((at, line))
                 with contextlib.suppress(OSError):
                     conn.sendall(
-                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\ndown\n"
+                        DOWN_RESPONSE
                     )
 
     def times(self, prefix: str = "POST /api/ticket") -> list[float]:
@@ -312,10 +312,6 @@ def open_panes(page: Any, server: Server, *sessions: str) -> float:
 
 def pane_selector(session: str) -> str:
     return f'section.pane[data-session="{session}"]'
-
-
-def state_of(page: Any, session: str) -> str | None:
-    return page.eval_on_selector(pane_selector(session), "el => el.dataset.state")
 
 
 def wait_for_state(page: Any, session: str, state: str, timeout_s: float = OPEN_TIMEOUT_S) -> None:

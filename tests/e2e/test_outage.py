@@ -90,7 +90,7 @@ def test_outage_counts_down_follows_the_schedule_and_retry_now_attempts_at_once(
 
         remaining = DOWN_FOR_S - (time.monotonic() - killed_at)
         if remaining > 0:
-            wait_until(lambda: time.monotonic() - killed_at >= DOWN_FOR_S, remaining + 1, "the end of the outage")
+            time.sleep(remaining)  # the story's 6 s outage itself, not a race guard: nothing to wait on but time
         assert all(line.startswith("POST /api/ticket") for _, line in recorder.requests), recorder.requests
     finally:
         recorder.close()

@@ -35,6 +35,11 @@ class FakeTimers:
     def now_ms(self) -> float:
         return self.now
 
+    @property
+    def armed(self) -> int:
+        """How many timers are armed."""
+        return len(self._live)
+
     def pending(self) -> list[float]:
         """Due times of the armed timers."""
         return sorted(due for due, _ in self._live.values())

@@ -15,4 +15,5 @@ def test_pyscript_files_list_every_pyclient_module() -> None:
     config = json.loads((ROOT / "web" / "pyscript.json").read_text())
     listed = {Path(source).name for source in config["files"].values()}
     on_disk = {path.name for path in (ROOT / "pyclient").glob("*.py")}
+    assert "reconnect.py" in on_disk, "the test looks in the wrong folder"
     assert on_disk - listed == set(), "add these to web/pyscript.json 'files'"

@@ -5,13 +5,12 @@ Nothing sleeps; nothing imports ``js``.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from reconnect_fakes import FakeSocket, FakeTimers
 
 from pyclient.pane import (
     FULL_RESET,
@@ -35,81 +34,17 @@ DA2_REPLY = "\x1b[>0;276;0c"
 # Fakes
 
 
-class FakeTimers:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._queue: list[tuple[float, int, Any]] = []
-        self._live: dict[int, Any] = {}
-        self._ids = itertools.count(1)
-
-    def set_timeout(self, callback: Any, ms: float) -> int:
-        handle = next(self._ids)
-        self._live[handle] = callback
-        heapq.heappush(self._queue, (self.now + ms, handle, callback))
-        return handle
-
-    def clear_timeout(self, handle: int) -> None:
-        self._live.pop(handle, None)
-
-    def now_ms(self) -> float:
-        return self.now
-
-    @property
-    def armed(self) -> int:
-        return len(self._live)
-
-    def advance(self, ms: float) -> None:
-        target = self.now + ms
-        while self._queue and self._queue[0][0] <= target:
-            due, handle, callback = heapq.heappop(self._queue)
-            if self._live.pop(handle, None) is None:
-                continue
-            self.now = due
-            callback()
-        self.now = target
-
-
-@dataclass
-class Event:
-    code: int = 1006
-    reason: str = ""
-    data: Any = None
-
-
-class FakeSocket:
-    def __init__(self, ticket: str | None) -> None:
-        self.ticket = ticket
-        self.readyState = 0
-        self.binaryType = "blob"
-        self.onopen = self.onmessage = self.onclose = self.onerror = None
-        self.sent: list[bytes] = []
-        self.closed_with: tuple[int, str] | None = None
-
-    def send(self, data: bytes) -> None:
-        assert self.readyState == 1, "send on a socket that is not open"
-        self.sent.append(bytes(data))
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        self.closed_with = (code, reason)
-        self.readyState = 3
-
-    def accept(self) -> None:
-        self.readyState = 1
-        if self.onopen:
-            self.onopen(None)
+class PaneSocket(FakeSocket):
+    """The shared scripted socket, spoken to in server frames."""
 
     def output(self, data: bytes) -> None:
-        if self.onmessage:
-            self.onmessage(Event(data=b"0" + data))
+        self.message(b"0" + data)
 
     def server_frame(self, frame: bytes) -> None:
-        if self.onmessage:
-            self.onmessage(Event(data=frame))
+        self.message(frame)
 
     def drop(self, code: int = 1006, reason: str = "") -> None:
-        self.readyState = 3
-        if self.onclose:
-            self.onclose(Event(code=code, reason=reason))
+        self.server_close(code, reason)
 
 
 @dataclass
@@ -202,7 +137,7 @@ class Harness:
         self.terminal.pane = self.pane
 
     def _open(self, ticket: str | None) -> FakeSocket:
-        sock = FakeSocket(ticket)
+        sock = PaneSocket(ticket, self.timers.now)
         self.sockets.append(sock)
         return sock
 
