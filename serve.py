@@ -200,15 +200,16 @@ UNAUTHORIZED_TEXT = "unauthorized: open the URL that serve.py printed (it ends i
 
 
 class Close(enum.IntEnum):
-    """WebSocket close codes from docs/protocol.md §3."""
+    """The WebSocket close codes this server sends itself (docs/protocol.md §3).
+
+    Others in that table (1013) reach a browser only relayed from an upstream in proxy mode, as the upstream's int.
+    """
 
     NORMAL = 1000
-    GOING_AWAY = 1001
     UNSUPPORTED = 1003
     TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012
-    TRY_AGAIN_LATER = 1013
     BAD_GATEWAY = 1014
     BAD_REQUEST = 4400
     UNAUTHORIZED = 4401
@@ -795,12 +796,8 @@ class Pty:
             if self._drained is not None and not self._drained.done():
                 self._drained.set_result(None)
 
-    @property
-    def pending_bytes(self) -> int:
-        return len(self._pending)
-
     async def drain(self) -> None:
-        """Wait until queued input is below the high-water mark."""
+        """If queued input is over the high-water mark, wait until all of it is written (or the pty closes)."""
         if len(self._pending) <= PTY_INPUT_HIGH_WATER_BYTES:
             return
         self._drained = self._loop.create_future()
@@ -1047,7 +1044,7 @@ def classify_upstream_error(exc: BaseException) -> UpstreamError:
         return exc
     if isinstance(exc, aiohttp.WSServerHandshakeError | aiohttp.ClientResponseError):
         return UpstreamError(f"upstream answered HTTP {exc.status}", transient=exc.status >= 500)
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return UpstreamError("upstream timed out", transient=True)
     if isinstance(exc, OSError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return UpstreamError(f"upstream unreachable ({exc.__class__.__name__})", transient=True)
