@@ -33,7 +33,6 @@ __all__ = ["main"]
 
 NOTICE_MS = 6000  # how long a "typing not sent" notice stays up
 WS_CONNECTING, WS_CLOSED = 0, 3  # WebSocket.readyState values
-_decoder = js.TextDecoder.new()
 
 
 def _log(message: str) -> None:
@@ -235,7 +234,9 @@ def split_frame(data: Any) -> tuple[int, Any, int]:
     payload = js.Uint8Array.new(data, 1)
     if kind == OUTPUT:
         return kind, payload, nbytes
-    return kind, str(_decoder.decode(payload)), nbytes
+    # Control frames are short; decoded in Python (as TextDecoder would: bad bytes become U+FFFD), so the module
+    # holds no JS object and can be imported into the memory snapshot.
+    return kind, payload.to_bytes().decode("utf-8", "replace"), nbytes
 
 
 async def _fetch(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, str]:
@@ -513,6 +514,7 @@ class BrowserPane:
             "output_bytes": pane.stats.output_bytes,
             "input_dropped_bytes": pane.stats.input_dropped_bytes,
             "held_bytes": pane.machine.held_bytes,
+            "keepalive_ms": pane.machine.keepalive_ms,
             "pending_write_bytes": pane.flow.pending_bytes,
             "pauses": pane.flow.pauses,
             "timers": self.timers.pending,

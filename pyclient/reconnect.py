@@ -361,6 +361,12 @@ class ReconnectingSocket:
     def held_bytes(self) -> int:
         return self._held_bytes
 
+    @property
+    def keepalive_ms(self) -> float | None:
+        """The keepalive the open connection's server advertised (its watchdog is armed), else None."""
+        attempt = self._attempt
+        return attempt.keepalive_ms if self._phase is Phase.OPEN and attempt is not None else None
+
     def start(self) -> None:
         """Open the first connection."""
         self._transition(Event.START)

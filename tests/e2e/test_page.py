@@ -36,6 +36,8 @@ def test_open_type_and_see_it_in_the_page_and_in_tmux(page, server: Server) -> N
     assert page.is_hidden(f"{pane_selector('s1')} .caption")
     assert page.get_attribute(pane_selector("s1"), "data-state") == "open"
     assert stats(page, "s1")["opens"] == 1
+    # The server's control frames were decoded in the page: its preferences armed the keepalive watchdog.
+    assert stats(page, "s1")["keepalive_ms"] == 10_000
     # It booted from the Pyodide memory snapshot `make setup` builds (half the boot time; docs/benchmarks.md), not
     # from its silent fallback.
     assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}

@@ -364,7 +364,9 @@ def test_the_watchdog_drops_a_silent_socket_after_two_and_a_half_keepalives() ->
     h = Harness()
     h.conn.start()
     h.open_now()
+    assert h.conn.keepalive_ms is None
     h.conn.expect_keepalive(10_000)
+    assert h.conn.keepalive_ms == 10_000
     for _ in range(6):  # keepalives arriving on time keep it alive
         h.timers.advance(10_000)
         h.factory.last.message(b"0")
@@ -376,6 +378,7 @@ def test_the_watchdog_drops_a_silent_socket_after_two_and_a_half_keepalives() ->
     assert h.conn.phase is Phase.WAITING
     assert silent.closed_with == (4000, "keepalive timeout")
     assert not silent.attached
+    assert h.conn.keepalive_ms is None  # belonged to the dropped connection
 
 
 def test_no_watchdog_without_an_advertised_keepalive() -> None:
