@@ -170,7 +170,8 @@ async def replay(stack: H.Stack, runs: int, log: Any, renderers: tuple[str, ...]
                 r = await page.evaluate("([s, n, f]) => window.__bench.replay(s, n, f)", [session, total_bytes,
                                                                                           frame_bytes])
                 results[name].append(r)
-                log(f"  {name} #{i + 1}: {r['bytes'] / 1e6 / (r['ms'] / 1000):.1f} MB/s")
+                log(f"  {name} #{i + 1}: {r['bytes'] / 1e6 / (r['ms'] / 1000):.1f} MB/s, "
+                    f"{r['handlerMs'] / r['frames'] * 1000:.0f} us per frame in the page's handler")
                 await page.evaluate("(s) => window.__bench.term(s).clear()", session)
         return {"size": size, "frame_bytes": frame_bytes, "runs": results}
     finally:

@@ -24,7 +24,9 @@ await load(q.get("fit") + "/lib/addon-fit.js");
 const pane = document.getElementById("pane");
 pane.dataset.session = session;
 window.__benchSession = session;
-const term = new Terminal({ fontFamily: "'DejaVu Sans Mono', 'Liberation Mono', ui-monospace, monospace",
+// The same options as pyclient/browser.py's terminal, so the ratio measures the Python path, not the options.
+const term = new Terminal({ cursorBlink: true, lineHeight: 1.1,
+  fontFamily: "'DejaVu Sans Mono', 'Liberation Mono', ui-monospace, monospace",
   fontSize: 14, scrollback: 1000, theme: { background: "#000000" } });
 const fit = new FitAddon.FitAddon();
 term.loadAddon(fit);
