@@ -86,7 +86,11 @@
     const open = T.prototype.open;
     T.prototype.open = function (parent) {
       const r = open.apply(this, arguments);
-      const holder = parent && parent.closest ? parent.closest("[data-session]") : null;
+      // livepane opens xterm inside a shadow root (pyclient/browser.py): climb out of it to the pane.
+      let holder = null;
+      for (let node = parent; node && !holder; node = node.getRootNode && node.getRootNode().host) {
+        holder = node.closest ? node.closest("[data-session]") : null;
+      }
       adopt(this, holder ? holder.dataset.session : (window.__benchSession || ""));
       return r;
     };
@@ -143,7 +147,7 @@
 
   // replay(session, totalBytes, frameBytes): hands the page's message handler output frames ("0" + text lines) as
   // fast as it takes them, then waits until xterm has parsed everything. Measures the client path (handler +
-  // xterm) without tmux's redraw decisions or the network. Resolves to {ms, bytes, frames}.
+  // xterm) without tmux's redraw decisions or the network. Resolves to {ms, bytes, frames, handlerMs}.
   B.replay = (session, totalBytes, frameBytes) => new Promise((resolve) => {
     const rec = [...B.sockets].reverse().find((x) => x.session === session && handlers.get(x) && x.closed === null);
     const handler = handlers.get(rec);
@@ -156,14 +160,18 @@
     const frames = Math.ceil(totalBytes / frameBytes);
     const t0 = now();
     let i = 0;
+    let handlerMs = 0;  // time inside the page's own handler: the client path's cost apart from xterm's parsing
     const feed = () => {
       const sliceEnd = now() + 8;  // yield to the event loop like a socket delivering frames would
       while (i < frames && now() < sliceEnd) {
-        handler(new MessageEvent("message", { data: frame.buffer.slice(0) }));
+        const event = new MessageEvent("message", { data: frame.buffer.slice(0) });
+        const h0 = now();
+        handler(event);
+        handlerMs += now() - h0;
         i += 1;
       }
       if (i < frames) { setTimeout(feed, 0); return; }
-      term.write("", () => resolve({ ms: now() - t0, bytes: frames * frameBytes, frames }));
+      term.write("", () => resolve({ ms: now() - t0, bytes: frames * frameBytes, frames, handlerMs }));
     };
     feed();
   });

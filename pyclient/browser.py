@@ -52,6 +52,19 @@ def _element(tag: str, class_name: str = "", text: str = "") -> Any:
     return el
 
 
+def _xterm_style_sheet() -> Any:
+    """xterm.css (loaded by the page) as a constructed sheet that every pane's shadow root adopts."""
+    sheet = js.CSSStyleSheet.new()
+    link = js.document.querySelector('link[rel="stylesheet"][href$="/css/xterm.css"]')
+    rules = link.sheet.cssRules if link is not None and link.sheet is not None else []
+    css = [str(rule.cssText) for rule in rules]
+    if not css:
+        _log("xterm.css is not loaded: the terminals will look wrong")
+    css.append(".term-root { position: absolute; inset: 0; }")
+    sheet.replaceSync("\n".join(css))
+    return sheet
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Proxies, timers, sockets
 
@@ -332,8 +345,17 @@ class BrowserPane:
         self._notice_handle: int | None = None
         self._unmounted = False
 
-        # DOM: the terminal and its caption inside the slot's body.
-        self.container = _element("div", "pane-term")
+        # DOM: the terminal and its caption inside the slot's body. xterm lives in a shadow root that PyScript does
+        # not watch. PyScript observes every DOM mutation in the document, and in every shadow root made by
+        # attachShadow (it wraps that method), to find new <script type="py">: with xterm's DOM renderer rewriting
+        # rows, that cost ~20% of the output throughput (docs/benchmarks.md). A shadow root declared in markup is
+        # made by the HTML parser, not by attachShadow, so PyScript never sees it.
+        parser = _element("div")  # the parsed template's parent becomes the host (not the element parsed into)
+        parser.setHTMLUnsafe('<div class="pane-term"><template shadowrootmode="open"><div class="term-root"></div>')
+        self.container = parser.firstElementChild
+        shadow = self.container.shadowRoot
+        shadow.adoptedStyleSheets = to_js([self.app.xterm_sheet])
+        self.term_root = shadow.firstElementChild
         self.caption = _element("div", "caption")
         self.caption_text = _element("span", "caption-text")
         self.retry_button = _element("button", "retry-now", "retry now")
@@ -358,7 +380,7 @@ class BrowserPane:
         self.fit_addon = js.FitAddon.FitAddon.new()
         self.term.loadAddon(self.fit_addon)
         self.term.loadAddon(js.WebLinksAddon.WebLinksAddon.new())
-        self.term.open(self.container)
+        self.term.open(self.term_root)
         if self.app.renderer == "webgl":
             try:
                 self.term.loadAddon(js.WebglAddon.WebglAddon.new())
@@ -560,6 +582,7 @@ class App:
         self.policy = ReconnectPolicy()
         self.handshake_gate = HandshakeGate(self.policy.handshakes_in_flight)  # one for the page: see gate.py
         self.panes_el = js.document.getElementById("panes")
+        self.xterm_sheet = _xterm_style_sheet()
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)

@@ -89,3 +89,27 @@ def test_every_request_goes_to_the_servers_own_origin(page, server: Server) -> N
     assert any("/ws/main?ticket=" in url for url in record.websockets)
     assert_same_origin(record, server)  # also checked after every test by the page fixture
     assert TOKEN not in " ".join(record.requests + record.websockets)  # the token never rides in a URL after login
+
+
+def test_the_terminal_lives_where_pyscript_does_not_watch(page, server: Server) -> None:
+    """PyScript observes every DOM mutation of the document, and of every shadow root made by attachShadow (it wraps
+    that method), to find new <script type="py">. xterm's DOM renderer rewrites rows on every frame of output, which
+    cost that observer ~20% of the throughput. So xterm sits in a shadow root the HTML parser made, which PyScript
+    never sees. Fails if the terminal moves back into the document or into an attachShadow root."""
+    page.add_init_script("""
+        window.__attachShadowCalls = 0;
+        const attach = Element.prototype.attachShadow;
+        Element.prototype.attachShadow = function (...args) {
+            window.__attachShadowCalls += 1;
+            return attach.apply(this, args);
+        };
+    """)
+    server.tmux.new_session("s1")
+    page.goto(f"{server.origin}/?session=s1", wait_until="commit")
+    open_panes(page, server, "s1")
+    assert page.evaluate("document.querySelector('.xterm')") is None  # not in the document itself
+    assert page.evaluate(
+        "(sel) => !!document.querySelector(sel + ' .pane-term').shadowRoot.querySelector('.xterm-screen')",
+        pane_selector("s1"),
+    )
+    assert page.evaluate("window.__attachShadowCalls") == 0

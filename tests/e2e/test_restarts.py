@@ -18,7 +18,12 @@ from livepane_e2e import (
     wait_until,
 )
 
-FOCUSED_IN_XTERM = "document.activeElement && document.activeElement.classList.contains('xterm-helper-textarea')"
+# The terminal lives in a shadow root: look through it for the focused element.
+FOCUSED_IN_XTERM = """(() => {
+  let active = document.activeElement;
+  while (active && active.shadowRoot && active.shadowRoot.activeElement) active = active.shadowRoot.activeElement;
+  return !!active && active.classList.contains('xterm-helper-textarea');
+})()"""
 
 
 def restart(server: Server, *, while_down: tuple[str, ...] = ()) -> None:
