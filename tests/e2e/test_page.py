@@ -14,8 +14,8 @@ from livepane_e2e import (
     stats,
     wait_for_screen,
     wait_for_tmux,
-    wait_until,
 )
+from support import wait_until
 
 
 def test_open_type_and_see_it_in_the_page_and_in_tmux(page, server: Server) -> None:
@@ -104,12 +104,12 @@ def test_the_terminal_lives_where_pyscript_does_not_watch(page, server: Server) 
             return attach.apply(this, args);
         };
     """)
-    server.tmux.new_session("s1")
-    page.goto(f"{server.origin}/?session=s1", wait_until="commit")
-    open_panes(page, server, "s1")
+    server.tmux.new_session("shadow")
+    page.goto(f"{server.origin}/?session=shadow", wait_until="commit")
+    open_panes(page, server, "shadow")
     assert page.evaluate("document.querySelector('.xterm')") is None  # not in the document itself
     assert page.evaluate(
         "(sel) => !!document.querySelector(sel + ' .pane-term').shadowRoot.querySelector('.xterm-screen')",
-        pane_selector("s1"),
+        pane_selector("shadow"),
     )
     assert page.evaluate("window.__attachShadowCalls") == 0
