@@ -18,8 +18,8 @@ from livepane_e2e import (
     stats,
     wait_for_screen,
     wait_for_state,
-    wait_until,
 )
+from support import wait_until
 
 from pyclient.reconnect import ReconnectPolicy, delay_envelope_ms
 

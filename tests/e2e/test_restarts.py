@@ -15,8 +15,8 @@ from livepane_e2e import (
     wait_for_screen,
     wait_for_state,
     wait_for_tmux,
-    wait_until,
 )
+from support import wait_until
 
 # The terminal lives in a shadow root: look through it for the focused element.
 FOCUSED_IN_XTERM = """(() => {

@@ -13,8 +13,8 @@ from livepane_e2e import (
     wait_for_screen,
     wait_for_state,
     wait_for_tmux,
-    wait_until,
 )
+from support import wait_until
 
 QUIET_WINDOW_S = 10.0  # the assertion itself: no attempt for this long after the session ended
 TICKET_LINE = r'"POST /api/ticket '  # access log: every attempt starts with a ticket

@@ -16,7 +16,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from support import free_port, pid_alive, wait_until
 from yarl import URL
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
@@ -41,7 +41,6 @@ TEST_SHELL = "bash --norc --noprofile"
 TOKEN = "test-token-" + secrets.token_hex(8)
 # Deadline for conditions that normally hold within milliseconds; generous for a loaded 2-core machine.
 DEADLINE_S = 5.0
-POLL_S = 0.02
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -70,31 +69,6 @@ def run_in_own_loop(coro: Coroutine[object, object, object]) -> None:
         pool.submit(asyncio.run, coro).result()
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = DEADLINE_S, what: str = "") -> object:
-    """Poll `predicate` until it returns something truthy (returned), or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(POLL_S)
-
-
-async def async_wait_until(predicate: Callable[[], object], timeout: float = DEADLINE_S, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        await asyncio.sleep(POLL_S)
-
-
 def marker(prefix: str = "MK") -> str:
     """A unique screen marker with no two equal neighbours (tmux may compress runs of one character)."""
     chars = [prefix]
@@ -104,12 +78,6 @@ def marker(prefix: str = "MK") -> str:
         if c != chars[-1][-1]:
             chars.append(c)
     return "".join(chars)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class TmuxServer:
@@ -352,7 +320,7 @@ class ServeProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, str(SERVE_PY), *self.args], env=self.env, stdout=log_file, stderr=log_file
             )
-        wait_until(lambda: self.serving_pid() == self.proc.pid, timeout=10, what="serve.py to write its pid file")
+        wait_until(lambda: self.serving_pid() == self.proc.pid, timeout_s=10, what="serve.py to write its pid file")
         return self
 
     def serving_pid(self) -> int | None:
@@ -378,20 +346,7 @@ class ServeProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)
         for pid in pids:
-            wait_until(lambda pid=pid: not pid_alive(pid), timeout=5, what=f"pid {pid} to exit")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie child of ours counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+            wait_until(lambda pid=pid: not pid_alive(pid), timeout_s=5, what=f"pid {pid} to exit")
 
 
 def rss_bytes(pid: int) -> int:

@@ -12,10 +12,9 @@ import time
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from support import async_wait_until
 
 import serve
-
-from .conftest import async_wait_until
 
 
 class StuckSocket:
@@ -118,7 +117,7 @@ async def test_aiohttp_send_bytes_waits_for_a_peer_that_does_not_read() -> None:
                     last[:] = [sent[0], time.monotonic()]
                 return time.monotonic() - last[1] > 0.3
 
-            await async_wait_until(settled, timeout=10, what="sends to stop")
+            await async_wait_until(settled, timeout_s=10, what="sends to stop")
             print(f"aiohttp buffered {sent[0] / 2**20:.1f} MiB before waiting")
             assert sent[0] < 64 * 2**20
             stop.set()

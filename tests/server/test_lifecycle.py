@@ -11,15 +11,9 @@ import subprocess
 import sys
 import time
 
-from .conftest import (
-    SERVE_PY,
-    Client,
-    TmuxServer,
-    async_wait_until,
-    marker,
-    pid_alive,
-    rss_bytes,
-)
+from support import async_wait_until, pid_alive
+
+from .conftest import SERVE_PY, Client, TmuxServer, marker, rss_bytes
 
 # End-to-end check only: tmux throttles a slow client by itself (it drops to ~60 KB/s of redraws once its tty
 # output backs up), so even a server without backpressure would stay under this bound here. The server's own
@@ -150,7 +144,7 @@ async def test_sighup_reload_refuses_nothing_and_the_pane_reconnects(
         process.proc.send_signal(signal.SIGHUP)
         assert await pane.expect_close(timeout=15) == (1012, "service restart")
         new_pid = await async_wait_until(
-            lambda: (pid := process.serving_pid()) != old_pid and pid, timeout=15, what="successor's pid file"
+            lambda: (pid := process.serving_pid()) != old_pid and pid, timeout_s=15, what="successor's pid file"
         )
         await async_wait_until(lambda: not pid_alive(old_pid), what="old process gone")
         # The pane comes back (fresh ticket from whichever process answers, same cookie) and works.
@@ -184,7 +178,7 @@ async def test_reload_that_fails_keeps_the_old_process_serving(
     try:
         pane = await client.open_pane(session)
         process.proc.send_signal(signal.SIGHUP)
-        await async_wait_until(lambda: "reload failed" in process.log(), timeout=15, what="reload failure logged")
+        await async_wait_until(lambda: "reload failed" in process.log(), timeout_s=15, what="reload failure logged")
         mark = marker()
         await pane.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
         await pane.wait_output(mark)

@@ -9,10 +9,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from support import async_wait_until, free_port
 
 import serve
 
-from .conftest import TmuxServer, async_wait_until, free_port, marker, running_app
+from .conftest import TmuxServer, marker, running_app
 
 UPSTREAM_TOKEN = "upstream-token"
 

@@ -6,10 +6,11 @@ import json
 import time
 
 import pytest
+from support import async_wait_until
 
 import serve
 
-from .conftest import TOKEN, Client, Pane, TmuxServer, async_wait_until, marker, running_app
+from .conftest import TOKEN, Client, Pane, TmuxServer, marker, running_app
 
 
 async def assert_still_serving(client: Client, witness: Pane) -> None:

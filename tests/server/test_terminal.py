@@ -8,10 +8,11 @@ import os
 import signal
 
 import pytest
+from support import async_wait_until
 
 import serve
 
-from .conftest import TmuxServer, async_wait_until, marker, running_app
+from .conftest import TmuxServer, marker, running_app
 
 
 async def test_first_frames_are_title_preferences_then_repaint(tmux_server: TmuxServer, session: str) -> None:
