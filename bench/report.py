@@ -124,6 +124,9 @@ def replay_rows(res: dict[str, Any]) -> list[str]:
             if renderer == "dom":
                 fig.target = f">= {0.95 * other.value:.2f}"
                 fig.note += "; target: 0.95x pure JS"
+        handler = [r["handlerMs"] / r["frames"] * 1000 for r in rp["runs"][name] if "handlerMs" in r]
+        if handler:
+            fig.note = (fig.note + "; " if fig.note else "") + f"{median(handler):.0f} us a frame in the page's handler"
         out.append(row(fig, 1, ratio))
     return out
 
@@ -325,6 +328,26 @@ PEERS_BEFORE = """| figure | median | spread | n |
 | WeTTY 3.2.0: SIGTERM, back after 1 s: accepting to repainted | 1,554 ms | 1,154-1,954 | 2 |
 | livepane at bef79ed, for comparison: first prompt, warm / echo / SIGTERM | 2,880 ms / 3.2 ms / 159 ms | | |"""
 
+# Measured in the second session (before 19a7680..56d266f) with boot.run_variants: the repository's tree against a
+# variant tree, runs interleaved, n warm loads each; the variant builders were one-off, these are their results.
+SESSION2_DECISIONS = [
+    "| snapshot also imports pyclient.browser and the stdlib's `html` (19a7680) | PyScript's own `import pyscript` "
+    "took ~300 ms in the page, ~150 of them importing `html` (for pyscript.display), and importing pyclient.browser "
+    "30-65 ms; same-run A/B, 8 warm loads each: 1,792 vs 1,892 ms | kept: every pyclient module is in the snapshot "
+    "(browser.py decodes control frames in Python so it holds no JS object at import) |",
+    "| xterm in a shadow root declared in markup (bbb2cf0) | replay of 20 MB, DOM: 0.78x pure JS before (PyScript's "
+    "MutationObserver ran an XPath query for every row xterm rewrote, ~100 ms per 20 MB), parity after warm-up | "
+    "kept: `setHTMLUnsafe` with `<template shadowrootmode>`; an `attachShadow` root would not do, PyScript wraps "
+    "that method to observe those roots too |",
+    "| `Link: rel=preload` for the snapshot on the page's response | 16 loads each: warm 1,483 vs 1,537 ms, cold "
+    "1,807 vs 1,688 ms | not kept: the 31 MB download then competes with the wasm on a cold load |",
+    "| `async` on PyScript's module script (start the chain before the xterm scripts run) | 16 loads each: warm "
+    "1,516 vs 1,459 ms | not kept: no gain |",
+    "| snapshot read as a stream, or shipped sparse (zero pages dropped, 16 MB) or gzip-encoded (6.4 MB) | 12 loads "
+    "each: within 40 ms of the baseline either way | not kept: the 31 MB read is not what holds the boot back |",
+    "| `gc.freeze()` in the snapshot | 12 loads each: PyScript-to-ticket stretch 357 vs 340 ms | not kept |",
+]
+
 VARIANTS = {
     "baseline": ("the page as committed: PyScript 0.7.31 boots Pyodide 314.0.7 from web/snapshot (memory snapshot "
                  "with pyclient imported, `make snapshot`) through web/pyodide-snap.mjs; /vendor/ files are "
@@ -376,6 +399,7 @@ def decisions(res: dict[str, Any]) -> str:
     lines.append(f"| `<link rel=preload/modulepreload>` for the Pyodide and PyScript files | run at {BEFORE_COMMIT}: "
                  f"{PRELOAD_BEFORE} of the baseline | not kept: downloads end earlier, the interpreter starts later "
                  "(the preloaded wasm seems to miss V8's compiled-code cache); no longer measured |")
+    lines.extend(SESSION2_DECISIONS)
     lines.append(f"| at most 6 socket handshakes in flight per page | this run: herd of 50 in {fmt(herd)} ms, "
                  f"{fmt(HERD_BEFORE_MS)} ms at {BEFORE_COMMIT} ({ratio_text(herd, HERD_BEFORE_MS)}) | kept, in Python: "
                  "pyclient/gate.py (`HandshakeGate`, `ReconnectPolicy.handshakes_in_flight = 6`), commit 88905ad, "
@@ -396,7 +420,9 @@ def history(res: dict[str, Any]) -> str:
             f"({ratio_text(herd, HERD_BEFORE_MS)}). The preload variant was not kept and is no longer run; the bench's "
             "proposal diffs, its JS gate shim and its own snapshot script (web/make_snapshot.mjs is the one used) were "
             "removed. Also committed since: after a 1012 restart, failures counted while the server was down are "
-            "forgotten once a socket opens again (9f13229).")
+            "forgotten once a socket opens again (9f13229). In the second session: every pyclient module and the "
+            "stdlib's `html` moved into the snapshot (19a7680), and xterm moved into a shadow root PyScript does not "
+            "observe (bbb2cf0), which brought the client path's replay from 0.78x to parity with the pure-JS page.")
 
 
 def peers_section(res: dict[str, Any]) -> str:
@@ -468,7 +494,11 @@ request at all (transfer size 0: `immutable`); the page, pyscript.json and pycli
   {ph('baseline', 'interpreter')} ms warm; from py:ready ({ph('baseline', 'pyscript')} ms) to main.py's first ticket
   request ({ph('baseline', 'python')} ms) is PyScript's own Python start-up and main.py mounting the pane (that
   stretch is {ph('no snapshot', 'pyscript')} to {ph('no snapshot', 'python')} ms without the snapshot); the prompt is
-  painted at {ph('baseline', 'painted')} ms. The snapshot is 31 MB, served `immutable` under a URL carrying its key,
+  painted at {ph('baseline', 'painted')} ms. Marks inside that stretch (a one-off probe, second session): PyScript
+  writes its own `pyscript` package (15 KB of Python) into the file system and imports it (~100 ms, ~60 of them
+  compiling it: it cannot be in the snapshot, it binds to the page's DOM at import); mounting the pane is ~60-120 ms,
+  mostly xterm's `open`. Every pyclient module comes from the snapshot, so none is compiled in the page.
+  The snapshot is 31 MB, served `immutable` under a URL carrying its key,
   made under Node by web/make_snapshot.mjs (a Node-made snapshot restores in Chromium).
   `globalThis.livepaneBoot.snapshot` in the baseline: {baseline_check}. Without PyScript (web/bench/loader.mjs, which
   also fetches pyscript.json to learn the pyclient files) the same snapshot paints the prompt at
@@ -480,7 +510,11 @@ request at all (transfer size 0: `immutable`); the page, pyscript.json and pycli
   attempts reached serve.py in this run.
 - **Throughput.** Through tmux, the same 20 MB `cat` delivers anywhere from 0.2 to 16 MB to the page, depending on how
   much tmux chooses to redraw, so cat-to-cat ratios swing widely; the replay rows (fixed 64 KiB frames into each
-  page's own handler) isolate the client path.
+  page's own handler) isolate the client path. What the Python path costs is not the Python: its handler takes
+  ~70-100 us a 64 KiB frame (the pure-JS handler ~3 us), ~4% of the replay. The real cost was PyScript's
+  MutationObserver, which watches the whole document (and every `attachShadow` root) for new `<script type="py">`
+  and ran an XPath query for every row xterm's DOM renderer rewrote: the terminal now sits in a shadow root made by
+  the HTML parser (`setHTMLUnsafe`), which PyScript never observes.
 - **Reconnect.** At {BEFORE_COMMIT}, a SIGKILL 1.5 s after a SIGTERM restart waited 4.9-5.5 s before its next
   attempt, because the failed attempts of the restart window still counted; since 9f13229 they are forgotten once a
   socket opens. The bench still waits 5.5 s between restarts (longer than `stable_after_ms`, 5 s) so each restart is
@@ -510,6 +544,8 @@ request at all (transfer size 0: `immutable`); the page, pyscript.json and pycli
   flow-control numbers, so the ratio is the cost of the Python path.
 - Replay: 20 MB as 64 KiB output frames handed to the message handler each page installed on its socket, as fast as
   it takes them (yielding every 8 ms), until xterm has parsed the last byte: the client path without tmux or network.
+  Each page first gets one unmeasured replay (JIT warm-up). The time inside the page's own handler is summed apart.
+  The pure-JS page builds its terminal with pyclient's options (cursor blink, line height 1.1).
 - Echo: trusted key press (its event timestamp) until the echoed text is in the buffer, typed at a bash prompt
   (`bash --norc --noprofile` inside tmux), 20 keys per line.
 - Reconnect: after a stop, serve.py starts again 1 s later; from its port accepting (polled every 2 ms) until the pane

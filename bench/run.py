@@ -68,7 +68,7 @@ async def boot_section(workdir: Path, quick: bool) -> dict[str, Any]:
     if not quick:
         variants.append(("snapshot, no PyScript",
                          boot.make_variant(workdir, "snapshot-no-pyscript", edit_index=boot.without_pyscript)))
-    return await boot.run_variants(workdir, variants, cold_runs=1 if quick else 3, warm_runs=2 if quick else 4,
+    return await boot.run_variants(workdir, variants, cold_runs=1 if quick else 4, warm_runs=2 if quick else 8,
                                    log=log)
 
 
