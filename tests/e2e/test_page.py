@@ -74,6 +74,22 @@ def test_resizing_the_viewport_resizes_the_tmux_window(page, server: Server) -> 
     wait_until(lambda: shell_size() == expected, 5, f"stty size to say {expected}", interval_s=0.1)
 
 
+def test_many_panes_wrap_instead_of_shrinking_their_sessions(page, server: Server) -> None:
+    """Twelve panes in a 1000 px window: they wrap into rows (the page scrolls) rather than each getting a sliver, so no
+    tmux session is resized to a few columns."""
+    sessions = [f"w{i}" for i in range(12)]
+    for session in sessions:
+        server.tmux.new_session(session)
+    query = "&".join(f"session={s}" for s in sessions)
+    page.goto(f"{server.origin}/?{query}", wait_until="commit")
+    open_panes(page, server, *sessions)
+    for session in sessions:
+        columns, rows = stats(page, session)["columns"], stats(page, session)["rows"]
+        assert columns >= 40 and rows >= 10, (session, columns, rows)
+        wait_until(lambda s=session, c=columns: server.tmux.window_size(s)[0] == c, 5, f"tmux to size {session}")
+    assert page.evaluate("(el => el.scrollHeight > el.clientHeight)(document.getElementById('panes'))")  # it scrolls
+
+
 def test_every_request_goes_to_the_servers_own_origin(page, server: Server) -> None:
     """Story 9: the session list page (no ?session=) loads everything from the server itself."""
     page.goto(f"{server.origin}/")
