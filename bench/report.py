@@ -346,6 +346,9 @@ SESSION2_DECISIONS = [
     "| snapshot read as a stream, or shipped sparse (zero pages dropped, 16 MB) or gzip-encoded (6.4 MB) | 12 loads "
     "each: within 40 ms of the baseline either way | not kept: the 31 MB read is not what holds the boot back |",
     "| `gc.freeze()` in the snapshot | 12 loads each: PyScript-to-ticket stretch 357 vs 340 ms | not kept |",
+    "| PyScript's own package precompiled in the snapshot (pyclient/codecache.py) | 12 loads each: warm 1,461 vs "
+    "1,703 ms; py:ready to the first ticket 212 vs 398 ms | kept: `make snapshot` compiles the sources it finds in "
+    "PyScript's bundle; the page uses them only for a source with the same SHA-256 |",
 ]
 
 VARIANTS = {
@@ -422,7 +425,8 @@ def history(res: dict[str, Any]) -> str:
             "removed. Also committed since: after a 1012 restart, failures counted while the server was down are "
             "forgotten once a socket opens again (9f13229). In the second session: every pyclient module and the "
             "stdlib's `html` moved into the snapshot (19a7680), and xterm moved into a shadow root PyScript does not "
-            "observe (bbb2cf0), which brought the client path's replay from 0.78x to parity with the pure-JS page.")
+            "observe (bbb2cf0), which brought the client path's replay from 0.78x to parity with the pure-JS page; "
+            "and PyScript's own package comes precompiled from the snapshot (pyclient/codecache.py).")
 
 
 def peers_section(res: dict[str, Any]) -> str:
@@ -495,9 +499,10 @@ request at all (transfer size 0: `immutable`); the page, pyscript.json and pycli
   request ({ph('baseline', 'python')} ms) is PyScript's own Python start-up and main.py mounting the pane (that
   stretch is {ph('no snapshot', 'pyscript')} to {ph('no snapshot', 'python')} ms without the snapshot); the prompt is
   painted at {ph('baseline', 'painted')} ms. Marks inside that stretch (a one-off probe, second session): PyScript
-  writes its own `pyscript` package (15 KB of Python) into the file system and imports it (~100 ms, ~60 of them
-  compiling it: it cannot be in the snapshot, it binds to the page's DOM at import); mounting the pane is ~60-120 ms,
-  mostly xterm's `open`. Every pyclient module comes from the snapshot, so none is compiled in the page.
+  writes its own `pyscript` package (15 KB of Python) into the file system and imports it; it cannot be in the
+  snapshot (it binds to the page's DOM at import), but its compiled code is (pyclient/codecache.py), which halved the
+  stretch from py:ready to the first ticket. Mounting the pane is ~60-120 ms, mostly xterm's `open`. Every pyclient
+  module comes from the snapshot, so none is compiled in the page.
   The snapshot is 31 MB, served `immutable` under a URL carrying its key,
   made under Node by web/make_snapshot.mjs (a Node-made snapshot restores in Chromium).
   `globalThis.livepaneBoot.snapshot` in the baseline: {baseline_check}. Without PyScript (web/bench/loader.mjs, which

@@ -24,6 +24,7 @@ from typing import Any
 import js
 from pyodide.ffi import create_once_callable, create_proxy, to_js
 
+from . import codecache
 from .gate import Admission, HandshakeGate
 from .pane import CaptionView, Pane, sessions_from_query
 from .protocol import OUTPUT, SESSION_ID_RE, SUBPROTOCOL
@@ -702,6 +703,11 @@ class App:
         def proxies_live() -> int:
             return BrowserSocket.live
 
+        def code_cache() -> Any:
+            cache = codecache.installed()
+            counts = {"entries": len(cache), "hits": cache.hits, "misses": cache.misses} if cache else {"entries": 0}
+            return _js_object(counts)
+
         api = js.Object.new()
         api.ready = False
         api.renderer = self.renderer
@@ -710,6 +716,7 @@ class App:
         api.retryNow = self.page_proxies.proxy(retry_now)
         api.sessions = self.page_proxies.proxy(sessions)
         api.liveSockets = self.page_proxies.proxy(proxies_live)
+        api.codeCache = self.page_proxies.proxy(code_cache)
         js.window.livepane = api
 
 

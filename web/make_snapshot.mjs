@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import vm from "node:vm";
 
 const [pyodideDir, pyclientDir, outFile, modulesArg] = process.argv.slice(2);
 if (!outFile) {
@@ -19,6 +20,39 @@ const modules = modulesArg
 // Standard-library modules the page imports at boot besides pyclient's: PyScript's own `import pyscript` pulls in
 // `html` (pyscript.display), ~0.15 s to import in the page, nothing once it is in the snapshot.
 const STDLIB = "asyncio, json, html";
+
+// PyScript's own Python package, which it writes into the file system and imports on every page load (it binds to the
+// page's DOM at import, so it cannot be imported here). pyclient/codecache.py keeps it compiled in the snapshot. The
+// sources are a JS object literal in PyScript's bundle, `{pyscript:{"__init__.py":"…",…}}`: found by that opening,
+// cut out by brace matching, read with vm. Not found (another PyScript): the page compiles them as before.
+function pyscriptSources(distDir) {
+  const opening = '{pyscript:{"__init__.py":';
+  for (const name of fs.readdirSync(distDir).filter((f) => f.endsWith(".js")).sort()) {
+    const text = fs.readFileSync(path.join(distDir, name), "utf8");
+    const start = text.indexOf(opening);
+    if (start < 0) continue;
+    let depth = 0, quote = null, end = start;
+    for (; end < text.length; end++) {
+      const c = text[end];
+      if (quote) {
+        if (c === "\\") end++;
+        else if (c === quote) quote = null;
+      } else if (c === '"' || c === "'" || c === "`") quote = c;
+      else if (c === "{") depth++;
+      else if (c === "}" && --depth === 0) break;
+    }
+    const files = {};
+    const walk = (tree, dir) => {
+      for (const [key, value] of Object.entries(tree)) {
+        if (typeof value === "string") files[`/home/pyodide/${dir}${key}`] = value;
+        else walk(value, `${dir}${key}/`);
+      }
+    };
+    walk(vm.runInNewContext(`(${text.slice(start, end + 1)})`), "");
+    return files;
+  }
+  return {};
+}
 const { loadPyodide } = await import(pathToFileURL(path.join(pyodideDir, "pyodide.mjs")).href);
 const started = performance.now();
 const py = await loadPyodide({ indexURL: path.resolve(pyodideDir) + "/", _makeSnapshot: true });
@@ -28,6 +62,12 @@ for (const m of modules) {
 }
 const imports = modules.map((m) => (m === "__init__" ? "pyclient" : `pyclient.${m}`)).join(", ");
 py.runPython(`import ${STDLIB}, ${imports}`);
+const pyscript = pyscriptSources(path.join(pyodideDir, "..", "@pyscript", "core", "dist"));
+py.globals.set("pyscript_sources", py.toPy(pyscript));
+const cached = py.runPython("import pyclient.codecache as c; len(c.install(pyscript_sources))");
+py.globals.delete("pyscript_sources");
+if (!cached) console.warn("make_snapshot: PyScript's Python sources not found; the page will compile them at boot");
 const snapshot = py.makeMemorySnapshot();
 fs.writeFileSync(outFile, snapshot);
-console.log(`${outFile}: ${snapshot.length} bytes in ${Math.round(performance.now() - started)} ms`);
+console.log(`${outFile}: ${snapshot.length} bytes in ${Math.round(performance.now() - started)} ms; ` +
+  `${cached} PyScript modules precompiled`);

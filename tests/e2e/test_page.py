@@ -41,6 +41,10 @@ def test_open_type_and_see_it_in_the_page_and_in_tmux(page, server: Server) -> N
     # It booted from the Pyodide memory snapshot `make setup` builds (half the boot time; docs/benchmarks.md), not
     # from its silent fallback.
     assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
+    # ... and PyScript's own package, which it writes and imports on every load, came precompiled from the snapshot
+    # (pyclient/codecache.py): none of its modules was compiled in the page.
+    cache = page.evaluate("window.livepane.codeCache()")
+    assert cache["entries"] >= 10 and cache["hits"] >= 10 and cache["misses"] == 0, cache
 
 
 def test_resizing_the_viewport_resizes_the_tmux_window(page, server: Server) -> None:
