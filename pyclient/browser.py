@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -121,7 +122,9 @@ class BrowserTimers:
 
 
 def now_ms() -> float:
-    return float(js.performance.now())
+    # Pyodide's monotonic clock is performance.now() reached from wasm: no JS proxy per call, and the output path
+    # asks for the time on every message (the keepalive watchdog).
+    return time.monotonic() * 1000.0
 
 
 class BrowserSocket:
@@ -244,8 +247,9 @@ def split_frame(data: Any) -> tuple[int, Any, int]:
     nbytes = int(data.byteLength) - 1
     if nbytes < 0:
         return -1, None, 0
-    kind = int(js.Uint8Array.new(data, 0, 1)[0])
-    payload = js.Uint8Array.new(data, 1)
+    frame = js.Uint8Array.new(data)
+    kind = int(frame[0])
+    payload = frame.subarray(1)
     if kind == OUTPUT:
         return kind, payload, nbytes
     # Control frames are short; decoded in Python (as TextDecoder would: bad bytes become U+FFFD), so the module
@@ -378,6 +382,7 @@ class BrowserPane:
                 }
             )
         )
+        self._term_write = self.term.write  # looked up once: it is called for every output frame
         self.fit_addon = js.FitAddon.FitAddon.new()
         self.term.loadAddon(self.fit_addon)
         self.term.loadAddon(js.WebLinksAddon.WebLinksAddon.new())
@@ -460,9 +465,9 @@ class BrowserPane:
 
     def write(self, payload: Any, with_callback: bool) -> None:
         if with_callback:
-            self.term.write(payload, self._parsed)
+            self._term_write(payload, self._parsed)
         else:
-            self.term.write(payload)
+            self._term_write(payload)
 
     def write_barrier(self, data: str) -> None:
         self.term.write(data, self._barrier)
