@@ -88,7 +88,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 workdir, "throughput", lambda st: terminal_io.throughput(st, 1 if quick else 5, log, renderers)))
             log("== client path alone: 20 MB of 64 KiB frames replayed into each page's handler")
             await guarded(results, "replay", with_stack(
-                workdir, "replay", lambda st: terminal_io.replay(st, 2 if quick else 5, log, renderers)))
+                workdir, "replay", lambda st: terminal_io.replay(st, 2 if quick else 9, log, renderers)))
         if "echo" in only:
             log("== echo: key press to echoed character")
             renderers = ("dom",) if quick else ("dom", "webgl")
