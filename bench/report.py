@@ -436,7 +436,29 @@ def history(res: dict[str, Any]) -> str:
 def peers_section(res: dict[str, Any]) -> str:
     pr = res.get("peers") or {}
     if pr and not all(d.get("skipped") for d in pr.values()):
-        return "Measured in this run: see the peer rows in the table above."
+        ours = {
+            "first prompt, warm": boot_medians(res, "baseline")["warm"],
+            "keystroke echo (in buffer)": median(((res.get("echo") or {}).get("python-dom") or {}).get("parsed", [])),
+            "SIGTERM, back after 1 s: accepting to repainted": median(
+                [r["ms"][0] for r in (res.get("reconnect") or {}).get("SIGTERM", [])]),
+        }
+        keys = {"first prompt, warm": "first_prompt_ms", "keystroke echo (in buffer)": "echo_ms",
+                "SIGTERM, back after 1 s: accepting to repainted": "restart_ms"}
+        names = [n for n, d in pr.items() if not d.get("skipped")]
+        lines = ["Measured in this run (their rows are in the table above), medians in ms:", "",
+                 "| figure | livepane | " + " | ".join(names) + " |",
+                 "| --- | --- | " + " | ".join("---" for _ in names) + " |"]
+        for label, key in keys.items():
+            cells = []
+            for n in names:
+                value = median(pr[n].get(key) or [])
+                cells.append(fmt(value, 1 if "echo" in label else 0) if value is not None
+                             else pr[n].get(f"{key}_note", "n/a"))
+            lines.append(f"| {label} | {fmt(ours[label], 1 if 'echo' in label else 0)} | " + " | ".join(cells) + " |")
+        lines += ["", "livepane is ahead where a dropped connection is concerned and level on echo; it is behind "
+                  "on the first paint, which is Pyodide's: a JS page needs no interpreter (the \"snapshot, no "
+                  "PyScript\" row shows what PyScript itself adds)."]
+        return "\n".join(lines)
     return (f"Not measured in this run (no ttyd or WeTTY given: `--ttyd`, `--wetty`). Figures from the full run at "
             f"commit {BEFORE_COMMIT}, same machine; livepane has changed since (see History), so compare with care:"
             f"\n\n{PEERS_BEFORE}")
@@ -519,11 +541,12 @@ request at all (transfer size 0: `immutable`); the page, pyscript.json and pycli
   attempts reached serve.py in this run.
 - **Throughput.** Through tmux, the same 20 MB `cat` delivers anywhere from 0.2 to 16 MB to the page, depending on how
   much tmux chooses to redraw, so cat-to-cat ratios swing widely; the replay rows (fixed 64 KiB frames into each
-  page's own handler) isolate the client path. What the Python path costs is not the Python: its handler takes
-  ~70-100 us a 64 KiB frame (the pure-JS handler ~3 us), ~4% of the replay. The real cost was PyScript's
-  MutationObserver, which watches the whole document (and every `attachShadow` root) for new `<script type="py">`
-  and ran an XPath query for every row xterm's DOM renderer rewrote: the terminal now sits in a shadow root made by
-  the HTML parser (`setHTMLUnsafe`), which PyScript never observes.
+  page's own handler) isolate the client path. The Python handler takes ~55-85 us a 64 KiB frame (the pure-JS
+  handler ~3 us), ~5% of the replay: about the whole remaining gap, since back-to-back replay pairs spread from 0.6x
+  to 1.3x and full runs have put their median at 0.91-0.96x (cat through tmux, the issue's measure: 0.92-1.07x). The
+  bigger cost was PyScript's MutationObserver, which watches the whole document (and every `attachShadow` root) for
+  new `<script type="py">` and ran an XPath query for every row xterm's DOM renderer rewrote (0.78x): the terminal
+  now sits in a shadow root made by the HTML parser (`setHTMLUnsafe`), which PyScript never observes.
 - **Reconnect.** At {BEFORE_COMMIT}, a SIGKILL 1.5 s after a SIGTERM restart waited 4.9-5.5 s before its next
   attempt, because the failed attempts of the restart window still counted; since 9f13229 they are forgotten once a
   socket opens. The bench still waits 5.5 s between restarts (longer than `stable_after_ms`, 5 s) so each restart is
