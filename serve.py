@@ -42,6 +42,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import time
 from collections import deque
@@ -120,6 +121,7 @@ LISTEN_BACKLOG = 512
 ENV_TOKEN = "LIVEPANE_TOKEN"
 ENV_UPSTREAM_TOKEN = "LIVEPANE_UPSTREAM_TOKEN"
 ENV_LISTEN_FD = "LIVEPANE_LISTEN_FD"
+ENV_TICKETS_FD = "LIVEPANE_TICKETS_FD"
 ENV_READY_FD = "LIVEPANE_READY_FD"
 READY_MESSAGE = b"ready\n"
 
@@ -368,20 +370,94 @@ class TicketError(Exception):
     """A ticket was refused; the message is the close reason."""
 
 
+class TicketJournal:
+    """The nonces of redeemed tickets, shared by every process of one serve.py lineage.
+
+    It is a file: the first process makes it (unlinked, in the temp folder), and a SIGHUP successor inherits its fd
+    (ENV_TICKETS_FD). So a ticket used on one process is refused by the other, also during a reload while both
+    accept. Each check-and-record holds an exclusive lock and first reads what the other process appended. The file
+    starts with a generation line; past COMPACT_BYTES it is rewritten with the unexpired entries under the next
+    generation, and a process that sees a new generation reads it all again.
+    """
+
+    COMPACT_BYTES = 256 * 1024
+    _HEADER = "livepane-tickets {:020d}\n"
+    _HEADER_LEN = len(_HEADER.format(0))
+
+    def __init__(self, fd: int | None = None) -> None:
+        self._file = None
+        if fd is None:
+            self._file = tempfile.TemporaryFile(prefix="livepane-tickets-")  # noqa: SIM115 (lives as long as we do)
+            fd = self._file.fileno()
+        self.fd = fd
+        self._generation = -1
+        self._offset = 0
+        self._used: dict[str, float] = {}  # nonce -> expiry (epoch seconds)
+
+    def use(self, nonce: str, expires_at: float, now: float) -> bool:
+        """Record ``nonce`` as used; False if it was already, by this process or another one of the lineage."""
+        # POSIX record locks (lockf), not flock: a successor's inherited fd shares the open file description, and
+        # flock locks belong to that, so both processes would hold the same lock at once.
+        fcntl.lockf(self.fd, fcntl.LOCK_EX)
+        try:
+            self._catch_up()
+            if nonce in self._used:
+                return False
+            self._used[nonce] = expires_at
+            line = f"{nonce} {expires_at:.3f}\n".encode()
+            os.pwrite(self.fd, line, self._offset)
+            self._offset += len(line)
+            if self._offset > self.COMPACT_BYTES:
+                self._compact(now)
+            return True
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN)
+
+    def _catch_up(self) -> None:
+        header = os.pread(self.fd, self._HEADER_LEN, 0)
+        if len(header) < self._HEADER_LEN:  # a new, empty journal
+            self._write_generation(0, b"")
+            return
+        generation = int(header.split()[1])
+        if generation != self._generation:  # compacted by the other process (or first read): start over
+            self._generation, self._offset = generation, self._HEADER_LEN
+            self._used.clear()
+        size = os.fstat(self.fd).st_size
+        if size > self._offset:
+            data = os.pread(self.fd, size - self._offset, self._offset)
+            self._offset = size
+            for line in data.decode().splitlines():
+                nonce, _, expiry = line.partition(" ")
+                self._used[nonce] = float(expiry)
+
+    def _compact(self, now: float) -> None:
+        self._used = {nonce: expiry for nonce, expiry in self._used.items() if expiry >= now}
+        body = "".join(f"{nonce} {expiry:.3f}\n" for nonce, expiry in self._used.items()).encode()
+        self._write_generation(self._generation + 1, body)
+
+    def _write_generation(self, generation: int, body: bytes) -> None:
+        content = self._HEADER.format(generation).encode() + body
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, content, 0)
+        self._generation, self._offset = generation, len(content)
+
+
 class Auth:
     """Token, cookie and ticket checks (docs/protocol.md §1).
 
     Tickets are `<expiry ms>.<nonce>.<mac>` with the MAC over (session, expiry, nonce) keyed from the token, so any
     process with the same token accepts them: during a reload both processes accept connections, and a ticket fetched
-    from one must open a socket on the other. Single use is enforced per process (a nonce set, pruned at expiry).
+    from one must open a socket on the other. Single use holds across the processes too (``TicketJournal``).
     """
 
-    def __init__(self, token: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, token: str, clock: Callable[[], float] = time.time, journal: TicketJournal | None = None
+    ) -> None:
         self._token = token.encode()
         self._cookie = cookie_value_for(token).encode()
         self._ticket_key = hmac.new(self._token, b"livepane ticket key v1", hashlib.sha256).digest()
         self._clock = clock
-        self._used: dict[str, float] = {}
+        self.journal = journal or TicketJournal()
 
     def token_ok(self, given: str) -> bool:
         return hmac.compare_digest(given.encode(), self._token)
@@ -399,7 +475,6 @@ class Auth:
         return hmac.new(self._ticket_key, message, hashlib.sha256).hexdigest()[:32]
 
     def issue_ticket(self, session_id: str) -> str:
-        self._prune()
         expiry = str(int((self._clock() + TICKET_TTL_S) * 1000))
         nonce = secrets.token_hex(TICKET_NONCE_BYTES)
         return f"{expiry}.{nonce}.{self._mac(session_id, expiry, nonce)}"
@@ -414,18 +489,12 @@ class Auth:
             raise TicketError("ticket invalid")
         if not hmac.compare_digest(mac.encode(), self._mac(session_id, expiry, nonce).encode()):
             raise TicketError("ticket invalid")
-        self._prune()
         expires_at = int(expiry) / 1000
-        if expires_at < self._clock():
-            raise TicketError("ticket invalid: expired")
-        if nonce in self._used:
-            raise TicketError("ticket invalid: already used")
-        self._used[nonce] = expires_at
-
-    def _prune(self) -> None:
         now = self._clock()
-        for nonce in [n for n, expiry in self._used.items() if expiry < now]:
-            del self._used[nonce]
+        if expires_at < now:
+            raise TicketError("ticket invalid: expired")
+        if not self.journal.use(nonce, expires_at, now):
+            raise TicketError("ticket invalid: already used")
 
 
 def origin_ok(request: web.BaseRequest) -> bool:
@@ -1205,9 +1274,14 @@ def text_error(status: int, reason: str) -> web.Response:
 class LivepaneServer:
     """The aiohttp application: routes, auth, and the registry of open terminal sockets."""
 
-    def __init__(self, config: Config, proxy_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        config: Config,
+        proxy_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        ticket_journal: TicketJournal | None = None,
+    ) -> None:
         self.config = config
-        self.auth = Auth(config.token)
+        self.auth = Auth(config.token, journal=ticket_journal)
         self.assets = Assets(config.web_dir, config.pyclient_dir)
         self.tmux = Tmux(config.tmux_socket, config.shell)
         self.proxy = (
@@ -1507,7 +1581,8 @@ class Lifecycle:
         self.config = config
         self.environ = environ
         self.argv = argv  # the command-line arguments (no program name) the successor is started with
-        self.server = LivepaneServer(config)
+        tickets_fd = environ.get(ENV_TICKETS_FD)  # a reload successor shares its predecessor's used tickets
+        self.server = LivepaneServer(config, ticket_journal=TicketJournal(int(tickets_fd)) if tickets_fd else None)
         self.sock: socket.socket | None = None
         self.stop_requested = asyncio.Event()
         self.reloading = False
@@ -1572,13 +1647,15 @@ class Lifecycle:
         ready_r, ready_w = os.pipe()
         listen_fd = self.sock.fileno()
         env = dict(self.environ)
-        env.update({ENV_TOKEN: self.config.token, ENV_LISTEN_FD: str(listen_fd), ENV_READY_FD: str(ready_w)})
+        tickets_fd = self.server.auth.journal.fd
+        env.update({ENV_TOKEN: self.config.token, ENV_LISTEN_FD: str(listen_fd), ENV_READY_FD: str(ready_w),
+                    ENV_TICKETS_FD: str(tickets_fd)})
         if self.config.upstream_token:
             env[ENV_UPSTREAM_TOKEN] = self.config.upstream_token
         argv = [sys.executable, str(Path(__file__).resolve()), *self.argv]
         log.info("reload requested: starting a successor")
         try:
-            successor = subprocess.Popen(argv, env=env, pass_fds=(listen_fd, ready_w))
+            successor = subprocess.Popen(argv, env=env, pass_fds=(listen_fd, ready_w, tickets_fd))
         except OSError as exc:
             log.error("reload failed: cannot start a successor: %s", exc)
             os.close(ready_r)

@@ -140,6 +140,8 @@ async def test_sighup_reload_refuses_nothing_and_the_pane_reconnects(
     hammers = [asyncio.create_task(hammer(process.port, stop, stats)) for _ in range(4)]
     try:
         pane = await client.open_pane(session)
+        used = await client.ticket(session)  # used on the old process, replayed on the successor below
+        await client.connect(session, ticket=used)  # the upgrade itself redeems it
         await async_wait_until(lambda: stats["ok"] > 20, what="hammer running")
         process.proc.send_signal(signal.SIGHUP)
         assert await pane.expect_close(timeout=15) == (1012, "service restart")
@@ -152,6 +154,9 @@ async def test_sighup_reload_refuses_nothing_and_the_pane_reconnects(
         mark = marker()
         await again.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
         await again.wait_output(mark)
+        # Single use holds across the reload: the successor shares the used tickets (serve.TicketJournal).
+        replay = await client.connect(session, ticket=used)
+        assert await replay.expect_close() == (4401, "ticket invalid: already used")
         after = stats["ok"]
         await async_wait_until(lambda: stats["ok"] > after + 20, what="hammer served by the successor")
         stop.set()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -10,7 +13,7 @@ from support import async_wait_until
 
 import serve
 
-from .conftest import TOKEN, Client, Pane, TmuxServer, marker, running_app
+from .conftest import ROOT_DIR, TOKEN, Client, Pane, TmuxServer, marker, running_app
 
 
 async def assert_still_serving(client: Client, witness: Pane) -> None:
@@ -172,3 +175,49 @@ def test_ticket_format_and_single_use() -> None:
     fresh = auth.issue_ticket("main")
     serve.Auth("tok", clock=lambda: now[0]).redeem_ticket(fresh, "main")
     assert json.dumps(fresh).isascii()
+
+
+def test_a_ticket_used_by_one_process_is_refused_by_its_successor() -> None:
+    """The journal is shared through an inherited fd, as a SIGHUP successor gets it: single use holds across both."""
+    auth = serve.Auth("tok")
+    used = auth.issue_ticket("main")
+    auth.redeem_ticket(used, "main")
+    unused = auth.issue_ticket("main")
+    fd = auth.journal.fd
+    child = f"""
+import sys, serve
+auth = serve.Auth("tok", journal=serve.TicketJournal({fd}))
+for ticket, expected in ((sys.argv[1], "already used"), (sys.argv[2], None), (sys.argv[2], "already used")):
+    try:
+        auth.redeem_ticket(ticket, "main")
+        outcome = None
+    except serve.TicketError as error:
+        outcome = "already used" if "already used" in str(error) else str(error)
+    assert outcome == expected, (ticket, outcome, expected)
+"""
+    done = subprocess.run([sys.executable, "-c", child, used, unused], pass_fds=(fd,), cwd=ROOT_DIR,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    # ... and what the successor used, the predecessor refuses.
+    with pytest.raises(serve.TicketError, match="already used"):
+        auth.redeem_ticket(unused, "main")
+
+
+def test_the_ticket_journal_compacts_without_forgetting_live_tickets() -> None:
+    now = [1000.0]
+    first = serve.Auth("tok", clock=lambda: now[0])
+    second = serve.Auth("tok", clock=lambda: now[0], journal=serve.TicketJournal(os.dup(first.journal.fd)))
+    first.journal.COMPACT_BYTES = second.journal.COMPACT_BYTES = 1_500
+    for _ in range(30):  # ~42 bytes each
+        first.redeem_ticket(first.issue_ticket("main"), "main")
+    now[0] += serve.TICKET_TTL_S + 1  # all 30 expired
+    live = first.issue_ticket("main")
+    second.redeem_ticket(live, "main")  # recorded by the other process
+    sizes = []
+    for _ in range(10):
+        first.redeem_ticket(first.issue_ticket("main"), "main")
+        sizes.append(os.fstat(first.journal.fd).st_size)
+    assert max(sizes) > 1_200 and sizes[-1] < 700, sizes  # compacted: the expired entries are gone
+    for auth in (first, second):  # the live one is not: both processes still refuse it
+        with pytest.raises(serve.TicketError, match="already used"):
+            auth.redeem_ticket(live, "main")
