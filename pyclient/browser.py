@@ -364,12 +364,7 @@ class BrowserPane:
         # attachShadow (it wraps that method), to find new <script type="py">: with xterm's DOM renderer rewriting
         # rows, that cost ~20% of the output throughput (docs/benchmarks.md). A shadow root declared in markup is
         # made by the HTML parser, not by attachShadow, so PyScript never sees it.
-        parser = _element("div")  # the parsed template's parent becomes the host (not the element parsed into)
-        parser.setHTMLUnsafe('<div class="pane-term"><template shadowrootmode="open"><div class="term-root"></div>')
-        self.container = parser.firstElementChild
-        shadow = self.container.shadowRoot
-        shadow.adoptedStyleSheets = to_js([self.app.xterm_sheet])
-        self.term_root = shadow.firstElementChild
+        self.container, self.term_root = self._terminal_host()
         self.caption = _element("div", "caption")
         self.caption_text = _element("span", "caption-text")
         self.retry_button = _element("button", "retry-now", "retry now")
@@ -430,6 +425,21 @@ class BrowserPane:
         if focus:
             self.term.focus()
         self.pane.start()
+
+    def _terminal_host(self) -> tuple[Any, Any]:
+        """(the pane-term element, the element xterm opens in): a declarative shadow root when the browser can parse
+        one (Chromium 124, Firefox 123, Safari 17.4), else the pane-term element itself (PyScript then watches it)."""
+        parser = _element("div")  # the parsed template's parent becomes the host (not the element parsed into)
+        if hasattr(parser, "setHTMLUnsafe"):
+            parser.setHTMLUnsafe('<div class="pane-term"><template shadowrootmode="open"><div class="term-root">')
+            host = parser.firstElementChild
+            shadow = host.shadowRoot
+            if shadow is not None:
+                shadow.adoptedStyleSheets = to_js([self.app.xterm_sheet])
+                return host, shadow.firstElementChild
+        _log("no declarative shadow DOM here: the terminal shares the document with PyScript's observer (slower)")
+        host = _element("div", "pane-term")
+        return host, host
 
     def _listen(self, event: Any, handler: Callable[..., Any]) -> None:
         self.disposables.append(event(self.proxies.proxy(handler)))

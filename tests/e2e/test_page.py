@@ -133,3 +133,14 @@ def test_the_terminal_lives_where_pyscript_does_not_watch(page, server: Server) 
         pane_selector("shadow"),
     )
     assert page.evaluate("window.__attachShadowCalls") == 0
+
+
+def test_without_declarative_shadow_dom_the_terminal_still_works(page, server: Server) -> None:
+    """An older browser (no setHTMLUnsafe): the terminal sits in the document itself, slower but working."""
+    page.add_init_script("delete Element.prototype.setHTMLUnsafe;")
+    server.tmux.new_session("noshadow")
+    page.goto(f"{server.origin}/?session=noshadow", wait_until="commit")
+    open_panes(page, server, "noshadow")
+    assert page.evaluate("!!document.querySelector('.pane-term .xterm')")  # in the document, no shadow root
+    page.keyboard.type("echo plain-dom\n")
+    wait_for_screen(page, "noshadow", r"(?m)^plain-dom$")
