@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 
 import aiohttp
 import pytest
@@ -13,7 +15,7 @@ from support import async_wait_until, free_port
 
 import serve
 
-from .conftest import TmuxServer, marker, running_app
+from .conftest import TOKEN, Client, TmuxServer, marker, running_app
 
 UPSTREAM_TOKEN = "upstream-token"
 
@@ -84,6 +86,33 @@ async def test_relays_to_a_real_serve_py_upstream(tmux_server: TmuxServer, sessi
             # And its session API is the upstream's.
             async with client.http.get(client.url("/api/sessions"), headers=_cookie()) as response:
                 assert session in {s["id"] for s in (await response.json())["sessions"]}
+
+
+async def test_a_proxy_reloads_on_sighup_and_keeps_relaying(
+    serve_process, tmux_server: TmuxServer, session: str
+) -> None:
+    """SIGHUP in proxy mode: the successor keeps the upstream and its token (the token rides in the environment,
+    never in argv), and the pane comes back through it."""
+    async with running_app(tmux_server, token=UPSTREAM_TOKEN) as (upstream_client, _):
+        upstream_url = str(upstream_client.base_url.with_scheme("ws"))
+        env = dict(os.environ, LIVEPANE_TOKEN=TOKEN, LIVEPANE_UPSTREAM_TOKEN=UPSTREAM_TOKEN)
+        process = serve_process("--upstream", upstream_url, env=env)
+        old_pid = process.proc.pid
+        client = Client(process.base_url)
+        try:
+            pane = await client.open_pane(session)
+            process.proc.send_signal(signal.SIGHUP)
+            assert await pane.expect_close(timeout=15) == (1012, "service restart")
+            await async_wait_until(
+                lambda: (pid := process.serving_pid()) != old_pid and pid, timeout_s=15, what="successor's pid file"
+            )
+            again = await client.open_pane(session)
+            mark = marker()
+            await again.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
+            await again.wait_output(mark)
+            assert UPSTREAM_TOKEN not in " ".join(process.args)
+        finally:
+            await client.close()
 
 
 def _cookie() -> dict[str, str]:
