@@ -28,19 +28,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 (one launch recipe for tests and bench)
+
 PROBE_JS = (Path(__file__).resolve().parent / "probe.js").read_text()
 PROMPT = "bench$ "  # PS1 of every bench shell: what "the prompt is painted" looks for
 SHELL = f"env PS1='{PROMPT}' bash --norc --noprofile"  # no rc files: root's .bashrc adds ~130 ms per shell
-CHROMIUM = os.environ.get("LIVEPANE_CHROMIUM", "/usr/bin/chromium")  # as tests/e2e honours it
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1280, "height": 800}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -300,7 +293,7 @@ class Stack:
                 await asyncio.wait_for(self.playwright.stop(), 15)
             self.playwright = None
         self.signal_server(signal.SIGTERM)
-        await asyncio.sleep(0.2)
+        await self.wait_server_gone(2)  # a clean stop if it takes one; then the whole group goes, whatever is left
         self.kill_server_group()
         self.tmux("kill-server", check=False)
         tmux_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"

@@ -122,7 +122,6 @@ async def reconnect(stack: H.Stack, runs: int, log: Any) -> dict[str, list[dict[
                 n += 1
                 marker = f"MARK-{n}"
                 await show_marker(stack, page, [session], marker)
-                await asyncio.sleep(0.3)
                 r = await restart(stack, page, [session], sig, marker)
                 out[name].append(r)
                 log(f"  {name} #{i + 1}: repainted {r['ms'][0]:.0f} ms after "

@@ -123,9 +123,26 @@ async def throughput_once(stack: H.Stack, page: Any, session: str, path: Path, t
             "server_cpu_s": cpu1 - cpu0}
 
 
-async def clear_screen(stack: H.Stack, session: str) -> None:
+CLEARED_JS = """(s) => {
+  const lines = window.__bench.lines(window.__bench.term(s));  // the last one is tmux's status line
+  return lines[0].startsWith(window.__benchPrompt) && lines.slice(1, -1).every((line) => line.trim() === "");
+}"""
+
+
+async def clear_screen(stack: H.Stack, page: Any, session: str) -> None:
+    """``clear`` in the session, until the page shows just the prompt."""
     stack.send_keys(session, "clear", "Enter")
-    await asyncio.sleep(0.5)
+    await H.wait_js(page, CLEARED_JS, 30, arg=session)
+
+
+async def open_all(stack: H.Stack, ctx: Any, prefix: str, renderers: tuple[str, ...]
+                   ) -> tuple[dict[str, tuple[Any, str]], tuple[int, int] | None]:
+    """Every page of open_pages: {name: (page, session)} and the pane size they share."""
+    pages: dict[str, tuple[Any, str]] = {}
+    size = None
+    async for name, page, session, pane_size in open_pages(stack, ctx, prefix, renderers):
+        pages[name], size = (page, session), pane_size
+    return pages, size
 
 
 async def throughput(stack: H.Stack, runs: int, log: Any, renderers: tuple[str, ...] = ("dom",)) -> dict[str, Any]:
@@ -134,15 +151,12 @@ async def throughput(stack: H.Stack, runs: int, log: Any, renderers: tuple[str, 
     file_bytes = make_output_file(path, FILE_MB)
     ctx = await stack.browser()
     try:
-        pages: dict[str, tuple[Any, str]] = {}
-        size = None
-        async for name, page, session, pane_size in open_pages(stack, ctx, "tp", renderers):
-            pages[name], size = (page, session), pane_size
+        pages, size = await open_all(stack, ctx, "tp", renderers)
         results: dict[str, list[dict[str, float]]] = {name: [] for name in pages}
         for i in range(runs):
             for name, (page, session) in pages.items():
                 await page.bring_to_front()
-                await clear_screen(stack, session)
+                await clear_screen(stack, page, session)
                 r = await throughput_once(stack, page, session, path, f"{name}{i}")
                 r["file_bytes"] = file_bytes
                 results[name].append(r)
@@ -161,10 +175,7 @@ async def replay(stack: H.Stack, runs: int, log: Any, renderers: tuple[str, ...]
     which would otherwise add its noise to the ratio."""
     ctx = await stack.browser()
     try:
-        pages: dict[str, tuple[Any, str]] = {}
-        size = None
-        async for name, page, session, pane_size in open_pages(stack, ctx, "rp", renderers):
-            pages[name], size = (page, session), pane_size
+        pages, size = await open_all(stack, ctx, "rp", renderers)
         results: dict[str, list[dict[str, float]]] = {name: [] for name in pages}
         replay_js = "([s, n, f]) => window.__bench.replay(s, n, f)"
         for page, session in pages.values():

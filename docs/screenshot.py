@@ -17,20 +17,10 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 DOCS = Path(__file__).resolve().parent
-sys.path.insert(0, str(DOCS.parent / "tests" / "e2e"))
+sys.path[:0] = [str(DOCS.parent / "tests"), str(DOCS.parent / "tests" / "e2e")]
 
-from livepane_e2e import (  # noqa: E402 - the harness lives with the tests
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    TOKEN,
-    Server,
-    Tmux,
-    free_port,
-    open_panes,
-    pane_selector,
-    screen,
-    wait_until,
-)
+from livepane_e2e import TOKEN, Server, Tmux, open_panes, pane_selector, screen  # noqa: E402 - lives with the tests
+from support import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until  # noqa: E402
 
 SESSION = "demo"
 VIEWPORT = {"width": 960, "height": 540}

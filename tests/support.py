@@ -1,6 +1,8 @@
-"""Helpers every suite uses (server, e2e): polling with a deadline, free ports, process liveness.
+"""Helpers every suite uses (server, e2e; bench/ too): polling with a deadline, free ports, process liveness, and how
+this machine's Chromium is launched.
 
-Importable as ``support`` from any test (``pythonpath = ["tests"]`` in pyproject.toml).
+Importable as ``support`` from any test (``pythonpath = ["tests"]`` in pyproject.toml); bench/harness.py puts tests/
+on its path for the Chromium settings.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ from collections.abc import Callable
 from typing import Any
 
 POLL_S = 0.02
+
+# Debian's chromium (Playwright cannot download its own here), with what keeps it quiet and offline.
+CHROMIUM = os.environ.get("LIVEPANE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def wait_until(condition: Callable[[], Any], timeout_s: float = 5.0, what: str = "", interval_s: float = POLL_S) -> Any:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from livepane_e2e import CHROMIUM, CHROMIUM_ARGS, TOKEN, VIEWPORT, PageRecord, Server, Tmux, assert_same_origin
-from support import free_port
+from livepane_e2e import TOKEN, VIEWPORT, PageRecord, Server, Tmux, assert_same_origin
+from support import CHROMIUM, CHROMIUM_ARGS, free_port
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Fixtures

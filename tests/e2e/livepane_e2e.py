@@ -27,16 +27,6 @@ from urllib.parse import urlsplit
 from support import pid_alive, port_accepts, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("LIVEPANE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOKEN = "e2e-token"
 SHELL = "bash --norc --noprofile"
 PROMPT_RE = re.compile(r"bash-\d+\.\d+[#$] ")
