@@ -332,8 +332,9 @@ PEERS_BEFORE = """| figure | median | spread | n |
 | WeTTY 3.2.0: SIGTERM, back after 1 s: accepting to repainted | 1,554 ms | 1,154-1,954 | 2 |
 | livepane at bef79ed, for comparison: first prompt, warm / echo / SIGTERM | 2,880 ms / 3.2 ms / 159 ms | | |"""
 
-# Measured in the second session (before 19a7680..56d266f) with boot.run_variants: the repository's tree against a
-# variant tree, runs interleaved, n warm loads each; the variant builders were one-off, these are their results.
+# Measured in the second session with boot.run_variants (the replay figures with terminal_io.replay): the repository's
+# tree against a variant tree, runs interleaved, n loads each. The variant builders were one-off scripts, not kept:
+# these rows are their results, written down as measured.
 SESSION2_DECISIONS = [
     "| snapshot also imports pyclient.browser and the stdlib's `html` (19a7680) | PyScript's own `import pyscript` "
     "took ~300 ms in the page, ~150 of them importing `html` (for pyscript.display), and importing pyclient.browser "

@@ -64,7 +64,7 @@ const imports = modules.map((m) => (m === "__init__" ? "pyclient" : `pyclient.${
 py.runPython(`import ${STDLIB}, ${imports}`);
 const pyscript = pyscriptSources(path.join(pyodideDir, "..", "@pyscript", "core", "dist"));
 py.globals.set("pyscript_sources", py.toPy(pyscript));
-const cached = py.runPython("import pyclient.codecache as c; len(c.install(pyscript_sources))");
+const cached = py.runPython("import pyclient.codecache\nlen(pyclient.codecache.install(pyscript_sources))");
 py.globals.delete("pyscript_sources");
 if (!cached) console.warn("make_snapshot: PyScript's Python sources not found; the page will compile them at boot");
 const snapshot = py.makeMemorySnapshot();
