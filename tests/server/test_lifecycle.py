@@ -11,9 +11,10 @@ import subprocess
 import sys
 import time
 
+from launch import SERVE_PY
 from support import async_wait_until, pid_alive
 
-from .conftest import SERVE_PY, Client, TmuxServer, marker, rss_bytes
+from .conftest import Client, TmuxServer, marker, rss_bytes
 
 # End-to-end check only: tmux throttles a slow client by itself (it drops to ~60 KB/s of redraws once its tty
 # output backs up), so even a server without backpressure would stay under this bound here. The server's own
@@ -59,8 +60,7 @@ def test_bad_arguments_exit_2() -> None:
 
 async def test_prints_token_url_and_creates_default_session(serve_process, tmux_server: TmuxServer) -> None:
     default = "dflt" + secrets.token_hex(3)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEPANE_")}
-    process = serve_process("--default-session", default, env=env)
+    process = serve_process(default_session=default, token=None)
     try:
         assert tmux_server.has_session(default)
         found = await async_wait_until(
