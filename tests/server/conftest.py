@@ -249,14 +249,6 @@ async def running_app(
         await test_server.close()
 
 
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 @pytest.fixture
 def serve_process(tmux_server: Tmux, tmp_path: Path):
     """Start serve.py as a real process: ``serve_process(*args, env=..., token=..., ...)`` -> a started

@@ -14,13 +14,12 @@ import time
 from launch import SERVE_PY
 from support import async_wait_until, pid_alive
 
-from .conftest import Client, TmuxServer, marker, rss_bytes
+from .conftest import Client, TmuxServer, marker
 
-# End-to-end check only: tmux throttles a slow client by itself (it drops to ~60 KB/s of redraws once its tty
-# output backs up), so even a server without backpressure would stay under this bound here. The server's own
-# backpressure is proven in test_backpressure.py.
+# How long the flood runs into a socket that reads nothing: the scenario itself, not a race guard. (No memory bound
+# here: tmux throttles a slow client by itself, to ~60 KB/s of redraws, so even a server without backpressure stays
+# small; the server's own backpressure is proven where it lives, in test_backpressure.py.)
 FLOOD_WINDOW_S = 2.0
-MAX_RSS_GROWTH_MIB = 8
 
 
 def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -195,7 +194,7 @@ async def test_reload_that_fails_keeps_the_old_process_serving(
         process.proc.wait(5)
 
 
-async def test_output_flood_into_a_socket_that_does_not_read_keeps_memory_bounded(
+async def test_ctrl_c_after_an_output_flood_into_a_socket_that_does_not_read_brings_the_prompt_back(
     serve_process, tmux_server: TmuxServer, session: str
 ) -> None:
     process = serve_process()
@@ -203,18 +202,10 @@ async def test_output_flood_into_a_socket_that_does_not_read_keeps_memory_bounde
     try:
         pane = await client.open_pane(session)
         await pane.read_until(lambda got: b"$" in got.output or b"#" in got.output)
-        baseline = rss_bytes(process.proc.pid)
         await pane.send_input("yes\r")
         await async_wait_until(lambda: tmux_server.current_command(session) == "yes", what="yes running")
-        # Measurement window: the flood runs while this socket reads nothing.
-        peak = baseline
-        deadline = time.monotonic() + FLOOD_WINDOW_S
-        while time.monotonic() < deadline:
-            peak = max(peak, rss_bytes(process.proc.pid))
-            await asyncio.sleep(0.05)
-        growth_mib = (peak - baseline) / 2**20
-        print(f"RSS baseline {baseline / 2**20:.1f} MiB, peak growth {growth_mib:.1f} MiB")
-        assert growth_mib < MAX_RSS_GROWTH_MIB
+        await asyncio.sleep(FLOOD_WINDOW_S)  # the flood runs while this socket reads nothing
+        assert process.proc.poll() is None
         # Reading resumes; Ctrl-C must bring a working prompt back within a second.
         mark = marker()
         started = time.monotonic()
