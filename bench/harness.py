@@ -29,6 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(1, str(ROOT))  # pyclient: the sections read the reconnect policy's numbers from it
 # One launch recipe for tests and bench: Chromium's flags, the tmux wrapper and the serve.py launcher.
 from launch import ServeProcess, Tmux  # noqa: E402
 from support import CHROMIUM, CHROMIUM_ARGS, async_wait_until, free_port, port_accepts  # noqa: E402

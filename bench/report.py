@@ -201,6 +201,29 @@ def reconnect_rows(res: dict[str, Any]) -> list[str]:
     return out
 
 
+def outage_rows(res: dict[str, Any]) -> list[str]:
+    ot = res.get("outage")
+    if not ot:
+        return []
+    first = Figure("outage (SIGKILL): drop to first attempt at the port", "ms", [ot["first_ms"]],
+                   target=f"<= {ot['first_envelope_ms'][1] + OUTAGE_LATE_SLACK_MS:g}")
+    first.note = f"policy: {ot['first_envelope_ms'][1]:g} ms; target allows {OUTAGE_LATE_SLACK_MS} ms for a busy page"
+    outside = [g for g in ot["gaps"] if not g[2] - OUTAGE_EARLY_SLACK_MS <= g[1] <= g[3] + OUTAGE_LATE_SLACK_MS]
+    gaps = Figure("outage: gaps between attempts outside the policy's envelope", "", [float(len(outside))],
+                  target="<= 0")
+    gaps.note = "gaps ms (envelope): " + ", ".join(f"{g[1]:.0f} ({g[2]:.0f}-{g[3]:.0f})" for g in ot["gaps"])
+    retry = Figure("outage: retry now clicked to attempt at the port", "ms", [ot["retry_now_ms"]], target="<= 500")
+    term = Figure("SIGTERM: signal to serve.py exited", "ms", [ot["sigterm_exit_ms"]], target="<= 1000")
+    term.note = "every socket closed 1012 and every tmux client ended first"
+    return [row(first, 0), row(gaps, 0), row(retry, 0), row(term, 0)]
+
+
+# Slack on an observed gap: the delay starts when the page sees the failure (after the port's accept), and a busy
+# main thread (Pyodide, xterm) may fire a timer late. Timers never fire early.
+OUTAGE_EARLY_SLACK_MS = 20
+OUTAGE_LATE_SLACK_MS = 300
+
+
 def herd_rows(res: dict[str, Any]) -> list[str]:
     out: list[str] = []
     hd = res.get("herd")
@@ -273,7 +296,7 @@ def error_rows(res: dict[str, Any]) -> list[str]:
 
 def render(res: dict[str, Any]) -> str:
     rows = (error_rows(res) + boot_rows(res) + throughput_rows(res) + replay_rows(res) + echo_rows(res)
-            + flood_rows(res) + reconnect_rows(res) + herd_rows(res) + peers_rows(res))
+            + flood_rows(res) + reconnect_rows(res) + outage_rows(res) + herd_rows(res) + peers_rows(res))
     parts = [HEADER, *rows]
     bd = boot_breakdown(res)
     if bd:

@@ -4,7 +4,7 @@ Prints a table and (on a run of every section) writes docs/benchmarks.md with th
 samples go to bench/out/results.json. Each figure is a median with its spread; comparisons are ratios measured in the
 same run, their runs interleaved. Targets are goals, reported as met or not, never asserted: a bench reports.
 
-Sections (``--only`` takes these names): boot, throughput, echo, flood, reconnect, herd, peers.
+Sections (``--only`` takes these names): boot, throughput, echo, flood, reconnect, outage, herd, peers.
 Everything it starts (serve.py, tmux servers, Chromium) is stopped on exit, error or Ctrl-C.
 """
 
@@ -33,7 +33,7 @@ import peers
 import report
 import terminal_io
 
-SECTIONS = ["boot", "throughput", "echo", "flood", "reconnect", "herd", "peers"]
+SECTIONS = ["boot", "throughput", "echo", "flood", "reconnect", "outage", "herd", "peers"]
 OUT_DIR = H.ROOT / "bench" / "out"
 
 
@@ -102,6 +102,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             log("== reconnect: SIGTERM, SIGKILL (back after 1 s), SIGHUP")
             await guarded(results, "reconnect", with_stack(
                 workdir, "reconnect", lambda st: live.reconnect(st, 1 if quick else 3, log)))
+        if "outage" in only:
+            log("== outage: SIGKILL and stay down (attempt schedule, retry now), then SIGTERM to exit")
+            await guarded(results, "outage", with_stack(workdir, "outage", lambda st: live.outage(st, log)))
         if "herd" in only:
             panes = 10 if quick else 50
             log(f"== herd: {panes} panes on one page, server restarted")

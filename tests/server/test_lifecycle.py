@@ -1,4 +1,8 @@
-"""serve.py as a real process: command line, SIGTERM, SIGHUP reload without refused connections, backpressure."""
+"""serve.py as a real process: command line, SIGTERM, SIGHUP reload without refused connections, an output flood.
+
+Behaviour only: how fast serve.py exits on SIGTERM and how fast Ctrl-C gets through a flood are figures of
+bench/run.py (sections reconnect and flood), reported in docs/benchmarks.md, never asserted here.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 
 from launch import SERVE_PY
 from support import async_wait_until, pid_alive
@@ -82,7 +85,7 @@ async def test_prints_token_url_and_creates_default_session(serve_process, tmux_
         tmux_server.run("kill-session", "-t", f"={default}", check=False)
 
 
-async def test_sigterm_closes_1012_ends_bridges_and_exits_within_a_second(
+async def test_sigterm_closes_1012_ends_bridges_and_exits_cleanly(
     serve_process, tmux_server: TmuxServer, session: str
 ) -> None:
     process = serve_process()
@@ -93,15 +96,11 @@ async def test_sigterm_closes_1012_ends_bridges_and_exits_within_a_second(
         await panes[0].send_input(f"echo {mark[:2]}''{mark[2:]}\r")
         await panes[0].wait_output(mark)
         assert len(tmux_server.client_pids(session)) == 3
-        started = time.monotonic()
-        process.proc.send_signal(signal.SIGTERM)
+        process.proc.send_signal(signal.SIGTERM)  # how fast it exits is bench/'s (reconnect: "SIGTERM exit")
         status = await asyncio.get_running_loop().run_in_executor(None, process.proc.wait, 5)
-        exit_s = time.monotonic() - started
         for pane in panes:
             assert await pane.expect_close() == (1012, "service restart")
-        print(f"SIGTERM exit took {exit_s * 1000:.0f} ms")
         assert status == 0
-        assert exit_s < 1.0
         assert tmux_server.has_session(session) and mark in tmux_server.capture(session)
         assert tmux_server.client_pids(session) == []
         assert not process.pid_file.exists()
@@ -206,15 +205,11 @@ async def test_ctrl_c_after_an_output_flood_into_a_socket_that_does_not_read_bri
         await async_wait_until(lambda: tmux_server.current_command(session) == "yes", what="yes running")
         await asyncio.sleep(FLOOD_WINDOW_S)  # the flood runs while this socket reads nothing
         assert process.proc.poll() is None
-        # Reading resumes; Ctrl-C must bring a working prompt back within a second.
+        # Reading resumes; Ctrl-C brings a working prompt back (how fast is bench/'s flood section).
         mark = marker()
-        started = time.monotonic()
-        reading = asyncio.create_task(pane.wait_output(mark, timeout=5))
+        reading = asyncio.create_task(pane.wait_output(mark))
         await pane.send_input(f"\x03echo {mark[:2]}''{mark[2:]}\r")
         await reading
-        elapsed = time.monotonic() - started
-        print(f"Ctrl-C to prompt: {elapsed * 1000:.0f} ms")
-        assert elapsed < 1.0
         assert tmux_server.current_command(session) == "bash"
     finally:
         await client.close()
