@@ -1,7 +1,9 @@
 """livepane's benchmark suite: ``python bench/run.py [--quick] [--only NAME ...] [--ttyd PATH] [--wetty CMD]``.
 
-Prints a table and (on a run of every section) writes docs/benchmarks.md with the machine, versions and date; the raw
-samples go to bench/out/results.json. Each figure is a median with its spread; comparisons are ratios measured in the
+Prints a table and (on a run of every section, or with --write-doc) rewrites the results block of docs/benchmarks.md
+(between its ``bench:results`` markers: machine, versions, date, tables; bench/report.py renders it); the rest of
+that file, and docs/decisions.md, are kept by hand. The raw samples go to bench/out/results.json.
+Each figure is a median with its spread; comparisons are ratios measured in the
 same run, their runs interleaved. Targets are goals, reported as met or not, never asserted: a bench reports.
 
 Sections (``--only`` takes these names): boot, throughput, echo, flood, reconnect, outage, herd, peers.
@@ -170,7 +172,7 @@ def main() -> int:
     ap.add_argument("--wetty", help="command that starts WeTTY, e.g. 'node /x/node_modules/wetty/build/main.js'")
     ap.add_argument("--from-json", type=Path, help="render the table (and doc) from a saved results.json; run nothing")
     ap.add_argument("--write-doc", action="store_true",
-                    help="write docs/benchmarks.md even with --only/--quick (default: only on a full run)")
+                    help="rewrite docs/benchmarks.md's results block even with --only/--quick (default: full runs)")
     args = ap.parse_args()
     started = time.time()
     if args.from_json:
@@ -189,8 +191,9 @@ def main() -> int:
     text = report.render(results)
     print(text)
     if args.write_doc or (not args.only and not args.quick and not args.from_json):
-        (H.ROOT / "docs" / "benchmarks.md").write_text(report.document(results, text))
-        log("wrote docs/benchmarks.md")
+        doc = H.ROOT / "docs" / "benchmarks.md"
+        doc.write_text(report.update_doc(doc.read_text(), report.results_block(results)))
+        log("wrote the results block of docs/benchmarks.md")
     log(f"done in {time.time() - started:.0f} s; raw samples in {OUT_DIR / 'results.json'}")
     return 0
 
