@@ -32,6 +32,7 @@ if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
 import serve  # noqa: E402
+from pyclient import protocol  # noqa: E402
 
 TEST_SHELL = SHELL
 TOKEN = "test-token-" + secrets.token_hex(8)
@@ -119,13 +120,13 @@ class Pane:
         self.close_reason: str = ""
 
     async def handshake(self, columns: int = 80, rows: int = 24) -> None:
-        await self.ws.send_bytes(json.dumps({"AuthToken": "", "columns": columns, "rows": rows}).encode())
+        await self.ws.send_bytes(protocol.handshake_frame(columns, rows))
 
     async def send_input(self, text: str) -> None:
-        await self.ws.send_bytes(b"0" + text.encode())
+        await self.ws.send_bytes(protocol.input_frame(text))
 
     async def resize(self, columns: int, rows: int) -> None:
-        await self.ws.send_bytes(b"1" + json.dumps({"columns": columns, "rows": rows}).encode())
+        await self.ws.send_bytes(protocol.resize_frame(columns, rows))
 
     async def receive_one(self, timeout: float = DEADLINE_S) -> bytes | None:
         """One frame (recorded), or None once the socket is closed (code and reason recorded)."""
@@ -141,12 +142,12 @@ class Pane:
             self.close_reason = (msg.extra or "") if is_close else ""
             return None
         self.got.frames.append(frame)
-        kind, payload = frame[:1], frame[1:]
-        if kind == b"0":
+        kind, payload = frame[0] if frame else None, frame[1:]
+        if kind == protocol.OUTPUT:
             self.got.output += payload
-        elif kind == b"1":
+        elif kind == protocol.TITLE:
             self.got.title = payload.decode()
-        elif kind == b"2":
+        elif kind == protocol.PREFERENCES:
             self.got.preferences = json.loads(payload)
         return frame
 
