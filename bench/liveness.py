@@ -1,0 +1,166 @@
+"""How soon a dead link shows (issue 9): a server gone silent while the user types, and a browser gone offline.
+
+- Silent: serve.py is SIGSTOPped (the kernel still holds its sockets: nothing closes, nothing answers), then a key
+  is pressed at the shell's prompt, and one more every KEY_EVERY_S. The figure runs from that first keypress (its
+  trusted event time, page clock) until the pane's ``data-state`` is no longer ``open`` (bench/harness.py
+  PANE_HISTORY_JS records every change); a pane still ``open`` after SILENT_CAP_S is reported as not within the cap.
+  Then SIGCONT, and the time until the pane is ``open`` again.
+- Offline: Playwright's ``context.set_offline(True)`` (the browser fires ``offline``; an open WebSocket stays "open"
+  to JS until something times out). Figures from that call: until the pane says it is offline (its ``data-offline``
+  is ``true``, or a shown caption says "offline"), and until its state is no longer ``open``; each capped at
+  OFFLINE_CAP_S. Then ``set_offline(False)`` and the time until the pane is ``open`` again.
+- Each run starts from a connection open longer than stable_after_ms, so the previous run's reconnect is not counted
+  as flapping. Keys typed at the prompt are cleared afterwards with tmux (C-u). Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from typing import Any
+
+import harness as H
+
+SILENT_CAP_S = 40.0  # today's keepalive watchdog leaves a silent link after up to 25 s (2.5 x 10 s keepalive)
+OFFLINE_CAP_S = 30.0  # the same watchdog is today's only way to notice; past it nothing else would
+BACK_TIMEOUT_S = 60.0  # SIGCONT / online to open again: the backoff may have escalated while down
+KEY_EVERY_S = 0.5  # "while typing": a key every half second after the first
+STABLE_WAIT_S = 5.5  # > ReconnectPolicy.stable_after_ms
+
+
+async def open_pane(stack: H.Stack, session: str) -> tuple[Any, Any]:
+    stack.new_session(session)
+    ctx = await stack.browser()
+    page = await H.page_for(ctx)
+    await page.goto(f"{stack.base}/?session={session}", wait_until="commit")
+    await H.wait_js(page, f"window.__bench && window.__bench.events['prompt-frame:{session}']", 90)
+    await page.click(f'section.pane[data-session="{session}"] .pane-body')
+    return ctx, page
+
+
+async def wait_history(page: Any, key: str, since_ms: float, js_test: str, timeout_s: float) -> float | None:
+    """Until the recorded history has an entry at or after since_ms passing js_test (a JS arrow on an entry);
+    returns its epoch ms, or None if none by the deadline."""
+    try:
+        return await H.wait_js(
+            page, f"([k, since]) => ((window.__bench.history || {{}})[k] || []).find((h) => h.t >= since && "
+                  f"({js_test})(h))?.t ?? false", timeout_s, arg=[key, since_ms], polling=20)
+    except Exception as exc:  # playwright's TimeoutError: reported as "not within the cap"
+        if "Timeout" not in type(exc).__name__:
+            raise
+        return None
+
+
+async def wait_open(page: Any, session: str, timeout_s: float) -> bool:
+    try:
+        await H.wait_js(page, f"window.livepane.stats('{session}').state === 'open'", timeout_s, polling=20)
+    except Exception as exc:
+        if "Timeout" not in type(exc).__name__:
+            raise
+        return False
+    return True
+
+
+NOT_OPEN_JS = "(h) => h.state !== 'open'"
+OPEN_JS = "(h) => h.state === 'open'"
+OFFLINE_JS = "(h) => h.offline === 'true' || /offline/i.test(h.caption || '')"
+
+
+async def silent(stack: H.Stack, runs: int, log: Any) -> dict[str, Any]:
+    session = "sil"
+    ctx, page = await open_pane(stack, session)
+    out: dict[str, Any] = {"cap_ms": SILENT_CAP_S * 1000, "runs": []}
+    stopped: int | None = None
+    try:
+        for i in range(runs):
+            await asyncio.sleep(STABLE_WAIT_S)
+            key = f"silent-{i}"
+            await H.watch_pane(page, session, key)
+            stopped = stack.server_pid()
+            assert stopped is not None, "nothing serves"
+            os.kill(stopped, signal.SIGSTOP)
+            keys_before = await page.evaluate("window.__bench.keys.length")
+            await page.keyboard.type("x")
+            t_key = await page.evaluate("(n) => performance.timeOrigin + window.__bench.keys[n].t", keys_before)
+            left: float | None = None
+            deadline = time.time() + SILENT_CAP_S
+            while left is None and time.time() < deadline:
+                left = await wait_history(page, key, t_key, NOT_OPEN_JS, min(KEY_EVERY_S, deadline - time.time()))
+                if left is None and time.time() < deadline:
+                    await page.keyboard.type("x")
+            t_cont = time.time()
+            os.kill(stopped, signal.SIGCONT)
+            stopped = None
+            back = None
+            if left is not None:
+                back_at = await wait_history(page, key, t_cont * 1000, OPEN_JS, BACK_TIMEOUT_S)
+                back = None if back_at is None else back_at - t_cont * 1000
+            else:
+                await wait_open(page, session, BACK_TIMEOUT_S)
+            history = await H.pane_history(page, key)
+            r = {"left_ms": None if left is None else left - t_key, "back_ms": back,
+                 "captions": sorted({h["caption"] for h in history if h["caption"]})}
+            out["runs"].append(r)
+            log(f"  silent #{i + 1}: keypress to not open "
+                + (f"{r['left_ms']:.0f} ms" if left is not None else f"not within {SILENT_CAP_S:g} s")
+                + (f"; SIGCONT to open {back:.0f} ms" if back is not None else ""))
+            await wait_open(page, session, BACK_TIMEOUT_S)
+            stack.send_keys(session, "C-u")
+        return out
+    finally:
+        if stopped is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stopped, signal.SIGCONT)
+        await stack.close_browser(ctx)
+
+
+async def offline(stack: H.Stack, runs: int, log: Any) -> dict[str, Any]:
+    session = "off"
+    ctx, page = await open_pane(stack, session)
+    out: dict[str, Any] = {"cap_ms": OFFLINE_CAP_S * 1000, "runs": []}
+    is_offline = False
+    try:
+        await page.evaluate("""() => { const B = window.__bench; B.online = [];
+            for (const k of ['online', 'offline']) window.addEventListener(k, () => B.online.push(
+                [k, performance.timeOrigin + performance.now()])); }""")
+        for i in range(runs):
+            await asyncio.sleep(STABLE_WAIT_S)
+            key = f"offline-{i}"
+            await H.watch_pane(page, session, key)
+            t_off = time.time() * 1000
+            await ctx.set_offline(True)
+            is_offline = True
+            said = await wait_history(page, key, t_off, OFFLINE_JS, OFFLINE_CAP_S)
+            remaining = max(0.05, OFFLINE_CAP_S - (time.time() * 1000 - t_off) / 1000)
+            left = await wait_history(page, key, t_off, NOT_OPEN_JS, remaining)
+            t_on = time.time() * 1000
+            await ctx.set_offline(False)
+            is_offline = False
+            back = None
+            if left is not None:
+                back_at = await wait_history(page, key, t_on, OPEN_JS, BACK_TIMEOUT_S)
+                back = None if back_at is None else back_at - t_on
+            await wait_open(page, session, BACK_TIMEOUT_S)
+            events = await page.evaluate("window.__bench.online")
+            event_off = next((t for k, t in events if k == "offline" and t >= t_off), None)
+            history = await H.pane_history(page, key)
+            r = {"caption_ms": None if said is None else said - t_off,
+                 "left_ms": None if left is None else left - t_off, "back_ms": back,
+                 "event_ms": None if event_off is None else event_off - t_off,
+                 "captions": sorted({h["caption"] for h in history if h["caption"]})}
+            out["runs"].append(r)
+
+            def ms(v: float | None) -> str:
+                return "not within the cap" if v is None else f"{v:.0f} ms"
+
+            log(f"  offline #{i + 1}: offline caption {ms(r['caption_ms'])}; not open {ms(r['left_ms'])}; "
+                f"online to open {ms(back)}; captions seen: {r['captions']}")
+        return out
+    finally:
+        if is_offline:
+            with contextlib.suppress(Exception):
+                await ctx.set_offline(False)
+        await stack.close_browser(ctx)
