@@ -6,11 +6,11 @@
   harness restarts serve.py in blocks of one kind: SIGTERM and SIGKILL (then started again at once, with the same
   token, pid file and state folder, as ``make run`` would) and SIGHUP (the in-place reload). Each restart waits for
   the pane to be open again and for the new connection to be stable (> stable_after_ms) before the next one.
-- At the end the received lines are compared with the typed ones: a line is ``ok`` (received once, exactly),
-  ``doubled`` (exactly, more than once), ``damaged`` (its number appears only in a received line that differs: a key
-  lost or added, or two lines merged by a lost Enter), ``lost`` (nowhere), or ``reordered`` (received exactly, but
-  after a later line). Keys lost and extra are counted on the whole stream (difflib). Each bad line is attributed to
-  the restart nearest to the time it was typed; one typed far from every restart is a ``quiet`` loss.
+- At the end the typed and received line sequences are aligned (difflib): a typed line is ``ok`` (aligned with an
+  equal line, received once), ``damaged`` (aligned with a different line: a key lost or added, or two lines merged
+  by a lost Enter), ``lost`` (aligned with nothing), ``doubled`` (received exactly more than once) or ``reordered``
+  (received exactly once, out of place). Keys lost and extra are counted on the whole stream (difflib again). Each
+  bad line is attributed to the restart nearest to the time it was typed; one far from every restart is ``quiet``.
 - The page's own account is read per restart, defensively (a counter the page does not have counts 0): its stats
   (``input_dropped_bytes``, ``input_uncertain_bytes``, ``held_inputs``) and any header notice or caption that says
   input "may not have arrived". A SIGKILL loss is ``reported`` if the page said so for that restart.
@@ -42,7 +42,6 @@ OPEN_TIMEOUT_S = 30.0  # a restart whose pane is not open again by then fails th
 DRAIN_TIMEOUT_S = 20.0  # after the last key: until the sentinel line is in the file
 NEAR_RESTART_S = 2.0  # a line typed within this of a restart's [signal, open again] window belongs to it
 SENTINEL = "echo DONE"
-LINE_RE = re.compile(r"L(\d{4})")
 UNCERTAIN_RE = re.compile(r"arriv", re.IGNORECASE)  # "may not have arrived"
 
 
@@ -94,36 +93,24 @@ class Typist:
 
 
 def compare(typed: list[Typed], received: list[str]) -> dict[str, Any]:
-    """Classify every typed line against the received lines (see the module docstring)."""
+    """Classify every typed line against the received lines (see the module docstring): the two line sequences are
+    aligned (difflib); a typed line aligned with an equal one is ok, with a different one damaged, with none lost;
+    one received exactly more than once is doubled, exactly once but out of place reordered."""
     by_text = {t.text: t.n for t in typed}
-    exact: Counter[int] = Counter()
-    mentioned: set[int] = set()
-    garbage: list[str] = []
-    order: list[int] = []
-    for line in received:
-        n = by_text.get(line)
-        if n is not None:
-            if exact[n] == 0:
-                order.append(n)
-            exact[n] += 1
-            continue
-        numbers = [int(m) for m in LINE_RE.findall(line)]
-        mentioned.update(numbers)
-        if not numbers:
-            garbage.append(line)
-    reordered, highest = set(), 0
-    for n in order:
-        if n < highest:
-            reordered.add(n)
-        highest = max(highest, n)
     verdict: dict[int, str] = {}
+    garbage: list[str] = []
+    matcher = difflib.SequenceMatcher(None, [t.text for t in typed], received, autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        for t in typed[a0:a1]:
+            verdict[t.n] = {"equal": "ok", "delete": "lost", "replace": "damaged"}.get(op, "ok")
+        if op == "insert":
+            garbage += [line for line in received[b0:b1] if line not in by_text]
+    exact = Counter(received)
     for t in typed:
-        if exact[t.n] >= 2:
+        if exact[t.text] >= 2:
             verdict[t.n] = "doubled"
-        elif exact[t.n] == 1:
-            verdict[t.n] = "reordered" if t.n in reordered else "ok"
-        else:
-            verdict[t.n] = "damaged" if t.n in mentioned else "lost"
+        elif exact[t.text] == 1 and verdict[t.n] != "ok":
+            verdict[t.n] = "reordered"
     stream_typed = "".join(t.text + "\n" for t in typed)
     stream_got = "".join(line + "\n" for line in received)
     keys_lost = keys_extra = 0
@@ -275,6 +262,8 @@ def summarize(typed: list[Typed], received: list[str], restarts: list[Restart], 
         "typed_lines": len(typed), "received_lines": len(received), "keys_typed": cmp["keys_typed"],
         "keys_lost": cmp["keys_lost"], "keys_extra": cmp["keys_extra"], "kinds": kinds, "quiet": quiet,
         "restarts": per_restart, "examples": cmp["examples"], "garbage": cmp["garbage"],
+        "raw": {"typed": [[t.n, t.start, t.end] for t in typed], "received": received,
+                "restarts": [[r.kind, r.signalled, r.opened] for r in restarts]},
         "final_stats": {k: final.get(k) for k in ("input_dropped_bytes", "input_uncertain_bytes", "held_inputs",
                                                   "held_bytes", "opens_total", "state")},
     }
