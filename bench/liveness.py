@@ -9,8 +9,9 @@
   to JS until something times out). Figures from that call: until the pane says it is offline (its ``data-offline``
   is ``true``, or a shown caption says "offline"), and until its state is no longer ``open``; each capped at
   OFFLINE_CAP_S. Then ``set_offline(False)`` and the time until the pane is ``open`` again.
-- Each run starts from a connection open longer than stable_after_ms, so the previous run's reconnect is not counted
-  as flapping. Keys typed at the prompt are cleared afterwards with tmux (C-u). Every wait has a deadline.
+- Each run starts from a connection open longer than stable_after_ms (so the previous run's reconnect is not counted
+  as flapping), plus a random part of one keepalive interval (seeded), so the runs sample the watchdog's phase.
+  Keys typed at the prompt are cleared afterwards with tmux (C-u). Every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import time
 from typing import Any
@@ -29,6 +31,15 @@ OFFLINE_CAP_S = 30.0  # the same watchdog is today's only way to notice; past it
 BACK_TIMEOUT_S = 60.0  # SIGCONT / online to open again: the backoff may have escalated while down
 KEY_EVERY_S = 0.5  # "while typing": a key every half second after the first
 STABLE_WAIT_S = 5.5  # > ReconnectPolicy.stable_after_ms
+DEFAULT_KEEPALIVE_S = 10.0  # serve.py's advertised keepalive, when the page does not report keepalive_ms
+SEED = 9
+
+
+async def settle(page: Any, session: str, rng: random.Random) -> None:
+    """Wait past stable_after_ms, then a random part of one keepalive interval: the link dies at a random phase of
+    the keepalive (a fixed wait would always measure the same point of the watchdog's countdown)."""
+    keepalive_s = H.stat(await H.pane_stats(page, session), "keepalive_ms") / 1000 or DEFAULT_KEEPALIVE_S
+    await asyncio.sleep(STABLE_WAIT_S + rng.uniform(0, keepalive_s))
 
 
 async def open_pane(stack: H.Stack, session: str) -> tuple[Any, Any]:
@@ -74,9 +85,10 @@ async def silent(stack: H.Stack, runs: int, log: Any) -> dict[str, Any]:
     ctx, page = await open_pane(stack, session)
     out: dict[str, Any] = {"cap_ms": SILENT_CAP_S * 1000, "runs": []}
     stopped: int | None = None
+    rng = random.Random(SEED)
     try:
         for i in range(runs):
-            await asyncio.sleep(STABLE_WAIT_S)
+            await settle(page, session, rng)
             key = f"silent-{i}"
             await H.watch_pane(page, session, key)
             stopped = stack.server_pid()
@@ -126,8 +138,9 @@ async def offline(stack: H.Stack, runs: int, log: Any) -> dict[str, Any]:
         await page.evaluate("""() => { const B = window.__bench; B.online = [];
             for (const k of ['online', 'offline']) window.addEventListener(k, () => B.online.push(
                 [k, performance.timeOrigin + performance.now()])); }""")
+        rng = random.Random(SEED + 1)
         for i in range(runs):
-            await asyncio.sleep(STABLE_WAIT_S)
+            await settle(page, session, rng)
             key = f"offline-{i}"
             await H.watch_pane(page, session, key)
             t_off = time.time() * 1000
