@@ -52,17 +52,37 @@ async def open_pane(stack: H.Stack, session: str) -> tuple[Any, Any]:
     return ctx, page
 
 
-async def wait_history(page: Any, key: str, since_ms: float, js_test: str, timeout_s: float) -> float | None:
-    """Until the recorded history has an entry at or after since_ms passing js_test (a JS arrow on an entry);
-    returns its epoch ms, or None if none by the deadline."""
+async def wait_history(page: Any, key: str, since_ms: float, js_tests: list[str], timeout_s: float) -> bool:
+    """Until the recorded history has, for every test (a JS arrow on an entry), an entry at or after since_ms that
+    passes it; False at the deadline. The times themselves are read from the history afterwards (first_in)."""
+    tests = "[" + ", ".join(js_tests) + "]"
     try:
-        return await H.wait_js(
-            page, f"([k, since]) => ((window.__bench.history || {{}})[k] || []).find((h) => h.t >= since && "
-                  f"({js_test})(h))?.t ?? false", timeout_s, arg=[key, since_ms], polling=20)
+        await H.wait_js(
+            page, f"([k, since]) => {{ const hs = ((window.__bench.history || {{}})[k] || []).filter((h) => h.t >= "
+                  f"since); return {tests}.every((test) => hs.some(test)); }}", max(0.05, timeout_s),
+            arg=[key, since_ms], polling=20)
     except Exception as exc:  # playwright's TimeoutError: reported as "not within the cap"
         if "Timeout" not in type(exc).__name__:
             raise
-        return None
+        return False
+    return True
+
+
+def first_in(history: list[dict[str, Any]], since_ms: float, until_ms: float, test: Any) -> float | None:
+    """Epoch ms of the first entry in [since_ms, until_ms] passing ``test``, else None."""
+    return next((h["t"] for h in history if since_ms <= h["t"] <= until_ms and test(h)), None)
+
+
+def not_open(h: dict[str, Any]) -> bool:
+    return h["state"] != "open"
+
+
+def is_open(h: dict[str, Any]) -> bool:
+    return h["state"] == "open"
+
+
+def says_offline(h: dict[str, Any]) -> bool:
+    return h.get("offline") == "true" or "offline" in h.get("caption", "").lower()
 
 
 async def wait_open(page: Any, session: str, timeout_s: float) -> bool:
@@ -97,21 +117,20 @@ async def silent(stack: H.Stack, runs: int, log: Any) -> dict[str, Any]:
             keys_before = await page.evaluate("window.__bench.keys.length")
             await page.keyboard.type("x")
             t_key = await page.evaluate("(n) => performance.timeOrigin + window.__bench.keys[n].t", keys_before)
-            left: float | None = None
             deadline = time.time() + SILENT_CAP_S
-            while left is None and time.time() < deadline:
-                left = await wait_history(page, key, t_key, NOT_OPEN_JS, min(KEY_EVERY_S, deadline - time.time()))
-                if left is None and time.time() < deadline:
-                    await page.keyboard.type("x")
-            t_cont = time.time()
+            while time.time() < deadline:
+                if await wait_history(page, key, t_key, [NOT_OPEN_JS], min(KEY_EVERY_S, deadline - time.time())):
+                    break
+                await page.keyboard.type("x")
+            left = first_in(await H.pane_history(page, key), t_key, t_key + SILENT_CAP_S * 1000, not_open)
+            t_cont = time.time() * 1000
             os.kill(stopped, signal.SIGCONT)
             stopped = None
             back = None
             if left is not None:
-                back_at = await wait_history(page, key, t_cont * 1000, OPEN_JS, BACK_TIMEOUT_S)
-                back = None if back_at is None else back_at - t_cont * 1000
-            else:
-                await wait_open(page, session, BACK_TIMEOUT_S)
+                await wait_history(page, key, t_cont, [OPEN_JS], BACK_TIMEOUT_S)
+                back_at = first_in(await H.pane_history(page, key), t_cont, float("inf"), is_open)
+                back = None if back_at is None else back_at - t_cont
             history = await H.pane_history(page, key)
             r = {"left_ms": None if left is None else left - t_key, "back_ms": back,
                  "captions": sorted({h["caption"] for h in history if h["caption"]})}
@@ -146,15 +165,17 @@ async def offline(stack: H.Stack, runs: int, log: Any) -> dict[str, Any]:
             t_off = time.time() * 1000
             await ctx.set_offline(True)
             is_offline = True
-            said = await wait_history(page, key, t_off, OFFLINE_JS, OFFLINE_CAP_S)
-            remaining = max(0.05, OFFLINE_CAP_S - (time.time() * 1000 - t_off) / 1000)
-            left = await wait_history(page, key, t_off, NOT_OPEN_JS, remaining)
+            await wait_history(page, key, t_off, [OFFLINE_JS, NOT_OPEN_JS], OFFLINE_CAP_S)
+            history = await H.pane_history(page, key)
+            said = first_in(history, t_off, t_off + OFFLINE_CAP_S * 1000, says_offline)
+            left = first_in(history, t_off, t_off + OFFLINE_CAP_S * 1000, not_open)
             t_on = time.time() * 1000
             await ctx.set_offline(False)
             is_offline = False
             back = None
             if left is not None:
-                back_at = await wait_history(page, key, t_on, OPEN_JS, BACK_TIMEOUT_S)
+                await wait_history(page, key, t_on, [OPEN_JS], BACK_TIMEOUT_S)
+                back_at = first_in(await H.pane_history(page, key), t_on, float("inf"), is_open)
                 back = None if back_at is None else back_at - t_on
             await wait_open(page, session, BACK_TIMEOUT_S)
             events = await page.evaluate("window.__bench.online")
