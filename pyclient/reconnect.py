@@ -7,8 +7,12 @@ Rules of this file (after h11's ``_state.py``):
   ``clear_timeout``, the monotonic clock and the random source are injected, so the whole machine runs under CPython
   with fakes (tests) and unchanged under Pyodide (the browser adapter passes the real ones).
 - Every number is policy and lives in :class:`ReconnectPolicy`. States are enums, compared with ``is``.
-- Phase changes go through one transition table; an illegal one raises :class:`IllegalTransition` and leaves the phase
-  unchanged. Events from a socket or attempt that is no longer current never reach the table.
+- Decisions are tables: phase changes go through ``TRANSITIONS`` (an illegal one raises :class:`IllegalTransition` and
+  leaves the phase unchanged); what an ending means (close code, reason, wasClean, ticket status) is ``CLOSE_TABLE`` /
+  ``TICKET_TABLE`` behind :func:`classify`; the delay before each attempt is the pure :class:`Schedule`, the only
+  owner of the failure count and the restart window.
+- Each attempt owns its timers and socket handlers (one :class:`~pyclient.disposables.Disposables`); every callback
+  of an attempt is bound to it, so once the attempt is released nothing of it reaches the machine again.
 
 The contract this implements (close codes, schedule, state table) is written down in ``docs/protocol.md`` §3–4.
 """
@@ -19,9 +23,11 @@ import enum
 import random as _random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .disposables import Disposables, OneShotTimer
+from .gate import GATE_POLICY
 from .protocol import Close, Reason
 
 __all__ = [
@@ -69,10 +75,6 @@ class ReconnectPolicy:
     connect_timeout_ms: float = 5000
     # Silence for this many advertised keepalive intervals is a drop: tolerates one late keepalive plus jitter.
     watchdog_factor: float = 2.5
-    # Page-wide, enforced by the browser adapter's HandshakeGate (pyclient/gate.py): at most this many socket
-    # handshakes in flight. Chromium throttles a renderer's pending WebSockets exponentially; with 50 panes
-    # reconnecting at once, six in flight brought them all back in 1.5 s instead of 4-5.6 s (docs/benchmarks.md).
-    handshakes_in_flight: int = 6
     # Keystrokes typed while not open are held up to this many bytes of frames (a few lines of typing; more is
     # probably a paste the user should redo once they can see the screen).
     held_input_limit_bytes: int = 4096
@@ -80,13 +82,17 @@ class ReconnectPolicy:
     def __post_init__(self) -> None:
         if not 0 <= self.jitter <= 1:
             raise ValueError(f"jitter must be within [0, 1], got {self.jitter}")
-        if self.handshakes_in_flight < 1:
-            raise ValueError(f"handshakes_in_flight must be >= 1, got {self.handshakes_in_flight}")
         if self.factor < 1:
             raise ValueError(f"factor must be >= 1, got {self.factor}")
         for name in ("first_retry_ms", "base_ms", "cap_ms", "connect_timeout_ms", "held_input_limit_bytes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+
+
+    @property
+    def handshakes_in_flight(self) -> int:
+        """Deprecated: the gate's number moved to ``pyclient.gate.GatePolicy``; kept until browser.py reads it there."""
+        return GATE_POLICY.handshakes_in_flight
 
 
 def nominal_delay_ms(policy: ReconnectPolicy, failures: int) -> float:
@@ -113,7 +119,12 @@ def retry_delay_ms(policy: ReconnectPolicy, failures: int, rand: float) -> float
     nominal = nominal_delay_ms(policy, failures)
     if failures <= 1:
         return nominal  # the first retry is not jittered: it is already short.
-    return nominal * (1 - policy.jitter * rand)
+    return _equal_jitter(nominal, policy.jitter, rand)
+
+
+def _equal_jitter(nominal_ms: float, jitter: float, rand: float) -> float:
+    """Uniform in [nominal * (1 - jitter), nominal] for ``rand`` uniform in [0, 1): the one jitter formula."""
+    return nominal_ms * (1 - jitter * rand)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -189,13 +200,6 @@ class StopReason(enum.Enum):
 
 
 
-# Close codes after which reopening cannot help.
-FATAL_CLOSE_CODES: dict[int, StopReason] = {
-    Close.UNAUTHORIZED: StopReason.UNAUTHORIZED,
-    Close.FORBIDDEN: StopReason.FORBIDDEN,
-    Close.NO_SUCH_SESSION: StopReason.NO_SUCH_SESSION,
-}
-
 STOP_MESSAGES: dict[StopReason, str] = {
     StopReason.CLOSED_BY_CLIENT: "closed",
     StopReason.SESSION_ENDED: "session ended",
@@ -203,6 +207,115 @@ STOP_MESSAGES: dict[StopReason, str] = {
     StopReason.UNAUTHORIZED: "not authorized: reload the page with the token URL",
     StopReason.FORBIDDEN: "forbidden by the server",
 }
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# What an ending means: one table (docs/protocol.md §3, "client does"), one function.
+
+
+class Action(enum.Enum):
+    """What the client does after a connection or an attempt ended."""
+
+    RETRY = "retry"  # a drop: the normal schedule
+    RESTART = "restart"  # 1012: the server is coming straight back: fast retries for a while, schedule reset
+    BACK_OFF = "back off"  # 1013: count a failure, skip the fast first retry, never reset the schedule
+    STOP = "stop"  # reopening cannot help: closed for good
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    stop: StopReason | None = None
+
+
+def _stop(reason: StopReason) -> Verdict:
+    return Verdict(Action.STOP, reason)
+
+
+# (close code, reason or None for any, wasClean or None for either) -> verdict. First matching row wins; a close
+# that matches no row (and every local failure: connect timeout, watchdog, a socket factory that raised) is RETRY.
+CLOSE_TABLE: tuple[tuple[int, str | None, bool | None, Verdict], ...] = (
+    (Close.NORMAL, Reason.SESSION_ENDED, None, _stop(StopReason.SESSION_ENDED)),
+    (Close.SERVICE_RESTART, None, None, Verdict(Action.RESTART)),
+    (Close.TRY_AGAIN_LATER, None, None, Verdict(Action.BACK_OFF)),
+    (Close.UNAUTHORIZED, None, None, _stop(StopReason.UNAUTHORIZED)),
+    (Close.FORBIDDEN, None, None, _stop(StopReason.FORBIDDEN)),
+    (Close.NO_SUCH_SESSION, None, None, _stop(StopReason.NO_SUCH_SESSION)),
+)
+
+# The ticket step (HTTP status of POST /api/ticket) -> verdict; any other status, a network error or a malformed
+# answer is RETRY: the same rule as 4401/4403 on the socket.
+TICKET_TABLE: dict[int, Verdict] = {
+    401: _stop(StopReason.UNAUTHORIZED),
+    403: _stop(StopReason.FORBIDDEN),
+}
+
+RETRY = Verdict(Action.RETRY)
+
+
+def classify(
+    code: int | None = None, reason: str = "", *, clean: bool = True, ticket_status: int | None = None
+) -> Verdict:
+    """What the client does after an ending: a socket closed with ``code``/``reason`` (``clean`` is the close
+    event's ``wasClean``), or the ticket step failed with HTTP ``ticket_status``. ``code=None``: a local failure."""
+    if ticket_status is not None:
+        return TICKET_TABLE.get(ticket_status, RETRY)
+    if code is None:
+        return RETRY
+    for row_code, row_reason, row_clean, verdict in CLOSE_TABLE:
+        if code == row_code and row_reason in (None, reason) and row_clean in (None, clean):
+            return verdict
+    return RETRY
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The schedule: the failure count and the restart window, owned by one pure object.
+
+
+class Schedule:
+    """Decides the delay before each attempt. Pure: the caller passes the time and the random draw.
+
+    ``failures`` counts consecutive failed attempts since the last stable connection; ``restart_until_ms`` is the end
+    of the fast-retry window a 1012 opened (``None`` outside one). Nothing else changes either.
+    """
+
+    def __init__(self, policy: ReconnectPolicy) -> None:
+        self.policy = policy
+        self.failures = 0
+        self.restart_until_ms: float | None = None
+
+    @property
+    def restarting(self) -> bool:
+        """Inside the fast-retry window of a 1012 (until a connection opens or a drop after the window's end)."""
+        return self.restart_until_ms is not None
+
+    def after_drop(self, action: Action, open_for_ms: float | None, now_ms: float, rand: float) -> float:
+        """Count a drop (``open_for_ms``: how long the connection was open, ``None`` if it never opened) and return
+        the delay before the next attempt. ``rand`` is uniform in [0, 1)."""
+        policy = self.policy
+        if open_for_ms is not None and open_for_ms >= policy.stable_after_ms:
+            self.failures = 0  # it was healthy: start the schedule over
+        if self.restart_until_ms is not None and now_ms >= self.restart_until_ms:
+            self.restart_until_ms = None
+        if action is Action.RESTART:
+            self.failures = 0
+            self.restart_until_ms = now_ms + policy.restart_window_ms
+            return rand * policy.restart_spread_ms
+        if action is Action.BACK_OFF:
+            self.restart_until_ms = None
+            self.failures = max(self.failures, 1) + 1
+            return retry_delay_ms(policy, self.failures, rand)
+        self.failures += 1
+        if self.restart_until_ms is not None and self.failures >= 2:
+            return _equal_jitter(policy.restart_retry_ms, policy.jitter, rand)
+        return retry_delay_ms(policy, self.failures, rand)
+
+    def on_open(self) -> None:
+        """A connection opened. Failures inside a restart window were the announced restart, not a flapping server:
+        forget them; a later drop starts a normal schedule."""
+        if self.restart_until_ms is not None:
+            self.failures = 0
+        self.restart_until_ms = None
 
 
 @dataclass(frozen=True)
@@ -221,12 +334,15 @@ class Status:
 
 
 class TicketRefused(Exception):
-    """Raised (passed to ``reject``) by a ticket fetcher. ``fatal`` for HTTP 401/403, transient otherwise."""
+    """Passed to ``reject`` by a ticket fetcher, with the HTTP ``status`` if there was one.
 
-    def __init__(self, message: str, *, fatal: bool, status: int | None = None) -> None:
+    What the status means is :data:`TICKET_TABLE`'s decision; ``fatal`` is derived from it (callers may still pass
+    it, for compatibility; the machine does not read it)."""
+
+    def __init__(self, message: str, *, fatal: bool | None = None, status: int | None = None) -> None:
         super().__init__(message)
-        self.fatal = fatal
         self.status = status
+        self.fatal = classify(ticket_status=status).action is Action.STOP if fatal is None else fatal
 
 
 class SocketLike(Protocol):
@@ -253,15 +369,19 @@ def _default_log(message: str) -> None:
     print(f"livepane: {message}")
 
 
-@dataclass
 class _Attempt:
-    """One connect attempt; events from an attempt that is no longer ``self._attempt`` are stale."""
+    """One connect attempt and, once it opens, its connection. Owns its timers and its socket's handlers: releasing
+    it disposes them all, so nothing of a replaced attempt can reach the machine again."""
 
-    socket: Any = None
-    opened_at_ms: float | None = None
-    last_rx_ms: float = 0.0
-    keepalive_ms: float | None = None
-    handles: dict[str, Any] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.socket: Any = None
+        self.ticket_settled = False
+        self.opened_at_ms: float | None = None
+        self.last_rx_ms = 0.0
+        self.keepalive_ms: float | None = None
+        self.disposables = Disposables()
+        self.connect_timer: OneShotTimer | None = None
+        self.watchdog: OneShotTimer | None = None
 
 
 class ReconnectingSocket:
@@ -274,7 +394,7 @@ class ReconnectingSocket:
         now_ms: a monotonic clock in milliseconds.
         random: uniform floats in [0, 1), for jitter.
         get_ticket: optional async step before each socket: ``get_ticket(resolve, reject)``; ``reject`` takes a
-            :class:`TicketRefused` (or any exception, taken as transient).
+            :class:`TicketRefused` (its ``status`` is looked up in :data:`TICKET_TABLE`) or any exception (transient).
         on_state: called with a :class:`Status` after every change.
         on_open: called once a socket is open, before held input is flushed (send the handshake here).
         on_message: called with each message's ``data``.
@@ -312,12 +432,11 @@ class ReconnectingSocket:
 
         self._phase = Phase.IDLE
         self._status = Status(state=State.CONNECTING, phase=Phase.IDLE)
-        self._failures = 0
+        self._schedule = Schedule(self.policy)
         self._attempts = 0
         self._attempt: _Attempt | None = None
-        self._retry_handle: Any = None
+        self._retry = self._timer(self._on_retry_due)
         self._retry_at_ms: float | None = None
-        self._restart_until_ms: float | None = None
         self._close_code: int | None = None
         self._close_reason = ""
         self._stop_reason: StopReason | None = None
@@ -378,7 +497,7 @@ class ReconnectingSocket:
         previous = self._phase
         self._transition(Event.RETRY_NOW)
         if previous is Phase.WAITING:
-            self._cancel_retry_timer()
+            self._cancel_retry()
             self._begin_attempt()
 
     def close(self) -> None:
@@ -386,7 +505,7 @@ class ReconnectingSocket:
         if self._phase is Phase.CLOSED:
             return
         self._transition(Event.CLOSE)
-        self._cancel_retry_timer()
+        self._cancel_retry()
         attempt = self._release_attempt()
         self._stop_reason = StopReason.CLOSED_BY_CLIENT
         self._drop_held(STOP_MESSAGES[StopReason.CLOSED_BY_CLIENT])
@@ -400,7 +519,9 @@ class ReconnectingSocket:
         if self._phase is not Phase.OPEN or attempt is None or interval_ms <= 0:
             return
         attempt.keepalive_ms = float(interval_ms)
-        self._arm_watchdog(attempt, attempt.keepalive_ms * self.policy.watchdog_factor)
+        if attempt.watchdog is None:
+            attempt.watchdog = self._timer(lambda: self._on_watchdog(attempt), attempt.disposables)
+        attempt.watchdog.arm(attempt.keepalive_ms * self.policy.watchdog_factor)
 
     # ----------------------------------------------------------------------------------------------------------------
     # Transitions
@@ -416,7 +537,7 @@ class ReconnectingSocket:
             return State.OPEN
         if self._phase is Phase.CLOSED:
             return State.CLOSED
-        if self._failures <= 1:
+        if self._schedule.failures <= 1:
             return State.CONNECTING
         return State.RECONNECTING
 
@@ -425,7 +546,7 @@ class ReconnectingSocket:
         status = Status(
             state=self._derive_state(),
             phase=self._phase,
-            failures=self._failures,
+            failures=self._schedule.failures,
             attempts=self._attempts,
             retry_at_ms=self._retry_at_ms if self._phase is Phase.WAITING else None,
             close_code=self._close_code,
@@ -440,126 +561,119 @@ class ReconnectingSocket:
             self._on_state(status)
 
     # ----------------------------------------------------------------------------------------------------------------
-    # Attempts
+    # Attempts. Every callback of an attempt is bound with _for(): once the attempt is released it does nothing.
+
+    def _for(self, attempt: _Attempt, handler: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            if self._attempt is attempt:  # implies the phase is attempting or open: every other phase released it
+                handler(attempt, *args)
+
+        return call
 
     def _begin_attempt(self) -> None:
         self._attempts += 1
         attempt = _Attempt()
         self._attempt = attempt
         self._retry_at_ms = None
-        attempt.handles["connect"] = self._set_timeout(
-            lambda: self._on_connect_timeout(attempt), self.policy.connect_timeout_ms
-        )
+        attempt.connect_timer = self._timer(self._for(attempt, self._on_connect_timeout), attempt.disposables)
+        attempt.connect_timer.arm(self.policy.connect_timeout_ms)
         self._publish()
         if self._get_ticket is None:
             self._open(attempt, None)
             return
         try:
-            self._get_ticket(
-                lambda ticket: self._on_ticket(attempt, ticket),
-                lambda error: self._on_ticket_error(attempt, error),
-            )
+            self._get_ticket(self._for(attempt, self._on_ticket), self._for(attempt, self._on_ticket_error))
         except Exception as error:  # a fetcher that fails synchronously failed this attempt, nothing more
-            self._on_ticket_error(attempt, error)
-
-    def _is_current(self, attempt: _Attempt) -> bool:
-        return self._attempt is attempt and self._phase in (Phase.ATTEMPTING, Phase.OPEN)
+            self._for(attempt, self._on_ticket_error)(error)
 
     def _on_ticket(self, attempt: _Attempt, ticket: str) -> None:
-        if self._is_current(attempt) and attempt.socket is None:
+        if not attempt.ticket_settled:
+            attempt.ticket_settled = True
             self._open(attempt, ticket)
 
     def _on_ticket_error(self, attempt: _Attempt, error: BaseException) -> None:
-        if not self._is_current(attempt) or attempt.socket is not None:
+        if attempt.ticket_settled:
             return
-        if isinstance(error, TicketRefused) and error.fatal:
-            reason = StopReason.FORBIDDEN if error.status == 403 else StopReason.UNAUTHORIZED
-            self._stop(reason, None, f"ticket refused: {error}")
-            return
-        self._drop(attempt, None, f"ticket: {error}")
+        attempt.ticket_settled = True
+        status = error.status if isinstance(error, TicketRefused) else None
+        self._ended(attempt, classify(ticket_status=status), None, f"ticket: {error}")
 
     def _open(self, attempt: _Attempt, ticket: str | None) -> None:
         try:
             sock = self._open_socket(ticket)
         except Exception as error:  # e.g. a SyntaxError from a bad URL: a failed attempt, retried
-            self._drop(attempt, None, f"socket: {error}")
+            self._drop(attempt, RETRY, None, f"socket: {error}")
             return
         attempt.socket = sock
         sock.binaryType = "arraybuffer"
-        sock.onopen = lambda event=None: self._on_socket_open(attempt)
-        sock.onmessage = lambda event: self._on_socket_message(attempt, event)
-        sock.onclose = lambda event: self._on_socket_close(attempt, event)
+        sock.onopen = self._for(attempt, self._on_socket_open)
+        sock.onmessage = self._for(attempt, self._on_socket_message)
+        sock.onclose = self._for(attempt, self._on_socket_close)
         # The browser always follows an error with a close, which carries the code: nothing to do on error itself.
         sock.onerror = lambda event=None: None
 
-    def _on_socket_open(self, attempt: _Attempt) -> None:
-        if not self._is_current(attempt) or self._phase is Phase.OPEN:
-            return
+    def _on_socket_open(self, attempt: _Attempt, event: Any = None) -> None:
+        if self._phase is Phase.OPEN:
+            return  # a second onopen from a confused socket
         self._transition(Event.SOCKET_OPEN)
-        self._clear(attempt, "connect")
+        attempt.connect_timer.cancel()
         now = self._now_ms()
         attempt.opened_at_ms = now
         attempt.last_rx_ms = now
         self._close_code = None
         self._close_reason = ""
-        if self._restart_until_ms is not None:
-            self._failures = 0  # those failures were the announced restart, not a flapping server
-        self._restart_until_ms = None  # the server is back: a later drop starts a normal schedule
+        self._schedule.on_open()
         if self._on_open is not None:
             self._on_open()
-        if self._attempt is not attempt or self._phase is not Phase.OPEN:
+        if self._attempt is not attempt:
             return  # on_open closed or replaced us
         self._flush_held(attempt)
         self._publish()
 
     def _on_socket_message(self, attempt: _Attempt, event: Any) -> None:
-        if self._attempt is not attempt or self._phase is not Phase.OPEN:
+        if self._phase is not Phase.OPEN:
             return
         attempt.last_rx_ms = self._now_ms()
         if self._on_message is not None:
             self._on_message(event.data)
 
     def _on_socket_close(self, attempt: _Attempt, event: Any) -> None:
-        if not self._is_current(attempt):
-            return
         code = int(getattr(event, "code", Close.ABNORMAL) or Close.ABNORMAL)
         reason = str(getattr(event, "reason", "") or "")
-        stop = FATAL_CLOSE_CODES.get(code)
-        if code == Close.NORMAL and reason == Reason.SESSION_ENDED:
-            stop = StopReason.SESSION_ENDED
-        if stop is not None:
-            self._stop(stop, code, reason)
-            return
-        self._drop(attempt, code, reason)
+        clean = bool(getattr(event, "wasClean", False))
+        self._ended(attempt, classify(code, reason, clean=clean), code, reason)
 
     def _on_connect_timeout(self, attempt: _Attempt) -> None:
-        attempt.handles.pop("connect", None)
-        if self._is_current(attempt) and self._phase is Phase.ATTEMPTING:
-            self._drop(attempt, None, Reason.CLIENT_TIMEOUT, close_code=Close.CLIENT_TIMEOUT)
+        if self._phase is Phase.ATTEMPTING:
+            self._drop(attempt, RETRY, None, Reason.CLIENT_TIMEOUT, close_code=Close.CLIENT_TIMEOUT)
 
     # ----------------------------------------------------------------------------------------------------------------
     # Watchdog
 
-    def _arm_watchdog(self, attempt: _Attempt, delay_ms: float) -> None:
-        self._clear(attempt, "watchdog")
-        attempt.handles["watchdog"] = self._set_timeout(lambda: self._on_watchdog(attempt), delay_ms)
-
     def _on_watchdog(self, attempt: _Attempt) -> None:
-        attempt.handles.pop("watchdog", None)
-        if self._attempt is not attempt or self._phase is not Phase.OPEN or attempt.keepalive_ms is None:
+        if attempt.keepalive_ms is None or attempt.watchdog is None:
             return
         limit = attempt.keepalive_ms * self.policy.watchdog_factor
         silent_for = self._now_ms() - attempt.last_rx_ms
         if silent_for < limit:
-            self._arm_watchdog(attempt, limit - silent_for)  # one timer per silence, not one per message
+            attempt.watchdog.arm(limit - silent_for)  # one timer per silence, not one per message
             return
         # The silence is at least `limit` by construction: the contract's reason says all there is to say.
-        self._drop(attempt, None, Reason.KEEPALIVE_TIMEOUT, close_code=Close.CLIENT_TIMEOUT)
+        self._drop(attempt, RETRY, None, Reason.KEEPALIVE_TIMEOUT, close_code=Close.CLIENT_TIMEOUT)
 
     # ----------------------------------------------------------------------------------------------------------------
     # Drops, stops and the schedule
 
-    def _drop(self, attempt: _Attempt, code: int | None, reason: str, *, close_code: int | None = None) -> None:
+    def _ended(self, attempt: _Attempt, verdict: Verdict, code: int | None, reason: str) -> None:
+        if verdict.action is Action.STOP:
+            assert verdict.stop is not None
+            self._stop(verdict.stop, code, reason)
+        else:
+            self._drop(attempt, verdict, code, reason)
+
+    def _drop(
+        self, attempt: _Attempt, verdict: Verdict, code: int | None, reason: str, *, close_code: int | None = None
+    ) -> None:
         """The current attempt or connection failed: count it and arm the next attempt."""
         now = self._now_ms()
         was_open_for = None if attempt.opened_at_ms is None else now - attempt.opened_at_ms
@@ -570,43 +684,21 @@ class ReconnectingSocket:
         self._close_code = code
         self._close_reason = reason
 
-        if was_open_for is not None and was_open_for >= self.policy.stable_after_ms:
-            self._failures = 0  # it was healthy: start the schedule over
-        if self._restart_until_ms is not None and now >= self._restart_until_ms:
-            self._restart_until_ms = None
-
-        if code == Close.SERVICE_RESTART:
-            self._failures = 0
-            self._restart_until_ms = now + self.policy.restart_window_ms
-            delay = self._random() * self.policy.restart_spread_ms
-        elif code == Close.TRY_AGAIN_LATER:
-            self._restart_until_ms = None
-            self._failures = max(self._failures, 1) + 1
-            delay = retry_delay_ms(self.policy, self._failures, self._random())
-        else:
-            self._failures += 1
-            if self._restart_until_ms is not None and self._failures >= 2:
-                delay = self.policy.restart_retry_ms * (1 - self.policy.jitter * self._random())
-            else:
-                delay = retry_delay_ms(self.policy, self._failures, self._random())
-
+        delay = self._schedule.after_drop(verdict.action, was_open_for, now, self._random())
         self._retry_at_ms = now + delay
-        self._retry_handle = self._set_timeout(self._on_retry_due, delay)
+        self._retry.arm(delay)
         what = "connection lost" if was_open_for is not None else "connect failed"
         detail = f"code {code}" if code is not None else reason
         self._log(f"{what} ({detail}); attempt {self._attempts + 1} in {delay:.0f} ms")
         self._publish()
 
     def _on_retry_due(self) -> None:
-        self._retry_handle = None
-        if self._phase is not Phase.WAITING:
-            return
         self._transition(Event.RETRY_DUE)
         self._begin_attempt()
 
     def _stop(self, reason: StopReason, code: int | None, detail: str) -> None:
         self._transition(Event.STOP)
-        self._cancel_retry_timer()
+        self._cancel_retry()
         attempt = self._release_attempt()
         if attempt is not None and attempt.socket is not None:
             self._close_quietly(attempt.socket, Close.NORMAL, "")
@@ -620,28 +712,26 @@ class ReconnectingSocket:
     # ----------------------------------------------------------------------------------------------------------------
     # Plumbing
 
+    def _timer(self, callback: Callable[[], None], owner: Disposables | None = None) -> OneShotTimer:
+        timer = OneShotTimer(self._set_timeout, self._clear_timeout, callback)
+        if owner is not None:
+            owner.register(timer)
+        return timer
+
     def _release_attempt(self) -> _Attempt | None:
         """Detach the current attempt: cancel its timers and unhook its socket, so its events are ignored."""
         attempt, self._attempt = self._attempt, None
         if attempt is None:
             return None
-        for name in list(attempt.handles):
-            self._clear(attempt, name)
+        attempt.disposables.dispose()
         if attempt.socket is not None:
             for handler in _HANDLERS:
                 setattr(attempt.socket, handler, None)
         return attempt
 
-    def _clear(self, attempt: _Attempt, name: str) -> None:
-        handle = attempt.handles.pop(name, None)
-        if handle is not None:
-            self._clear_timeout(handle)
-
-    def _cancel_retry_timer(self) -> None:
-        handle, self._retry_handle = self._retry_handle, None
+    def _cancel_retry(self) -> None:
+        self._retry.cancel()
         self._retry_at_ms = None
-        if handle is not None:
-            self._clear_timeout(handle)
 
     def _close_quietly(self, sock: Any, code: int, reason: str) -> None:
         try:

@@ -9,14 +9,17 @@ import pytest
 from reconnect_fakes import FakeSocketFactory, FakeTimers, FixedRandom
 
 from pyclient.reconnect import (
+    Action,
     IllegalTransition,
     Phase,
     ReconnectingSocket,
     ReconnectPolicy,
+    Schedule,
     State,
     Status,
     StopReason,
     TicketRefused,
+    classify,
     delay_envelope_ms,
     nominal_delay_ms,
     retry_delay_ms,
@@ -102,6 +105,103 @@ def test_policy_rejects_nonsense() -> None:
         ReconnectPolicy(factor=0.5)
     with pytest.raises(dataclasses.FrozenInstanceError):
         POLICY.cap_ms = 1  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# What an ending means: the close table, row by row
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "clean", "ticket_status", "action", "stop"),
+    [
+        (1000, "session ended", True, None, Action.STOP, StopReason.SESSION_ENDED),
+        (1000, "bye", True, None, Action.RETRY, None),
+        (1000, "", False, None, Action.RETRY, None),
+        (1006, "", False, None, Action.RETRY, None),
+        (1009, "message too big", True, None, Action.RETRY, None),
+        (1012, "service restart", True, None, Action.RESTART, None),
+        (1012, "", False, None, Action.RESTART, None),
+        (1013, "try again later", True, None, Action.BACK_OFF, None),
+        (1014, "bad gateway", True, None, Action.RETRY, None),
+        (4400, "bad request: columns", True, None, Action.RETRY, None),
+        (4401, "unauthorized", True, None, Action.STOP, StopReason.UNAUTHORIZED),
+        (4403, "origin not allowed", True, None, Action.STOP, StopReason.FORBIDDEN),
+        (4404, "no such session", True, None, Action.STOP, StopReason.NO_SUCH_SESSION),
+        (None, "connect timeout", True, None, Action.RETRY, None),  # a local failure
+        (None, "", True, 401, Action.STOP, StopReason.UNAUTHORIZED),
+        (None, "", True, 403, Action.STOP, StopReason.FORBIDDEN),
+        (None, "", True, 500, Action.RETRY, None),
+        (None, "", True, 404, Action.RETRY, None),
+    ],
+)
+def test_close_table(
+    code: int | None, reason: str, clean: bool, ticket_status: int | None, action: Action, stop: StopReason | None
+) -> None:
+    verdict = classify(code, reason, clean=clean, ticket_status=ticket_status)
+    assert (verdict.action, verdict.stop) == (action, stop)
+
+
+@pytest.mark.parametrize(("status", "fatal"), [(401, True), (403, True), (502, False), (None, False)])
+def test_a_ticket_error_is_fatal_exactly_when_the_table_says_stop(status: int | None, fatal: bool) -> None:
+    assert TicketRefused("x", status=status).fatal is fatal
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The schedule object: (its state, a drop) -> (delay, its new state), row by row
+
+R = 0.5  # the random draw for every row: 1 - jitter * R = 0.75 of nominal
+
+
+@pytest.mark.parametrize(
+    ("failures", "restart_until", "action", "open_for", "now", "delay", "failures_after", "restart_after"),
+    [
+        # never opened: one more failure, the nominal schedule (the first retry unjittered)
+        (0, None, Action.RETRY, None, 0, 150, 1, None),
+        (1, None, Action.RETRY, None, 0, 600, 2, None),
+        (4, None, Action.RETRY, None, 0, 4800, 5, None),
+        (9, None, Action.RETRY, None, 0, 6000, 10, None),
+        # a stable connection resets first; a short one does not
+        (6, None, Action.RETRY, 5000, 0, 150, 1, None),
+        (6, None, Action.RETRY, 4999, 0, 6000, 7, None),
+        # 1012: reset, a spread first try, a window
+        (6, None, Action.RESTART, 100, 1000, 125, 0, 11_000),
+        # inside the window: the second failure on retries every restart_retry_ms (jittered)
+        (0, 11_000, Action.RETRY, None, 2000, 150, 1, 11_000),
+        (1, 11_000, Action.RETRY, None, 2000, 187.5, 2, 11_000),
+        (30, 11_000, Action.RETRY, None, 10_999, 187.5, 31, 11_000),
+        # the window is over: the normal schedule at the count reached
+        (30, 11_000, Action.RETRY, None, 11_000, 6000, 31, None),
+        # 1013: at least the second step, the window closed
+        (0, None, Action.BACK_OFF, 60_000, 0, 600, 2, None),
+        (3, 11_000, Action.BACK_OFF, None, 2000, 2400, 4, None),
+    ],
+)
+def test_schedule_after_drop(
+    failures: int,
+    restart_until: float | None,
+    action: Action,
+    open_for: float | None,
+    now: float,
+    delay: float,
+    failures_after: int,
+    restart_after: float | None,
+) -> None:
+    schedule = Schedule(POLICY)
+    schedule.failures, schedule.restart_until_ms = failures, restart_until
+    assert schedule.after_drop(action, open_for, now, R) == delay
+    assert (schedule.failures, schedule.restart_until_ms) == (failures_after, restart_after)
+    assert schedule.restarting is (restart_after is not None)
+
+
+@pytest.mark.parametrize(
+    ("failures", "restart_until", "failures_after"),
+    [(3, None, 3), (3, 11_000, 0)],  # only failures inside an announced restart are forgotten on open
+)
+def test_schedule_on_open(failures: int, restart_until: float | None, failures_after: int) -> None:
+    schedule = Schedule(POLICY)
+    schedule.failures, schedule.restart_until_ms = failures, restart_until
+    schedule.on_open()
+    assert (schedule.failures, schedule.restart_until_ms) == (failures_after, None)
 
 
 # ------------------------------------------------------------------------------------------------------------------
