@@ -1,8 +1,9 @@
 """docs/protocol.md §3 against the code: every row's "client does" is what ``classify`` decides.
 
 The doc's tables are the contract a reader trusts; the code's tables are what runs. This test reads the doc's rows
-(code, example reason, and the action word in backticks that starts "client does") and asks the code, so the two
-cannot drift. It also checks that every row of the code's tables has a row in the doc.
+(code, example reason, "(not clean)" for a close whose handshake did not complete, the action word in backticks that
+starts "client does", the message a `stop` reports, whether unacked input "counts as delivered") and asks the code,
+so the two cannot drift. It also checks that every row of the code's tables has a row in the doc.
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ TICKET_ROWS = table_with("ticket answer")
 @pytest.mark.parametrize("row", CLOSE_ROWS, ids=lambda r: f"{r['code']} {r['reason (example)']}")
 def test_each_close_row_is_what_classify_decides(row: dict[str, str]) -> None:
     action, message = expected(row["client does"])
-    verdict = classify(int(row["code"]), example_reason(row["reason (example)"]), clean=True)
+    clean = "(not clean)" not in row["reason (example)"]
+    verdict = classify(int(row["code"]), example_reason(row["reason (example)"]), clean=clean)
     assert verdict.action is action
+    assert verdict.delivered is ("counts as delivered" in row["client does"])
     if action is Action.STOP:
         assert verdict.stop is not None and STOP_MESSAGES[verdict.stop] == message
 
