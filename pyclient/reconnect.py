@@ -587,12 +587,13 @@ class ReconnectingSocket:
         if not is_open and self._queued_bytes + size > self.policy.held_input_limit_bytes:
             self._report_dropped(len(payload), self._refusal(len(payload)))
             return False
-        for frame in frames:
-            self._queue.append((frame, hold))
+        waiting = len(self._queue)
+        self._queue.extend((frame, hold) for frame in frames)
         self._queued_bytes += size
         if is_open:
             self._pump()
-        self._publish()
+        if len(self._queue) != waiting:  # held_inputs changed (typing while open, unpaced, publishes nothing)
+            self._publish()
         return True
 
     def ack(self, count: int) -> None:
@@ -604,8 +605,9 @@ class ReconnectingSocket:
             frame, _typed = attempt.unacked.popleft()
             attempt.unacked_bytes -= len(frame)
         attempt.acked = count
-        self._pump()
-        self._publish()
+        if self._queue:
+            self._pump()
+            self._publish()
 
     def set_server_protocol(self, version: int) -> None:
         """What the open connection's server speaks (its preferences say; 0 for a plain ttyd): a server below 2 sends
