@@ -123,9 +123,9 @@ def check_snapshot() -> None:
 
     if not SNAPSHOT_FILE.is_file() or not SNAPSHOT_KEY_FILE.is_file():
         raise RuntimeError("no web/snapshot/pyclient.bin: run `make snapshot` first")
-    key = subprocess.run([H.sys_executable(), "-c", "import serve; print(serve.snapshot_key(serve.WEB_DIR, "
-                          "serve.PYCLIENT_DIR))"], cwd=H.ROOT, capture_output=True, text=True, check=True).stdout
-    if SNAPSHOT_KEY_FILE.read_text().strip() != key.strip():
+    code = "from livepane_server import assets, config; print(assets.snapshot_key(config.WEB_DIR, config.PYCLIENT_DIR))"
+    done = subprocess.run([H.sys_executable(), "-c", code], cwd=H.ROOT, capture_output=True, text=True, check=True)
+    if SNAPSHOT_KEY_FILE.read_text().strip() != done.stdout.strip():
         raise RuntimeError("web/snapshot is stale (its key does not match pyclient): run `make snapshot` first")
 
 
