@@ -21,7 +21,8 @@ Rooms (each with its own constants; docs/architecture.md "Server" has the table)
 - lifecycle  listening socket, pid file, signals, SIGHUP hand-over, main()
 
 Rules:
-- docs/protocol.md is the contract; the wire vocabulary (close codes, reasons, frames, limits) comes from it.
+- docs/protocol.md is the contract; its vocabulary (close codes, reasons, frame bytes, the session-id rule, limits)
+  is imported from pyclient/protocol.py, the module the client imports too: no copies here.
 - A socket is always accepted before it is refused, so the browser sees a code and a reason, never a bare 1006.
 - Every bad input gets a status or close code with a one-line reason; the process and every other pane keep running.
 - No path leaves its folder; secrets are compared in constant time; tmux targets are exact (`=name`).

@@ -16,19 +16,20 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from pyclient.protocol import SESSION_ID_RE, SUBPROTOCOL, Close, Reason
+
 from .assets import CACHE_NEVER, SECURITY_HEADERS, Assets
 from .auth import COOKIE_NAME, TICKET_TTL_S, Auth, TicketError, TicketJournal, origin_ok
 from .bridge import (
     WS_CLOSE_TIMEOUT_S,
     WS_HEARTBEAT_S,
-    Close,
     ProtocolError,
     TerminalPane,
     close_ws,
     frame_bytes,
     parse_size,
 )
-from .config import SESSION_ID_RE, Config
+from .config import Config
 from .proxy import UpstreamProxy, classify_upstream_error
 from .tmux import Tmux
 
@@ -122,7 +123,7 @@ class LivepaneServer:
     async def close_all_sockets(self) -> None:
         """Every socket gets 1012 and its bridge ends; returns within SHUTDOWN_BUDGET_S."""
         self.stopping = True
-        closes = [close_ws(ws, Close.SERVICE_RESTART, "service restart") for ws in list(self.sockets)]
+        closes = [close_ws(ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART) for ws in list(self.sockets)]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*closes, return_exceptions=True), SHUTDOWN_BUDGET_S / 2)
         if self.handlers:
@@ -230,7 +231,7 @@ class LivepaneServer:
 
     async def terminal_socket(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
-            protocols=("tty",),
+            protocols=(SUBPROTOCOL,),
             heartbeat=WS_HEARTBEAT_S,
             max_msg_size=WS_PARSER_MAX_MSG_BYTES,
             compress=WS_COMPRESS,
@@ -251,21 +252,21 @@ class LivepaneServer:
     async def _serve_socket(self, request: web.Request, ws: web.WebSocketResponse) -> None:
         try:
             if self.stopping:
-                await close_ws(ws, Close.SERVICE_RESTART, "service restart")
+                await close_ws(ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART)
             else:
                 await self._serve_checked_socket(request, ws)
         except Exception:
             log.exception("terminal socket failed")
-            await close_ws(ws, Close.INTERNAL_ERROR, "internal error")
+            await close_ws(ws, Close.INTERNAL_ERROR, Reason.INTERNAL_ERROR)
 
     async def _serve_checked_socket(self, request: web.Request, ws: web.WebSocketResponse) -> None:
         session_id = request.match_info["session"]
         if not origin_ok(request):
             log.warning("refused socket from origin %s", request.headers.get("Origin"))
-            await close_ws(ws, Close.FORBIDDEN, "origin not allowed")
+            await close_ws(ws, Close.FORBIDDEN, Reason.ORIGIN_NOT_ALLOWED)
             return
         if not SESSION_ID_RE.match(session_id):
-            await close_ws(ws, Close.BAD_REQUEST, "bad request: bad session id")
+            await close_ws(ws, Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: bad session id")
             return
         try:
             self.auth.redeem_ticket(request.query.get("ticket"), session_id)
@@ -276,7 +277,7 @@ class LivepaneServer:
             await self.proxy.relay(ws, session_id)
             return
         if not await self.tmux.has_session(session_id):
-            await close_ws(ws, Close.NOT_FOUND, "no such session")
+            await close_ws(ws, Close.NO_SUCH_SESSION, Reason.NO_SUCH_SESSION)
             return
         try:
             size = await self._handshake(ws)
@@ -294,7 +295,7 @@ class LivepaneServer:
         try:
             msg = await ws.receive(timeout=HANDSHAKE_TIMEOUT_S)
         except TimeoutError:
-            raise ProtocolError(Close.BAD_REQUEST, "bad request: no handshake") from None
+            raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: no handshake") from None
         if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
             return None
         return parse_size(frame_bytes(msg), "handshake", require_token=True)

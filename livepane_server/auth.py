@@ -19,6 +19,8 @@ from collections.abc import Callable
 from aiohttp import web
 from yarl import URL
 
+from pyclient.protocol import Reason
+
 COOKIE_NAME = "livepane_auth"
 # docs/protocol.md §1: a ticket covers one connect attempt; 30 s is ample for a fetch followed by an upgrade.
 TICKET_TTL_S = 30.0
@@ -147,7 +149,7 @@ class Auth:
     def redeem_ticket(self, ticket: str | None, session_id: str) -> None:
         """Accept the ticket once for this session, or raise TicketError with the close reason."""
         if not ticket:
-            raise TicketError("unauthorized: no ticket")
+            raise TicketError(f"{Reason.UNAUTHORIZED}: no ticket")
         expiry, _, rest = ticket.partition(".")
         nonce, _, mac = rest.partition(".")
         if not (expiry.isdigit() and nonce and mac):

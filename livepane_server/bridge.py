@@ -2,6 +2,7 @@
 
 Rules:
 - The PTY is read only as fast as the socket drains; PAUSE/RESUME hold the pump.
+- Frames are built and read with pyclient/protocol.py's bytes and builders; no frame literal here.
 - A client frame that breaks §2 raises ProtocolError, which carries the close code and reason; the pane closes with
   it and every other pane keeps running.
 - A close always has a code and a reason (close_ws), and waits at most WS_CLOSE_TIMEOUT_S for the peer.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import json
 import logging
 import time
@@ -20,17 +20,28 @@ from collections import deque
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from pyclient.protocol import (
+    INPUT,
+    KEEPALIVE_FRAME,
+    MAX_CLIENT_FRAME_BYTES,
+    MAX_TERMINAL_SIDE,
+    PAUSE,
+    RESIZE,
+    RESUME,
+    Close,
+    Reason,
+    output_frame,
+    preferences_frame,
+    title_frame,
+)
+
 from .pty import Pty
 from .tmux import Tmux, TmuxClient
 
 log = logging.getLogger("livepane")
 
-# docs/protocol.md §2: a client frame over 64 KiB closes with 1009. A paste larger than that is a client bug.
-MAX_CLIENT_FRAME_BYTES = 64 * 1024
 # One output frame carries at most this much: coalesces the PTY's 4 KiB reads without hurting keystroke latency.
 PTY_READ_CHUNK_BYTES = 64 * 1024
-# tmux's WINDOW_MAXIMUM: it refuses larger windows, so a larger size is a bad request.
-MAX_TERMINAL_SIDE = 10000
 # Server-side WebSocket pings: a ping after 20 s of silence, dead if no pong 10 s later (aiohttp waits half the
 # interval): a vanished browser is dropped within 30 s.
 WS_HEARTBEAT_S = 20.0
@@ -39,32 +50,6 @@ WS_CLOSE_TIMEOUT_S = 1.0
 # A tmux client that exits this many times within the window means attaching is broken, not flaky: stop respawning.
 RESPAWN_LIMIT = 5
 RESPAWN_WINDOW_S = 10.0
-
-
-class Close(enum.IntEnum):
-    """The WebSocket close codes this server sends itself (docs/protocol.md §3).
-
-    Others in that table (1013) reach a browser only relayed from an upstream in proxy mode, as the upstream's int.
-    """
-
-    NORMAL = 1000
-    UNSUPPORTED = 1003
-    TOO_BIG = 1009
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
-    BAD_GATEWAY = 1014
-    BAD_REQUEST = 4400
-    UNAUTHORIZED = 4401
-    FORBIDDEN = 4403
-    NOT_FOUND = 4404
-
-
-# Codes a peer may put in a close frame (RFC 6455 §7.4): 1005/1006/1015 are reserved for "no code" and local reports.
-SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
-
-
-def is_sendable_close_code(code: int | None) -> bool:
-    return code is not None and (code in SENDABLE_CLOSE_CODES or 3000 <= code <= 4999)
 
 
 class ProtocolError(Exception):
@@ -80,7 +65,7 @@ def frame_bytes(msg: aiohttp.WSMessage) -> bytes:
     """The payload of a data frame: binary as is, text as UTF-8 (ttyd's clients send either)."""
     data = msg.data if msg.type is WSMsgType.BINARY else msg.data.encode()
     if len(data) > MAX_CLIENT_FRAME_BYTES:
-        raise ProtocolError(Close.TOO_BIG, "message too big")
+        raise ProtocolError(Close.MESSAGE_TOO_BIG, Reason.MESSAGE_TOO_BIG)
     return data
 
 
@@ -89,16 +74,16 @@ def parse_size(payload: bytes, what: str, require_token: bool = False) -> tuple[
     try:
         obj = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
-        raise ProtocolError(Close.BAD_REQUEST, f"bad request: {what} is not JSON") from None
+        raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: {what} is not JSON") from None
     if not isinstance(obj, dict):
-        raise ProtocolError(Close.BAD_REQUEST, f"bad request: {what} is not a JSON object")
+        raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: {what} is not a JSON object")
     if require_token and not isinstance(obj.get("AuthToken", ""), str):
-        raise ProtocolError(Close.BAD_REQUEST, f"bad request: {what} AuthToken is not a string")
+        raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: {what} AuthToken is not a string")
     size = []
     for key in ("columns", "rows"):
         value = obj.get(key)
         if type(value) is not int or not 1 <= value <= MAX_TERMINAL_SIDE:
-            reason = f"bad request: {what} {key} must be an integer 1-{MAX_TERMINAL_SIDE}"
+            reason = f"{Reason.BAD_REQUEST}: {what} {key} must be an integer 1-{MAX_TERMINAL_SIDE}"
             raise ProtocolError(Close.BAD_REQUEST, reason)
         size.append(value)
     return size[0], size[1]
@@ -135,9 +120,8 @@ class TerminalPane:
 
     async def run(self) -> None:
         """Title, preferences, then output until the socket or the session ends."""
-        await self.send(b"1" + self.session_id.encode())
-        preferences = {"livepane": {"protocol": 1, "keepalive_ms": round(self.keepalive_s * 1000)}}
-        await self.send(b"2" + json.dumps(preferences).encode())
+        await self.send(title_frame(self.session_id))
+        await self.send(preferences_frame(round(self.keepalive_s * 1000)))
         tasks = [
             asyncio.create_task(self.pump_output()),
             asyncio.create_task(self.supervise()),
@@ -162,14 +146,14 @@ class TerminalPane:
                 if not data:
                     return
                 await self.resumed.wait()  # a pause that arrived while we waited for output holds this chunk
-                await self.send(b"0" + data)
+                await self.send(output_frame(data))
 
     async def keepalive(self) -> None:
         with contextlib.suppress(ConnectionError):
             while True:
                 idle_s = time.monotonic() - self.last_sent
                 if idle_s >= self.keepalive_s:
-                    await self.send(b"0")
+                    await self.send(KEEPALIVE_FRAME)
                     idle_s = 0.0
                 await asyncio.sleep(self.keepalive_s - idle_s)
 
@@ -181,17 +165,17 @@ class TerminalPane:
                 self.client = TmuxClient(self.tmux.attach_argv(self.session_id), self.pty, self.tmux.env)
             except OSError as exc:
                 log.error("cannot start tmux for session %s: %s", self.session_id, exc)
-                await close_ws(self.ws, Close.INTERNAL_ERROR, "internal error: cannot start tmux")
+                await close_ws(self.ws, Close.INTERNAL_ERROR, f"{Reason.INTERNAL_ERROR}: cannot start tmux")
                 return
             status = await self.client.exited
             if not await self.tmux.has_session(self.session_id):
-                await close_ws(self.ws, Close.NORMAL, "session ended")
+                await close_ws(self.ws, Close.NORMAL, Reason.SESSION_ENDED)
                 return
             now = time.monotonic()
             exits.append(now)
             if len(exits) == RESPAWN_LIMIT and now - exits[0] < RESPAWN_WINDOW_S:
                 log.error("tmux client for session %s keeps exiting (status %s); giving up", self.session_id, status)
-                await close_ws(self.ws, Close.INTERNAL_ERROR, "internal error: tmux client keeps exiting")
+                await close_ws(self.ws, Close.INTERNAL_ERROR, f"{Reason.INTERNAL_ERROR}: tmux client keeps exiting")
                 return
             log.info("tmux client for session %s exited (status %s); attaching again", self.session_id, status)
 
@@ -207,19 +191,19 @@ class TerminalPane:
 
     async def handle_frame(self, data: bytes) -> None:
         command, payload = data[:1], data[1:]
-        if command == b"0":
+        if command == INPUT:
             self.pty.write(payload)
             await self.pty.drain()
-        elif command == b"1":
+        elif command == RESIZE:
             columns, rows = parse_size(payload, "resize")
             self.pty.resize(columns, rows)
             if self.client is not None:
                 self.client.notify_resize()
-        elif command == b"2":
+        elif command == PAUSE:
             self.resumed.clear()
-        elif command == b"3":
+        elif command == RESUME:
             self.resumed.set()
         elif not command:
-            raise ProtocolError(Close.BAD_REQUEST, "bad request: empty frame")
+            raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: empty frame")
         else:
-            raise ProtocolError(Close.UNSUPPORTED, "unknown message type")
+            raise ProtocolError(Close.UNSUPPORTED_DATA, Reason.UNKNOWN_MESSAGE)

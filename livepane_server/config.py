@@ -11,12 +11,13 @@ import argparse
 import dataclasses
 import ipaddress
 import os
-import re
 import secrets
 import shlex
 from pathlib import Path
 
 from yarl import URL
+
+from pyclient.protocol import SESSION_ID_RE
 
 # The repository: web/ and pyclient/ sit beside this package.
 ROOT_DIR = Path(__file__).resolve().parents[1]
@@ -31,9 +32,6 @@ DEFAULT_SESSION = "main"
 # docs/protocol.md §2 advertises keepalive_ms = 10000; the client's watchdog fires after 2.5x that.
 DEFAULT_KEEPALIVE_S = 10.0
 
-# docs/protocol.md §1: the one id syntax shared with the client; safe in URLs, tmux targets and logs.
-# \A...\Z, not ^...$: "$" also matches before a trailing newline, which would let "main\n" through to tmux.
-SESSION_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 # Token generated when none is given: 192 bits, URL-safe.
 TOKEN_BYTES = 24
 

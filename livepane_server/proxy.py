@@ -16,8 +16,10 @@ import aiohttp
 from aiohttp import WSMsgType, web
 from yarl import URL
 
+from pyclient.protocol import SUBPROTOCOL, Close, Reason, is_sendable_close_code
+
 from .auth import COOKIE_NAME, cookie_value_for
-from .bridge import WS_HEARTBEAT_S, Close, ProtocolError, close_ws, frame_bytes, is_sendable_close_code
+from .bridge import WS_HEARTBEAT_S, ProtocolError, close_ws, frame_bytes
 from .config import RetryPolicy
 
 log = logging.getLogger("livepane")
@@ -106,7 +108,7 @@ class UpstreamProxy:
             url = url.update_query(ticket=ticket)
         return await self.http.ws_connect(
             url,
-            protocols=("tty",),
+            protocols=(SUBPROTOCOL,),
             heartbeat=WS_HEARTBEAT_S,
             max_msg_size=0,  # frames are relayed unchanged; the upstream enforces its own limits
             compress=0,
@@ -133,7 +135,7 @@ class UpstreamProxy:
             upstream = await self.connect(session_id)
         except UpstreamError as exc:
             log.warning("upstream for session %s failed: %s", session_id, exc.reason)
-            await close_ws(browser, Close.BAD_GATEWAY, f"bad gateway: {exc.reason}")
+            await close_ws(browser, Close.BAD_GATEWAY, f"{Reason.BAD_GATEWAY}: {exc.reason}")
             return
         to_upstream = asyncio.create_task(self._browser_to_upstream(browser, upstream))
         to_browser = asyncio.create_task(self._upstream_to_browser(upstream, browser))
@@ -184,4 +186,4 @@ class UpstreamProxy:
         if is_sendable_close_code(code):
             await close_ws(browser, code, reason)
         else:
-            await close_ws(browser, Close.BAD_GATEWAY, "bad gateway: upstream connection lost")
+            await close_ws(browser, Close.BAD_GATEWAY, f"{Reason.BAD_GATEWAY}: upstream connection lost")

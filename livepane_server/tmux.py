@@ -16,7 +16,8 @@ import shlex
 import signal
 import subprocess
 
-from .config import SESSION_ID_RE
+from pyclient.protocol import SESSION_ID_RE
+
 from .pty import Pty
 
 log = logging.getLogger("livepane")
