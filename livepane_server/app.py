@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Handler
 
 from pyclient.protocol import SESSION_ID_RE, SUBPROTOCOL, Close, Reason
 
@@ -49,6 +50,8 @@ SAME_SITE_REFRESH_HTML = (
     '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={url}">'
     '<title>livepane</title><a href="{url}">Open livepane</a>\n'
 )
+# Routes under this prefix pass _api_checks (cookie; Origin too when not GET).
+API_PREFIX = "/api/"
 UNAUTHORIZED_TEXT = "unauthorized: open the URL that serve.py printed (it ends in ?token=...)\n"
 
 
@@ -79,7 +82,7 @@ class LivepaneServer:
         self.stopping = False
 
     def build_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._api_checks])
         app.on_response_prepare.append(self._security_headers)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
@@ -157,17 +160,20 @@ class LivepaneServer:
             return text_error(401, UNAUTHORIZED_TEXT)
         return await self.assets.index(request)
 
-    def _check_api(self, request: web.Request, check_origin: bool) -> web.Response | None:
-        if check_origin and not origin_ok(request):
-            return text_error(403, "forbidden: origin not allowed")
-        if not self.auth.cookie_ok(request):
-            return text_error(401, UNAUTHORIZED_TEXT)
-        return None
+    @web.middleware
+    async def _api_checks(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every /api/ route needs the cookie; one that changes something (not GET) also a same-site Origin.
+
+        Checked in this order, on matched routes only: an unknown /api/ path or method stays aiohttp's 404/405.
+        """
+        if request.match_info.http_exception is None and request.path.startswith(API_PREFIX):
+            if request.method != "GET" and not origin_ok(request):
+                return text_error(403, "forbidden: origin not allowed")
+            if not self.auth.cookie_ok(request):
+                return text_error(401, UNAUTHORIZED_TEXT)
+        return await handler(request)
 
     async def ticket(self, request: web.Request) -> web.Response:
-        refused = self._check_api(request, check_origin=True)
-        if refused is not None:
-            return refused
         try:
             body = await request.json()
             session_id = body["session"]
@@ -181,9 +187,6 @@ class LivepaneServer:
         )
 
     async def list_sessions(self, request: web.Request) -> web.Response:
-        refused = self._check_api(request, check_origin=False)
-        if refused is not None:
-            return refused
         if self.proxy is not None:
             return await self._forward(request, "GET", "api/sessions")
         sessions = await self.tmux.list_sessions()
@@ -192,9 +195,6 @@ class LivepaneServer:
         )
 
     async def create_session(self, request: web.Request) -> web.Response:
-        refused = self._check_api(request, check_origin=True)
-        if refused is not None:
-            return refused
         session_id = request.match_info["session"]
         if not SESSION_ID_RE.match(session_id):
             return text_error(400, f"bad request: session id must match {SESSION_ID_RE.pattern}")
