@@ -184,7 +184,7 @@ class Assets:
         body = self.template(text).encode()
         etag = hashlib.sha256(body).hexdigest()[:32]
         headers = {"Cache-Control": CACHE_REVALIDATE}
-        if request.headers.get("If-None-Match", "").strip('"W/ ') == etag:
+        if any(tag.value in (etag, "*") for tag in request.if_none_match or ()):
             response = web.Response(status=304, headers=headers)
         else:
             response = web.Response(body=body, headers=headers)

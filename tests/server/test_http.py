@@ -121,6 +121,12 @@ async def test_page_is_templated_with_versioned_vendor_urls(tmux_server: TmuxSer
             etag = r.headers["ETag"]
         async with client.http.get(client.url("/static/pyscript.json"), headers={"If-None-Match": etag}) as r:
             assert r.status == 304
+        # A browser holding several versions sends a list (RFC 9110 §13.1.2); any match, or "*", is not modified.
+        for tags in (f'"stale", {etag}', f"W/{etag}", "*"):
+            async with client.http.get(client.url("/static/pyscript.json"), headers={"If-None-Match": tags}) as r:
+                assert r.status == 304, tags
+        async with client.http.get(client.url("/static/pyscript.json"), headers={"If-None-Match": '"stale"'}) as r:
+            assert r.status == 200
 
 
 async def test_security_headers_on_every_response(tmux_server: TmuxServer, site: dict, session: str) -> None:
