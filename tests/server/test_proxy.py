@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 
 import aiohttp
@@ -16,7 +15,7 @@ from support import async_wait_until, free_port
 from livepane_server.config import RetryPolicy
 from livepane_server.proxy import UpstreamProxy
 
-from .conftest import TOKEN, Client, TmuxServer, marker, running_app
+from .conftest import Client, TmuxServer, marker, running_app
 
 UPSTREAM_TOKEN = "upstream-token"
 
@@ -96,8 +95,7 @@ async def test_a_proxy_reloads_on_sighup_and_keeps_relaying(
     never in argv), and the pane comes back through it."""
     async with running_app(tmux_server, token=UPSTREAM_TOKEN) as (upstream_client, _):
         upstream_url = str(upstream_client.base_url.with_scheme("ws"))
-        env = dict(os.environ, LIVEPANE_TOKEN=TOKEN, LIVEPANE_UPSTREAM_TOKEN=UPSTREAM_TOKEN)
-        process = serve_process("--upstream", upstream_url, env=env)
+        process = serve_process("--upstream", upstream_url, env={"LIVEPANE_UPSTREAM_TOKEN": UPSTREAM_TOKEN})
         old_pid = process.proc.pid
         client = Client(process.base_url)
         try:
