@@ -863,7 +863,8 @@ class ReconnectingSocket:
             return
         attempt.probes += 1
         attempt.probe_sent_at_ms = now
-        attempt.socket.send(probe_frame(str(attempt.probes)))
+        if attempt.socket.readyState == WS_OPEN:  # a closing socket gets no probe: its deadline decides all the same
+            attempt.socket.send(probe_frame(str(attempt.probes)))
         attempt.probe_timer.arm(self.policy.probe_timeout_ms)
 
     # ----------------------------------------------------------------------------------------------------------------
