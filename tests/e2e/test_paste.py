@@ -24,7 +24,7 @@ def test_a_paste_over_64_kib_arrives_whole(page, server: Server, tmp_path) -> No
     page.keyboard.type(f"stty -echo; cat > {target}\n")
     wait_until(lambda: target.exists(), 10, "cat to start")
     page.locator(f"{pane_selector('paste')} textarea").evaluate(PASTE_JS, PASTE)
-    wait_until(lambda: target.stat().st_size >= len(PASTE), 30, f"{len(PASTE)} bytes in {target}")
+    wait_until(lambda: target.stat().st_size >= len(PASTE), 60, f"{len(PASTE)} bytes in {target}")
     page.keyboard.press("Control+D")
     page.keyboard.type("stty echo; echo done\n")
     wait_for_screen(page, "paste", r"(?m)^done$")
