@@ -31,7 +31,9 @@ ROOT_DIR = Path(__file__).resolve().parents[2]
 if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
-import serve  # noqa: E402
+from livepane_server.app import LivepaneServer  # noqa: E402
+from livepane_server.auth import COOKIE_NAME, cookie_value_for  # noqa: E402
+from livepane_server.config import Config  # noqa: E402
 from pyclient import protocol  # noqa: E402
 
 TEST_SHELL = SHELL
@@ -97,7 +99,7 @@ def session(tmux_server: TmuxServer) -> str:
 
 
 def cookie_header(token: str = TOKEN) -> dict[str, str]:
-    return {"Cookie": f"{serve.COOKIE_NAME}={serve.cookie_value_for(token)}"}
+    return {"Cookie": f"{COOKIE_NAME}={cookie_value_for(token)}"}
 
 
 class Frames:
@@ -228,18 +230,18 @@ class Client:
         return pane
 
 
-def make_config(tmux_server: TmuxServer, **overrides: object) -> serve.Config:
+def make_config(tmux_server: TmuxServer, **overrides: object) -> Config:
     fields = {"token": TOKEN, "tmux_socket": tmux_server.name, "shell": TEST_SHELL, "default_session": "anchor"}
     fields.update(overrides)
-    return serve.Config(**fields)
+    return Config(**fields)
 
 
 @contextlib.asynccontextmanager
 async def running_app(
     tmux_server: TmuxServer, port: int | None = None, proxy_sleep=asyncio.sleep, **overrides: object
-) -> AsyncIterator[tuple[Client, serve.LivepaneServer]]:
+) -> AsyncIterator[tuple[Client, LivepaneServer]]:
     """serve.py's app in this process on a loopback port, and a client for it."""
-    server = serve.LivepaneServer(make_config(tmux_server, **overrides), proxy_sleep=proxy_sleep)
+    server = LivepaneServer(make_config(tmux_server, **overrides), proxy_sleep=proxy_sleep)
     test_server = TestServer(server.build_app(), host="127.0.0.1", port=port)
     await test_server.start_server()
     client = Client(URL(f"http://127.0.0.1:{test_server.port}"))

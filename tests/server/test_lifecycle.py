@@ -152,7 +152,7 @@ async def test_sighup_reload_refuses_nothing_and_the_pane_reconnects(
         mark = marker()
         await again.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
         await again.wait_output(mark)
-        # Single use holds across the reload: the successor shares the used tickets (serve.TicketJournal).
+        # Single use holds across the reload: the successor shares the used tickets (auth.TicketJournal).
         replay = await client.connect(session, ticket=used)
         assert await replay.expect_close() == (4401, "ticket invalid: already used")
         after = stats["ok"]
