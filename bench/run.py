@@ -190,7 +190,7 @@ async def run_bounded(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="livepane benchmarks (see docs/benchmarks.md)")
-    ap.add_argument("--quick", action="store_true", help="fewer runs and smaller herds: about 2 minutes")
+    ap.add_argument("--quick", action="store_true", help="fewer runs and smaller herds: about 6 minutes")
     ap.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     ap.add_argument("--ttyd", help="path to a ttyd binary (peer); skipped when absent")
     ap.add_argument("--wetty", help="command that starts WeTTY, e.g. 'node /x/node_modules/wetty/build/main.js'")
