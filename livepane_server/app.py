@@ -193,12 +193,21 @@ class LivepaneServer:
         )
 
     async def list_sessions(self, request: web.Request) -> web.Response:
+        if self.proxy is not None and not self.proxy.upstream_token:
+            return web.json_response(self._single_terminal_listing(), headers={"Cache-Control": CACHE_NEVER})
         if self.proxy is not None:
             return await self._forward(request, "GET", "api/sessions")
         sessions = await self.tmux.list_sessions()
         return web.json_response(
             {"default": self.config.default_session, "sessions": sessions}, headers={"Cache-Control": CACHE_NEVER}
         )
+
+    def _single_terminal_listing(self) -> dict[str, object]:
+        """Proxy mode without an upstream token: one terminal (a ttyd), which has no session API. The listing names
+        the default session, so the printed URL mounts a pane on it; the sizes are unknown (0)."""
+        default = self.config.default_session
+        session = {"id": default, "attached": 0, "width": 0, "height": 0, "alive": True}
+        return {"default": default, "sessions": [session]}
 
     async def create_session(self, request: web.Request) -> web.Response:
         session_id = request.match_info["session"]
