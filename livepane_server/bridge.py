@@ -171,13 +171,13 @@ class SocketCloser:
         self.restarting = True
         await self.stop_senders()
         self.close_sent = True
+        # Armed first: sending can wait on a peer that reads nothing, and the deadline must hold then too.
+        self._deadline = asyncio.get_running_loop().call_later(RESTART_CLOSE_DEADLINE_S, self.end)
         payload = struct.pack("!H", Close.SERVICE_RESTART) + close_message(Reason.SERVICE_RESTART)
         try:
             await self.ws.send_frame(payload, WSMsgType.CLOSE)
         except (ConnectionError, RuntimeError):
             self.end()
-            return
-        self._deadline = asyncio.get_running_loop().call_later(RESTART_CLOSE_DEADLINE_S, self.end)
 
     async def peer_closed(self) -> None:
         """The reader got the peer's close frame: the handshake is complete (ours was sent) or answer it now."""
