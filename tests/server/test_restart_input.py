@@ -31,6 +31,7 @@ RECONNECT_PAUSE_S = 0.02
 # Lines typed on each new socket before the next restart, so every restart lands while typing.
 LINES_PER_ROUND = 20
 ROUND_TIMEOUT_S = 30.0
+FIRST_FRAME_TIMEOUT_S = 5.0  # the pane's connect timeout
 
 
 class Typist:
@@ -68,7 +69,11 @@ class Typist:
 
     async def _type_on(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         await ws.send_bytes(self.handshake)
-        first = await ws.receive()  # "open" means the terminal answered (its first frame), not the socket
+        try:  # "open" means the terminal answered (its first frame), not the socket
+            first = await ws.receive(timeout=FIRST_FRAME_TIMEOUT_S)
+        except TimeoutError:
+            self.closes.append((None, "no first frame"))
+            return
         if first.type is not aiohttp.WSMsgType.BINARY:
             self.closes.append((ws.close_code, "before the first frame"))
             return
