@@ -25,9 +25,11 @@ from .bridge import (
     WS_CLOSE_TIMEOUT_S,
     WS_HEARTBEAT_S,
     ProtocolError,
+    SocketCloser,
     TerminalPane,
     close_ws,
     frame_bytes,
+    handshake_protocol,
     parse_size,
 )
 from .config import Config
@@ -43,7 +45,8 @@ HANDSHAKE_TIMEOUT_S = 10.0
 # Frames are terminal output; the browser is usually on loopback or a LAN, and per-message deflate costs CPU on
 # every frame for small screen diffs. Off, like a raw ttyd over loopback.
 WS_COMPRESS = False
-# SIGTERM must end the process within a second (issue 3): closes and bridge stops share this budget.
+# SIGTERM must end the process within a second (issue 3): closes and bridge stops share this budget (a restart's
+# close reads input for up to bridge.RESTART_CLOSE_DEADLINE_S of it).
 SHUTDOWN_BUDGET_S = 0.6
 
 SAME_SITE_REFRESH_HTML = (
@@ -77,7 +80,7 @@ class LivepaneServer:
             if config.upstream
             else None
         )
-        self.sockets: set[web.WebSocketResponse] = set()
+        self.sockets: dict[web.WebSocketResponse, SocketCloser] = {}
         self.handlers: set[asyncio.Task[None]] = set()
         self.stopping = False
 
@@ -124,13 +127,16 @@ class LivepaneServer:
             await self.proxy.stop()
 
     async def close_all_sockets(self) -> None:
-        """Every socket gets 1012 and its bridge ends; returns within SHUTDOWN_BUDGET_S."""
+        """Every socket gets 1012, input in flight is still written (SocketCloser.restart), and its bridge ends;
+        returns within SHUTDOWN_BUDGET_S."""
         self.stopping = True
-        closes = [close_ws(ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART) for ws in list(self.sockets)]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_BUDGET_S
+        restarts = [closer.restart() for closer in list(self.sockets.values())]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*closes, return_exceptions=True), SHUTDOWN_BUDGET_S / 2)
+            await asyncio.wait_for(asyncio.gather(*restarts, return_exceptions=True), SHUTDOWN_BUDGET_S / 2)
         if self.handlers:
-            await asyncio.wait(list(self.handlers), timeout=SHUTDOWN_BUDGET_S / 2)
+            await asyncio.wait(list(self.handlers), timeout=max(0.0, deadline - loop.time()))
 
     # -- HTTP -----------------------------------------------------------------------------------------------------
 
@@ -187,12 +193,21 @@ class LivepaneServer:
         )
 
     async def list_sessions(self, request: web.Request) -> web.Response:
+        if self.proxy is not None and not self.proxy.upstream_token:
+            return web.json_response(self._single_terminal_listing(), headers={"Cache-Control": CACHE_NEVER})
         if self.proxy is not None:
             return await self._forward(request, "GET", "api/sessions")
         sessions = await self.tmux.list_sessions()
         return web.json_response(
             {"default": self.config.default_session, "sessions": sessions}, headers={"Cache-Control": CACHE_NEVER}
         )
+
+    def _single_terminal_listing(self) -> dict[str, object]:
+        """Proxy mode without an upstream token: one terminal (a ttyd), which has no session API. The listing names
+        the default session, so the printed URL mounts a pane on it; the sizes are unknown (0)."""
+        default = self.config.default_session
+        session = {"id": default, "attached": 0, "width": 0, "height": 0, "alive": True}
+        return {"default": default, "sessions": [session]}
 
     async def create_session(self, request: web.Request) -> web.Response:
         session_id = request.match_info["session"]
@@ -236,30 +251,36 @@ class LivepaneServer:
             max_msg_size=WS_PARSER_MAX_MSG_BYTES,
             compress=WS_COMPRESS,
             timeout=WS_CLOSE_TIMEOUT_S,
+            autoclose=False,  # a peer's close is answered by SocketCloser: never a second close frame after ours
         )
         if not ws.can_prepare(request).ok:
             return text_error(400, "bad request: expected a WebSocket upgrade")
         await ws.prepare(request)
         # aiohttp cancels a handler whose connection drops; the socket's work (and its cleanup: ending the tmux
         # client) runs in its own task, which notices the closed socket by itself.
-        work = asyncio.create_task(self._serve_socket(request, ws))
-        self.sockets.add(ws)
+        closer = SocketCloser(ws, request.transport)
+        work = asyncio.create_task(self._serve_socket(request, ws, closer))
+        self.sockets[ws] = closer
         self.handlers.add(work)
-        work.add_done_callback(lambda _: (self.sockets.discard(ws), self.handlers.discard(work)))
+        work.add_done_callback(lambda _: (self.sockets.pop(ws, None), self.handlers.discard(work)))
         await asyncio.shield(work)
         return ws
 
-    async def _serve_socket(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+    async def _serve_socket(self, request: web.Request, ws: web.WebSocketResponse, closer: SocketCloser) -> None:
         try:
             if self.stopping:
                 await close_ws(ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART)
             else:
-                await self._serve_checked_socket(request, ws)
+                await self._serve_checked_socket(request, ws, closer)
         except Exception:
             log.exception("terminal socket failed")
-            await close_ws(ws, Close.INTERNAL_ERROR, Reason.INTERNAL_ERROR)
+            await closer.close(Close.INTERNAL_ERROR, Reason.INTERNAL_ERROR)
+        finally:
+            closer.end()  # after a restart's close frame: end the connection before aiohttp's own close runs
 
-    async def _serve_checked_socket(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+    async def _serve_checked_socket(
+        self, request: web.Request, ws: web.WebSocketResponse, closer: SocketCloser
+    ) -> None:
         session_id = request.match_info["session"]
         if not origin_ok(request):
             log.warning("refused socket from origin %s", request.headers.get("Origin"))
@@ -274,28 +295,33 @@ class LivepaneServer:
             await close_ws(ws, Close.UNAUTHORIZED, str(exc))
             return
         if self.proxy is not None:
-            await self.proxy.relay(ws, session_id)
+            await self.proxy.relay(ws, session_id, closer)
             return
         if not await self.tmux.has_session(session_id):
             await close_ws(ws, Close.NO_SUCH_SESSION, Reason.NO_SUCH_SESSION)
             return
         try:
-            size = await self._handshake(ws)
+            handshake = await self._handshake(ws)
         except ProtocolError as exc:
             await close_ws(ws, exc.code, exc.reason)
             return
-        if size is None:
+        if handshake is None:
             return  # closed before the handshake
+        size, protocol_version = handshake
         if not self.config.tmux_socket:
             await self.tmux.prefer_latest_size(session_id)
-        await TerminalPane(ws, session_id, self.tmux, self.config.keepalive_s, size).run()
+        pane = TerminalPane(ws, session_id, self.tmux, self.config.keepalive_s, size, closer, protocol_version)
+        await pane.run()
 
     @staticmethod
-    async def _handshake(ws: web.WebSocketResponse) -> tuple[int, int] | None:
+    async def _handshake(ws: web.WebSocketResponse) -> tuple[tuple[int, int], int] | None:
+        """The handshake's size and the livepane protocol it declares (0: a plain ttyd client)."""
         try:
             msg = await ws.receive(timeout=HANDSHAKE_TIMEOUT_S)
         except TimeoutError:
             raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: no handshake") from None
         if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
             return None
-        return parse_size(frame_bytes(msg), "handshake", require_token=True)
+        payload = frame_bytes(msg)
+        size = parse_size(payload, "handshake", require_token=True)
+        return size, handshake_protocol(payload)

@@ -152,7 +152,10 @@ class Lifecycle:
         # plain stop, refuses them rather than leaving them unanswered).
         await site.stop()
         await asyncio.sleep(ACCEPTED_GRACE_S)
-        # cleanup() runs the on_shutdown hook, which closes every socket (1012) once; then aiohttp ends connections.
+        # Every socket gets 1012 and its input in flight is still written (app.close_all_sockets), BEFORE cleanup():
+        # cleanup() first marks every connection closing, and from then on aiohttp drops all bytes that arrive on
+        # it (web_protocol.RequestHandler.data_received), WebSocket frames included. Then aiohttp ends connections.
+        await self.server.close_all_sockets()
         await runner.cleanup()
         if not self.handed_over:
             remove_pid_file(self.config.pid_file)
