@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := tmux chromium
+APT_PACKAGES := tmux chromium nginx caddy openssl
 
 .PHONY: run test lint system setup snapshot clean
 
@@ -30,7 +30,8 @@ web/snapshot/pyclient.key: $(wildcard pyclient/*.py) web/node_modules/.package-l
 	node web/make_snapshot.mjs web/node_modules/pyodide pyclient web/snapshot/pyclient.bin
 	$(PY) -c 'import serve; print(serve.snapshot_key(serve.WEB_DIR, serve.PYCLIENT_DIR))' > $@
 
-# Debian packages: tmux for the server, chromium for the end-to-end tests.
+# Debian packages: tmux for the server, chromium for the end-to-end tests, nginx, caddy and openssl for the deploy
+# tests (a reverse proxy and a certificate made by the test; their own services are never started).
 system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
