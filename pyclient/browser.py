@@ -29,8 +29,8 @@ from pyodide.ffi import create_once_callable, create_proxy, to_js
 from . import codecache
 from .gate import Admission, HandshakeGate
 from .pane import CaptionView, Pane, sessions_from_query
-from .protocol import OUTPUT, SESSION_ID_RE, SUBPROTOCOL
-from .reconnect import CloseCode, ReconnectPolicy, Status, TicketRefused
+from .protocol import OUTPUT, SESSION_ID_RE, SUBPROTOCOL, Close
+from .reconnect import ReconnectPolicy, Status, TicketRefused
 
 __all__ = ["main"]
 
@@ -175,7 +175,7 @@ class BrowserSocket:
             # Started later from the queue: the machine's handlers are attached, fail like a broken connection.
             admission.release()
             _log(f"socket: {error}")
-            self._dispatch("onclose", SimpleNamespace(code=CloseCode.ABNORMAL, reason=str(error), wasClean=False))
+            self._dispatch("onclose", SimpleNamespace(code=Close.ABNORMAL, reason=str(error), wasClean=False))
             return
         ws.binaryType = self._binary_type
         for name in self._HANDLERS:

@@ -1,31 +1,48 @@
-"""The ttyd wire protocol that livepane speaks on its sockets (docs/protocol.md §2), as pure functions.
+"""The wire contract between the pane and serve.py (docs/protocol.md §2-3): the one module both ends import.
 
-Rules: no I/O, no `js`. Frames are built as ``bytes`` (the browser adapter hands them to ``WebSocket.send`` as a
-Uint8Array); server frames are classified by their first byte so the adapter can pass the payload on to xterm.js
-without copying it into Python.
+Rules:
+
+- Pure standard library, no I/O, no ``js``: serve.py imports it under CPython, the page under Pyodide, the test
+  client too. Nothing else in the repository writes a frame byte, a close code or a contract reason as a literal.
+- Frames are built as ``bytes`` (the browser adapter hands them to ``WebSocket.send`` as a Uint8Array); server frames
+  are classified by their first byte so the adapter can pass the payload on to xterm.js without copying it.
+- Close codes and the reasons the client reads are defined here once; what the client *does* with each lives in
+  ``pyclient/reconnect.py``.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from typing import Any
 
 __all__ = [
     "INPUT",
+    "KEEPALIVE_FRAME",
+    "MAX_CLIENT_FRAME_BYTES",
+    "MAX_TERMINAL_SIDE",
     "OUTPUT",
     "PAUSE",
     "PREFERENCES",
+    "PROTOCOL_VERSION",
     "RESIZE",
     "RESUME",
+    "SENDABLE_CLOSE_CODES",
     "SESSION_ID_RE",
     "SUBPROTOCOL",
     "TITLE",
+    "Close",
+    "Reason",
     "handshake_frame",
     "input_frame",
+    "is_sendable_close_code",
     "is_terminal_reply",
     "keepalive_ms",
+    "output_frame",
+    "preferences_frame",
     "resize_frame",
+    "title_frame",
 ]
 
 SUBPROTOCOL = "tty"  # ttyd's; lets the pyclient talk to an unmodified ttyd
@@ -41,8 +58,63 @@ OUTPUT = ord("0")
 TITLE = ord("1")
 PREFERENCES = ord("2")
 
+# An empty output frame: the server's keepalive, sent after a quiet interval so a half-open socket is noticed.
+KEEPALIVE_FRAME = bytes([OUTPUT])
+
+# livepane's own fields in the preferences frame, under the key "livepane" (a plain ttyd sends none).
+PROTOCOL_VERSION = 1
+
 # \Z, not $: "$" also matches before a trailing newline, which would let "main\n" through.
 SESSION_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+
+# Limits. A client frame larger than this closes the socket with 1009 (ttyd's own input buffer is of this order).
+MAX_CLIENT_FRAME_BYTES = 64 * 1024
+# Largest column or row count a handshake or resize may ask for: bounds the PTY and tmux's screen allocation.
+MAX_TERMINAL_SIDE = 10_000
+
+
+class Close(enum.IntEnum):
+    """WebSocket close codes with a meaning in the contract (docs/protocol.md §3)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    UNSUPPORTED_DATA = 1003
+    ABNORMAL = 1006  # never sent: the browser reports it when the connection broke
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013  # never sent by serve.py itself; relayed from an upstream in proxy mode
+    BAD_GATEWAY = 1014
+    CLIENT_TIMEOUT = 4000  # client-side: the pane's own close of an abandoned attempt or a silent socket
+    BAD_REQUEST = 4400
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+    NO_SUCH_SESSION = 4404
+
+
+class Reason:
+    """Close reasons (and reason prefixes) that a peer reads, not just logs."""
+
+    SESSION_ENDED = "session ended"  # with 1000: the tmux session is gone; the pane offers a relaunch
+    NO_SUCH_SESSION = "no such session"
+    SERVICE_RESTART = "service restart"
+    MESSAGE_TOO_BIG = "message too big"
+    UNKNOWN_MESSAGE = "unknown message type"
+    INTERNAL_ERROR = "internal error"
+    ORIGIN_NOT_ALLOWED = "origin not allowed"
+    BAD_REQUEST = "bad request"  # prefix: "bad request: <what>"
+    UNAUTHORIZED = "unauthorized"  # prefix
+    BAD_GATEWAY = "bad gateway"  # prefix
+    CLIENT_TIMEOUT = "connect timeout"
+    KEEPALIVE_TIMEOUT = "keepalive timeout"
+
+
+# Codes a peer may put in a close frame (RFC 6455 §7.4): 1005/1006/1015 are reserved for "no code" and local reports.
+SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+def is_sendable_close_code(code: int | None) -> bool:
+    return code is not None and (code in SENDABLE_CLOSE_CODES or 3000 <= code <= 4999)
 
 
 def handshake_frame(columns: int, rows: int, auth_token: str = "") -> bytes:
@@ -56,6 +128,20 @@ def input_frame(data: str | bytes) -> bytes:
 
 def resize_frame(columns: int, rows: int) -> bytes:
     return RESIZE + json.dumps({"columns": int(columns), "rows": int(rows)}).encode()
+
+
+def output_frame(data: bytes) -> bytes:
+    return bytes([OUTPUT]) + data
+
+
+def title_frame(title: str) -> bytes:
+    return bytes([TITLE]) + title.encode()
+
+
+def preferences_frame(keepalive_ms: float) -> bytes:
+    """The preferences frame serve.py sends after the title: ttyd's frame, livepane's fields under "livepane"."""
+    livepane = {"protocol": PROTOCOL_VERSION, "keepalive_ms": int(keepalive_ms)}
+    return bytes([PREFERENCES]) + json.dumps({"livepane": livepane}).encode()
 
 
 def keepalive_ms(preferences_json: str) -> float | None:

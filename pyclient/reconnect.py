@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .protocol import Close, Reason
+
 __all__ = [
-    "CloseCode",
     "Event",
     "IllegalTransition",
     "Phase",
@@ -187,31 +188,12 @@ class StopReason(enum.Enum):
     FORBIDDEN = "forbidden"
 
 
-class CloseCode(enum.IntEnum):
-    """WebSocket close codes with a meaning in the contract (docs/protocol.md §3)."""
-
-    NORMAL = 1000
-    UNSUPPORTED_DATA = 1003
-    ABNORMAL = 1006  # never sent: the browser reports it when the connection broke
-    MESSAGE_TOO_BIG = 1009
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
-    TRY_AGAIN_LATER = 1013
-    BAD_GATEWAY = 1014
-    CONNECT_TIMEOUT = 4000  # client-side: our own close of an abandoned attempt or a silent socket
-    BAD_REQUEST = 4400
-    UNAUTHORIZED = 4401
-    FORBIDDEN = 4403
-    NO_SUCH_SESSION = 4404
-
-
-SESSION_ENDED_REASON = "session ended"
 
 # Close codes after which reopening cannot help.
 FATAL_CLOSE_CODES: dict[int, StopReason] = {
-    CloseCode.UNAUTHORIZED: StopReason.UNAUTHORIZED,
-    CloseCode.FORBIDDEN: StopReason.FORBIDDEN,
-    CloseCode.NO_SUCH_SESSION: StopReason.NO_SUCH_SESSION,
+    Close.UNAUTHORIZED: StopReason.UNAUTHORIZED,
+    Close.FORBIDDEN: StopReason.FORBIDDEN,
+    Close.NO_SUCH_SESSION: StopReason.NO_SUCH_SESSION,
 }
 
 STOP_MESSAGES: dict[StopReason, str] = {
@@ -410,7 +392,7 @@ class ReconnectingSocket:
         self._drop_held(STOP_MESSAGES[StopReason.CLOSED_BY_CLIENT])
         self._publish()
         if attempt is not None and attempt.socket is not None:
-            self._close_quietly(attempt.socket, CloseCode.NORMAL, "pane closed")
+            self._close_quietly(attempt.socket, Close.NORMAL, "pane closed")
 
     def expect_keepalive(self, interval_ms: float) -> None:
         """The server advertised a keepalive: arm the watchdog for the current connection."""
@@ -540,10 +522,10 @@ class ReconnectingSocket:
     def _on_socket_close(self, attempt: _Attempt, event: Any) -> None:
         if not self._is_current(attempt):
             return
-        code = int(getattr(event, "code", CloseCode.ABNORMAL) or CloseCode.ABNORMAL)
+        code = int(getattr(event, "code", Close.ABNORMAL) or Close.ABNORMAL)
         reason = str(getattr(event, "reason", "") or "")
         stop = FATAL_CLOSE_CODES.get(code)
-        if code == CloseCode.NORMAL and reason == SESSION_ENDED_REASON:
+        if code == Close.NORMAL and reason == Reason.SESSION_ENDED:
             stop = StopReason.SESSION_ENDED
         if stop is not None:
             self._stop(stop, code, reason)
@@ -553,7 +535,7 @@ class ReconnectingSocket:
     def _on_connect_timeout(self, attempt: _Attempt) -> None:
         attempt.handles.pop("connect", None)
         if self._is_current(attempt) and self._phase is Phase.ATTEMPTING:
-            self._drop(attempt, None, "connect timeout", close_code=CloseCode.CONNECT_TIMEOUT)
+            self._drop(attempt, None, Reason.CLIENT_TIMEOUT, close_code=Close.CLIENT_TIMEOUT)
 
     # ----------------------------------------------------------------------------------------------------------------
     # Watchdog
@@ -572,7 +554,7 @@ class ReconnectingSocket:
             self._arm_watchdog(attempt, limit - silent_for)  # one timer per silence, not one per message
             return
         # The silence is at least `limit` by construction: the contract's reason says all there is to say.
-        self._drop(attempt, None, "keepalive timeout", close_code=CloseCode.CONNECT_TIMEOUT)
+        self._drop(attempt, None, Reason.KEEPALIVE_TIMEOUT, close_code=Close.CLIENT_TIMEOUT)
 
     # ----------------------------------------------------------------------------------------------------------------
     # Drops, stops and the schedule
@@ -593,11 +575,11 @@ class ReconnectingSocket:
         if self._restart_until_ms is not None and now >= self._restart_until_ms:
             self._restart_until_ms = None
 
-        if code == CloseCode.SERVICE_RESTART:
+        if code == Close.SERVICE_RESTART:
             self._failures = 0
             self._restart_until_ms = now + self.policy.restart_window_ms
             delay = self._random() * self.policy.restart_spread_ms
-        elif code == CloseCode.TRY_AGAIN_LATER:
+        elif code == Close.TRY_AGAIN_LATER:
             self._restart_until_ms = None
             self._failures = max(self._failures, 1) + 1
             delay = retry_delay_ms(self.policy, self._failures, self._random())
@@ -627,7 +609,7 @@ class ReconnectingSocket:
         self._cancel_retry_timer()
         attempt = self._release_attempt()
         if attempt is not None and attempt.socket is not None:
-            self._close_quietly(attempt.socket, CloseCode.NORMAL, "")
+            self._close_quietly(attempt.socket, Close.NORMAL, "")
         self._stop_reason = reason
         self._close_code = code
         self._close_reason = detail

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from pyclient import protocol
 from pyclient.protocol import (
     PAUSE,
     RESUME,
@@ -14,7 +15,10 @@ from pyclient.protocol import (
     input_frame,
     is_terminal_reply,
     keepalive_ms,
+    output_frame,
+    preferences_frame,
     resize_frame,
+    title_frame,
 )
 
 
@@ -70,3 +74,20 @@ def test_what_a_user_types_is_not_a_reply(typed: str) -> None:
                                          ("", False), ("a b", False), ("../x", False), ("main\n", False)])
 def test_session_ids(sid: str, ok: bool) -> None:
     assert bool(SESSION_ID_RE.match(sid)) is ok
+
+
+def test_server_frames_carry_their_kind_byte() -> None:
+    assert output_frame(b"hi") == b"0hi"
+    assert protocol.KEEPALIVE_FRAME == b"0"
+    assert title_frame("main") == b"1main"
+    frame = preferences_frame(10_000)
+    assert frame[0] == protocol.PREFERENCES
+    assert keepalive_ms(frame[1:].decode()) == 10_000.0
+
+
+def test_close_codes_are_sendable_except_the_local_ones() -> None:
+    local = {protocol.Close.ABNORMAL}
+    for code in protocol.Close:
+        assert protocol.is_sendable_close_code(code) is (code not in local), code
+    assert not protocol.is_sendable_close_code(1005)
+    assert not protocol.is_sendable_close_code(None)
