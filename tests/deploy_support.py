@@ -135,7 +135,6 @@ def nginx_location(prefix: str, upstream_port: int, host: str = "$http_host", st
             proxy_set_header X-Forwarded-Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_read_timeout 60s;
-            proxy_buffering off;
             {extra}
         }}
     """)

@@ -28,12 +28,10 @@ from deploy_support import (
     make_certificate,
     nginx_location,
 )
-from launch import ServeProcess, Tmux
+from launch import SERVE_PY, ServeProcess, Tmux
 from support import free_port
 
-import serve  # the conftest put the repository on sys.path
-
-from .conftest import SERVE_PY, TOKEN, Pane
+from .conftest import TOKEN, Pane, cookie_header
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("CI") and not (have("nginx") and have("openssl")), reason="needs nginx and openssl (make system)"
@@ -92,10 +90,6 @@ def http(cert: TestCertificate) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=cert.client_context()), cookie_jar=aiohttp.DummyCookieJar()
     )
-
-
-def cookie_header() -> dict[str, str]:
-    return {"Cookie": f"{serve.COOKIE_NAME}={serve.cookie_value_for(TOKEN)}"}
 
 
 def set_cookie_attributes(header: str) -> dict[str, str]:
