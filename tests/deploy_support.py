@@ -49,7 +49,7 @@ def binary(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class TestCertificate:
+class SiteCertificate:
     """A CA and a server certificate it signed, for 127.0.0.1 and localhost."""
 
     ca_file: Path
@@ -72,7 +72,7 @@ class TestCertificate:
         return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
-def make_certificate(folder: Path) -> TestCertificate:
+def make_certificate(folder: Path) -> SiteCertificate:
     """A fresh CA and a server certificate (EC P-256, SAN IP:127.0.0.1 and DNS:localhost), made with openssl."""
     folder.mkdir(parents=True, exist_ok=True)
     ca_key, ca_file = folder / "ca.key", folder / "ca.pem"
@@ -96,7 +96,7 @@ def make_certificate(folder: Path) -> TestCertificate:
     openssl("req", *ec, "-keyout", str(key_file), "-out", str(csr), "-subj", "/CN=127.0.0.1")
     openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_file), "-CAkey", str(ca_key), "-CAcreateserial",
             "-out", str(cert_file), "-days", str(CERT_DAYS), "-extfile", str(ext))
-    return TestCertificate(ca_file=ca_file, cert_file=cert_file, key_file=key_file)
+    return SiteCertificate(ca_file=ca_file, cert_file=cert_file, key_file=key_file)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def nginx_location(prefix: str, upstream_port: int, host: str = "$http_host", st
 class Nginx:
     """Debian's nginx in the foreground on a free port, serving TLS with ``cert``, configured by ``locations``."""
 
-    def __init__(self, folder: Path, cert: TestCertificate | None, locations: str, port: int | None = None) -> None:
+    def __init__(self, folder: Path, cert: SiteCertificate | None, locations: str, port: int | None = None) -> None:
         self.folder = folder
         self.cert = cert
         self.port = port or free_port()
@@ -275,7 +275,7 @@ def caddy_site(prefix: str, upstream_port: int) -> str:
 class Caddy:
     """Debian's Caddy in the foreground on a free port, TLS with ``cert`` (never ACME), admin API on its own port."""
 
-    def __init__(self, folder: Path, cert: TestCertificate, routes: str, port: int | None = None) -> None:
+    def __init__(self, folder: Path, cert: SiteCertificate, routes: str, port: int | None = None) -> None:
         self.folder = folder
         self.cert = cert
         self.port = port or free_port()

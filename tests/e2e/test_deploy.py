@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from deploy_support import Nginx, TestCertificate, have, make_certificate, nginx_location
+from deploy_support import Nginx, SiteCertificate, have, make_certificate, nginx_location
 from launch import ServeProcess, Tmux
 from livepane_e2e import (
     BOOT_TIMEOUT_S,
@@ -72,7 +72,7 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def trusting_browser(playwright: Any, deploy: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
-    cert: TestCertificate = deploy["cert"]
+    cert: SiteCertificate = deploy["cert"]
     profile = tmp_path_factory.mktemp("chromium-deploy")
     context = playwright.chromium.launch_persistent_context(
         str(profile),

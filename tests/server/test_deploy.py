@@ -22,7 +22,7 @@ from deploy_support import (
     HOST_VARIANTS,
     Caddy,
     Nginx,
-    TestCertificate,
+    SiteCertificate,
     caddy_site,
     have,
     make_certificate,
@@ -55,12 +55,12 @@ def tmux() -> Iterator[Tmux]:
 
 
 @pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> TestCertificate:
+def cert(tmp_path_factory: pytest.TempPathFactory) -> SiteCertificate:
     return make_certificate(tmp_path_factory.mktemp("cert"))
 
 
 @pytest.fixture(scope="module")
-def nginx(tmp_path_factory: pytest.TempPathFactory, cert: TestCertificate) -> Iterator[Nginx]:
+def nginx(tmp_path_factory: pytest.TempPathFactory, cert: SiteCertificate) -> Iterator[Nginx]:
     proxy = Nginx(tmp_path_factory.mktemp("nginx"), cert, "location / { return 404; }\n").start()
     yield proxy
     proxy.stop()
@@ -86,7 +86,7 @@ def public(tmux: Tmux, tmp_path_factory: pytest.TempPathFactory, nginx: Nginx) -
     process.close()
 
 
-def http(cert: TestCertificate) -> aiohttp.ClientSession:
+def http(cert: SiteCertificate) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=cert.client_context()), cookie_jar=aiohttp.DummyCookieJar()
     )
@@ -326,7 +326,7 @@ def test_plain_http_on_a_non_loopback_address_needs_the_opt_in() -> None:
     assert "0.0.0.0" in result.stderr and "--insecure" in result.stderr and "--certfile" in result.stderr
 
 
-def test_tls_options_are_checked_at_start(cert: TestCertificate) -> None:
+def test_tls_options_are_checked_at_start(cert: SiteCertificate) -> None:
     """One of --certfile/--keyfile without the other, a missing file, or a key that is not the certificate's: exit 2
     with the reason, before anything listens."""
     other = make_certificate(cert.cert_file.parent / "other")
