@@ -116,7 +116,7 @@ HOST_VARIANTS = ("$proxy_host", "$host", "$http_host")
 
 
 def nginx_location(prefix: str, upstream_port: int, host: str = "$http_host", strip: bool = True,
-                   extra: str = "") -> str:
+                   read_timeout_s: int = 60) -> str:
     """One ``location`` block as docs/deploy.md shows it: WebSocket upgrade, the Host header, timeouts.
 
     ``strip``: ``proxy_pass http://127.0.0.1:PORT/;`` (with the slash: /term/x reaches serve.py as /x) or without
@@ -134,8 +134,7 @@ def nginx_location(prefix: str, upstream_port: int, host: str = "$http_host", st
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_read_timeout 60s;
-            {extra}
+            proxy_read_timeout {read_timeout_s}s;
         }}
     """)
 

@@ -7,11 +7,13 @@ Real serve.py processes, a real Debian nginx/Caddy started by the test on free p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -20,6 +22,7 @@ import aiohttp
 import pytest
 from deploy_support import (
     HOST_VARIANTS,
+    WORKER_SHUTDOWN_TIMEOUT_S,
     Caddy,
     Nginx,
     SiteCertificate,
@@ -113,15 +116,22 @@ async def fetch_ticket(session: aiohttp.ClientSession, base: str, origin: str | 
         return response.status, await response.text()
 
 
-async def assert_terminal_works(session: aiohttp.ClientSession, base: str, origin: str) -> None:
-    """Ticket with the browser's Origin, socket through the proxy (wss), handshake, a command, its output."""
+async def open_pane_through(session: aiohttp.ClientSession, base: str, origin: str) -> Pane:
+    """Ticket with the browser's Origin, socket under ``base`` (wss for https), handshake, the first output."""
     status, body = await fetch_ticket(session, base, origin)
     assert status == 200, body
     ticket = json.loads(body)["ticket"]
     ws_base = "wss" + base.removeprefix("https") if base.startswith("https") else "ws" + base.removeprefix("http")
     pane = await open_terminal(session, f"{ws_base}ws/anchor?ticket={ticket}", origin)
+    await pane.handshake()
+    await pane.read_until(lambda got: bool(got.output))
+    return pane
+
+
+async def assert_terminal_works(session: aiohttp.ClientSession, base: str, origin: str) -> None:
+    """A socket through the proxy runs a command and shows its output."""
+    pane = await open_pane_through(session, base, origin)
     try:
-        await pane.handshake()
         await pane.send_input("echo through-''proxy\r")
         await pane.wait_output("through-proxy")
     finally:
@@ -193,6 +203,72 @@ async def test_a_prefix_the_proxy_does_not_strip_gets_an_explained_404(
     assert response.status == 404
     assert PREFIX in body and "proxy_pass" in body and "/;" in body, body
     assert len(body.strip().splitlines()) <= 3, body
+
+
+async def test_a_prefix_other_than_the_public_urls_gets_an_explained_401(
+    public: ServeProcess, nginx: Nginx, cert
+) -> None:
+    """The proxy serves livepane under /other/ but --public-url says /term/: the cookie (Path=/term/) is not sent
+    back, and the 401 says where the cookie belongs instead of only "unauthorized"."""
+    nginx.reload(nginx_location("/other/", public.port))
+    async with http(cert) as session:
+        async with session.get(f"{nginx.origin}/other/?token={TOKEN}", allow_redirects=False) as response:
+            assert set_cookie_attributes(response.headers["Set-Cookie"])["path"] == PREFIX
+        async with session.get(f"{nginx.origin}/other/") as response:  # no cookie: the browser keeps it for /term/
+            body = await response.text()
+    assert response.status == 401
+    assert f"{nginx.origin}{PREFIX}" in body and "cookie" in body, body
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# What must keep working behind nginx: restarts, reloads, idle panes
+
+
+async def test_restart_and_nginx_reload_recover(public: ServeProcess, nginx: Nginx, cert) -> None:
+    """serve.py's SIGTERM reaches the socket through nginx as 1012; while it is down the ticket fetch gets nginx's
+    502 (transient for the pane); once it is back a new socket works. ``nginx -s reload`` ends the old worker's
+    socket within worker_shutdown_timeout (1 s), and a new one works through the new workers."""
+    nginx.reload(nginx_location(PREFIX, public.port))
+    base = f"{nginx.origin}{PREFIX}"
+    async with http(cert) as session:
+        pane = await open_pane_through(session, base, nginx.origin)
+        public.stop()
+        code, _ = await pane.expect_close()
+        assert code == 1012
+        assert (await fetch_ticket(session, base, nginx.origin))[0] == 502
+        public.start()
+        await assert_terminal_works(session, base, nginx.origin)
+
+        pane = await open_pane_through(session, base, nginx.origin)
+        nginx.reload()
+        await pane.expect_close(timeout=WORKER_SHUTDOWN_TIMEOUT_S + 4)
+        await assert_terminal_works(session, base, nginx.origin)
+
+
+async def test_an_idle_socket_outlives_the_proxy_read_timeout(tmux: Tmux, tmp_path: Path, nginx: Nginx, cert) -> None:
+    """The keepalive frames keep nginx's proxy_read_timeout from cutting an idle pane (the 10 s keepalive against
+    nginx's 60 s, here 0.5 s against 2 s); the same socket without keepalives is cut: the test can see the cut."""
+    keeping = start_serve(tmux, tmp_path / "keeping", "--keepalive-s", "0.5")
+    silent = start_serve(tmux, tmp_path / "silent", "--keepalive-s", "1000")
+    read_timeout_s = 2
+    try:
+        nginx.reload(
+            nginx_location("/keeping/", keeping.port, read_timeout_s=read_timeout_s)
+            + nginx_location("/silent/", silent.port, read_timeout_s=read_timeout_s)
+        )
+        async with http(cert) as session:
+            kept = await open_pane_through(session, f"{nginx.origin}/keeping/", nginx.origin)
+            cut = await open_pane_through(session, f"{nginx.origin}/silent/", nginx.origin)
+            idle_until = time.monotonic() + 2 * read_timeout_s
+            while (left := idle_until - time.monotonic()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    assert await kept.receive_one(timeout=left) is not None, f"closed {kept.close_code}"
+            await cut.expect_close(timeout=1)
+            await kept.send_input("echo still-''open\r")
+            await kept.wait_output("still-open")
+    finally:
+        keeping.close()
+        silent.close()
 
 
 # ----------------------------------------------------------------------------------------------------------------------
