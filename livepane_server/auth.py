@@ -176,9 +176,11 @@ class Auth:
 # An Origin header as browsers serialize it (RFC 6454 §6.2): a lower-case scheme, "://", a host, an optional port
 # without leading zeros, nothing after. No userinfo (`http://evil.example@127.0.0.1` names 127.0.0.1 to a URL parser),
 # no path, no query, no fragment: anything else is not from a browser's own page and is refused.
-ORIGIN_RE = re.compile(r"\A(?P<scheme>https?)://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[1-9][0-9]{0,4}))?\Z")
-# A Host (or X-Forwarded-Host) header: the same host syntax, an optional port.
-HOST_RE = re.compile(r"\A(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[1-9][0-9]{0,4}))?\Z")
+# A host is a bracketed IPv6 literal or letters, digits, dots and hyphens; a port has no leading zero.
+HOST_AND_PORT = r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[1-9][0-9]{0,4}))?"
+ORIGIN_RE = re.compile(r"\A(?P<scheme>https?)://" + HOST_AND_PORT + r"\Z")
+# A Host (or X-Forwarded-Host) header: the same host and port, no scheme.
+HOST_RE = re.compile(r"\A" + HOST_AND_PORT + r"\Z")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # RFC 6455 §5.5: a close frame's payload is at most 125 bytes, 2 of them the code.
 MAX_CLOSE_REASON_BYTES = 123
@@ -274,11 +276,17 @@ class PublicAddress:
     cannot remove it. The scheme is not compared in the last row, since TLS may end at a proxy in front of us.
     """
 
-    def __init__(self, public: Origin | None = None, path: str = "/", trusted_proxies: tuple = (), tls: bool = False):
-        self.public = public
-        self.path = path
-        self.trusted_proxies = trusted_proxies  # ipaddress networks
-        self.tls = tls
+    def __init__(
+        self,
+        public: Origin | None = None,
+        path: str = "/",
+        trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (),
+        tls: bool = False,
+    ) -> None:
+        self.public = public  # --public-url's origin
+        self.path = path  # --public-url's path: the cookie's Path
+        self.trusted_proxies = trusted_proxies  # --trusted-proxy
+        self.tls = tls  # serve.py speaks TLS itself (--certfile)
 
     def trusted(self, request: web.BaseRequest) -> bool:
         if not self.trusted_proxies or not request.remote:
