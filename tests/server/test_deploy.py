@@ -157,6 +157,7 @@ async def test_token_url_under_a_prefix_redirects_into_the_prefix(mode, request,
     assert "httponly" in cookie and cookie["samesite"] == "Strict"
     if mode == "public":
         assert cookie["path"] == PREFIX and "secure" in cookie, cookie
+        assert f"livepane: open {nginx.origin}{PREFIX}?token=" in server.log(), "the printed URL is the public one"
 
 
 ASSET_ATTRIBUTE_RE = re.compile(r'(?:src|href|config|content)="([^"]+)"')
