@@ -32,6 +32,8 @@ from livepane_e2e import (
 )
 from support import CHROMIUM, CHROMIUM_ARGS, wait_until
 
+from livepane_server.auth import COOKIE_NAME
+
 ROOT = Path(__file__).resolve().parents[2]
 # The client builds its api/ and ws/ URLs against document.baseURI (helper P's pyclient/page.py). Until that lands,
 # the page boots under /term/ but asks /api/ticket at the root, and these stories cannot pass.
@@ -55,18 +57,22 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     nginx = Nginx(root / "nginx", cert, "")
     public = ServeProcess(tmux, root / "public", "--public-url", f"{nginx.origin}{PREFIX}", token=TOKEN)
     plain = ServeProcess(tmux, root / "plain", token=TOKEN)
+    direct = ServeProcess(tmux, root / "direct", "--certfile", str(cert.cert_file), "--keyfile", str(cert.key_file),
+                          token=TOKEN)
     try:
         public.start()
         plain.start()
+        direct.start()
         nginx.write_config(
             nginx_location(PREFIX, public.port) + nginx_location(PLAIN_PREFIX, plain.port, host="$host")
         )
         nginx.start()
-        yield {"cert": cert, "tmux": tmux, "nginx": nginx, "public": public, "plain": plain}
+        yield {"cert": cert, "tmux": tmux, "nginx": nginx, "public": public, "plain": plain, "direct": direct}
     finally:
         nginx.stop()
         public.close()
         plain.close()
+        direct.close()
         tmux.kill_server()
 
 
@@ -88,7 +94,8 @@ def trusting_browser(playwright: Any, deploy: dict[str, Any], tmp_path_factory: 
 
 @pytest.fixture
 def tab(trusting_browser: Any, deploy: dict[str, Any]) -> Iterator[Any]:
-    """A fresh tab; every request it makes must stay under nginx's origin and one of the two prefixes."""
+    """A fresh tab; every request it makes must stay under nginx's origin and one of the two prefixes, or on the
+    direct TLS server's origin."""
     page = trusting_browser.new_page()
     record = PageRecord()
     page.on("request", lambda r: record.requests.append(r.url))
@@ -99,12 +106,11 @@ def tab(trusting_browser: Any, deploy: dict[str, Any]) -> Iterator[Any]:
         yield page
     finally:
         page.close()
-    nginx: Nginx = deploy["nginx"]
+    allowed = {f"127.0.0.1:{deploy['nginx'].port}": (PREFIX, PLAIN_PREFIX), f"127.0.0.1:{deploy['direct'].port}": "/"}
     strays = [
         url for url in record.requests + record.websockets
         if urlsplit(url).scheme not in ("data", "blob")
-        and (urlsplit(url).netloc != f"127.0.0.1:{nginx.port}"
-             or not urlsplit(url).path.startswith((PREFIX, PLAIN_PREFIX)))
+        and not urlsplit(url).path.startswith(allowed.get(urlsplit(url).netloc, "\0"))
     ]
     assert not strays, f"requests outside the prefixes: {strays}"
     assert not record.errors, record.errors
@@ -166,6 +172,24 @@ def test_nginx_reload_recovers(tab: Any, deploy: dict[str, Any]) -> None:
     wait_until(lambda: stats(tab, "dp3")["opens"] > opens, 20, "the pane to reopen after nginx's reload")
     wait_for_state(tab, "dp3", "open")
     type_and_see(tab, "dp3", "after-reload")
+
+
+def test_direct_tls_page_uses_wss_and_a_secure_cookie(tab: Any, trusting_browser: Any, deploy: dict[str, Any]) -> None:
+    """serve.py --certfile/--keyfile, no proxy: the page over https, the socket over wss, the cookie Secure."""
+    direct: ServeProcess = deploy["direct"]
+    origin = f"https://127.0.0.1:{direct.port}"
+    deploy["tmux"].new_session("dp5")
+    tab.goto(f"{origin}/?token={TOKEN}&session=dp5")
+    tab.wait_for_function(
+        "typeof window.livepane !== 'undefined' && window.livepane.ready === true", timeout=BOOT_TIMEOUT_S * 1000
+    )
+    wait_for_state(tab, "dp5", "open")
+    wait_for_screen(tab, "dp5", PROMPT_RE)
+    type_and_see(tab, "dp5", "over-tls")
+    sockets = tab.livepane_record.websockets
+    assert sockets and all(url.startswith(f"wss://127.0.0.1:{direct.port}/ws/dp5?") for url in sockets), sockets
+    (cookie,) = [c for c in trusting_browser.cookies(origin) if c["name"] == COOKIE_NAME]
+    assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
 
 
 @pytest.mark.xfail(
