@@ -1,11 +1,11 @@
-"""Issue 12's stories in the browser: the page under /term/ over https through a real nginx.
+"""Issue 12's stories in the browser: the page under /term/ over https through a real nginx, and over TLS direct.
 
 One nginx (TLS with a certificate this module makes) in front of two serve.py: /term/ proxies to one started with
 ``--public-url https://127.0.0.1:NGINX/term/``, /plain/ to one without it behind ``proxy_set_header Host $host``
-(the common config that drops the port). Chromium trusts exactly this certificate's key
-(``--ignore-certificate-errors-spki-list``, which Chromium honours only with a user-data dir): the certificate is
-checked, not ignored, so a wrong one still fails. It runs in its own persistent context; the suite's shared one
-has no such flag.
+(the common config that drops the port). A third serve.py speaks TLS itself with the same certificate. Chromium
+trusts exactly this certificate's key (``--ignore-certificate-errors-spki-list``, which Chromium honours only with
+a user-data dir): the certificate is checked, not ignored, so a wrong one still fails. It runs in its own persistent
+context; the suite's shared one has no such flag.
 """
 
 from __future__ import annotations
