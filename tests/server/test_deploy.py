@@ -193,6 +193,24 @@ async def test_every_url_the_page_loads_is_under_the_prefix(mode, request, nginx
                 assert response.status == 200, f"{url}: {response.status}"
 
 
+@pytest.mark.parametrize("mode", ["plain", "public-root"])
+async def test_nginx_at_the_root(mode, plain: ServeProcess, nginx: Nginx, cert, tmux: Tmux, tmp_path: Path) -> None:
+    """``location /``: the same config without a prefix, with and without ``--public-url https://HOST:PORT/``."""
+    server = plain if mode == "plain" else start_serve(tmux, tmp_path, "--public-url", nginx.origin + "/")
+    try:
+        nginx.reload(nginx_location("/", server.port))
+        page = f"{nginx.origin}/?token={TOKEN}"
+        async with http(cert) as session:
+            async with session.get(page, allow_redirects=False) as response:
+                assert response.status == 303, await response.text()
+                assert urljoin(page, response.headers["Location"]) == f"{nginx.origin}/"
+                assert set_cookie_attributes(response.headers["Set-Cookie"])["path"] == "/"
+            await assert_terminal_works(session, f"{nginx.origin}/", nginx.origin)
+    finally:
+        if server is not plain:
+            server.close()
+
+
 async def test_a_prefix_the_proxy_does_not_strip_gets_an_explained_404(
     public: ServeProcess, nginx: Nginx, cert
 ) -> None:
@@ -347,18 +365,19 @@ async def test_forwarded_headers_count_only_from_a_trusted_proxy(
 
 
 @pytest.mark.skipif(not os.environ.get("CI") and not have("caddy"), reason="needs caddy (make system)")
-async def test_caddy_under_a_prefix(tmux: Tmux, tmp_path: Path, cert) -> None:
-    """docs/deploy.md's Caddyfile: ``handle_path /term/*`` strips the prefix and keeps the browser's Host; the token
-    URL lands in the prefix and the terminal works over wss."""
+@pytest.mark.parametrize("prefix", ["/", PREFIX])
+async def test_caddy_at_the_root_and_under_a_prefix(prefix: str, tmux: Tmux, tmp_path: Path, cert) -> None:
+    """docs/deploy.md's Caddyfiles: ``handle_path /term/*`` strips the prefix; Caddy keeps the browser's Host. The
+    token URL lands in the prefix and the terminal works over wss, with no serve.py option at all."""
     server = start_serve(tmux, tmp_path / "serve")
-    caddy = Caddy(tmp_path / "caddy", cert, caddy_site(PREFIX, server.port)).start()
+    caddy = Caddy(tmp_path / "caddy", cert, caddy_site(prefix, server.port)).start()
     try:
         async with http(cert) as session:
-            page = f"{caddy.origin}{PREFIX}?token={TOKEN}"
+            page = f"{caddy.origin}{prefix}?token={TOKEN}"
             async with session.get(page, allow_redirects=False) as response:
                 assert response.status == 303, await response.text()
-                assert urljoin(page, response.headers["Location"]) == f"{caddy.origin}{PREFIX}"
-            await assert_terminal_works(session, f"{caddy.origin}{PREFIX}", caddy.origin)
+                assert urljoin(page, response.headers["Location"]) == f"{caddy.origin}{prefix}"
+            await assert_terminal_works(session, f"{caddy.origin}{prefix}", caddy.origin)
     finally:
         caddy.stop()
         server.close()
