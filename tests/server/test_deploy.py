@@ -387,10 +387,12 @@ async def test_caddy_at_the_root_and_under_a_prefix(prefix: str, tmux: Tmux, tmp
 # TLS in serve.py itself
 
 
-async def test_direct_tls_serves_https_and_wss_with_a_secure_cookie(tmux: Tmux, tmp_path: Path, cert) -> None:
+async def test_direct_tls_serves_https_and_wss_with_a_secure_cookie(tmux: Tmux, tmp_path: Path) -> None:
     """--certfile/--keyfile: https and wss straight from serve.py; the cookie is Secure; a SIGHUP successor (which
-    inherits the listening socket) still speaks TLS."""
-    server = start_serve(tmux, tmp_path, "--certfile", str(cert.cert_file), "--keyfile", str(cert.key_file))
+    inherits the listening socket) still speaks TLS, with the certificate files as they are now (a renewal)."""
+    served = make_certificate(tmp_path / "served")  # its files get replaced below, as a renewal would
+    server = start_serve(tmux, tmp_path, "--certfile", str(served.cert_file), "--keyfile", str(served.key_file))
+    cert = served
     origin = f"https://127.0.0.1:{server.port}"
     try:
         async with http(cert) as session:
@@ -403,9 +405,15 @@ async def test_direct_tls_serves_https_and_wss_with_a_secure_cookie(tmux: Tmux, 
             with pytest.raises(aiohttp.ClientError):
                 async with session.get(f"http://127.0.0.1:{server.port}/") as response:
                     await response.read()
+        renewed = make_certificate(tmp_path / "renewed")
+        for source, target in ((renewed.cert_file, served.cert_file), (renewed.key_file, served.key_file)):
+            target.write_bytes(source.read_bytes())
         server.reload()
-        async with http(cert) as session:
+        async with http(renewed) as session:
             await assert_terminal_works(session, f"{origin}/", origin)
+        async with http(served) as session:  # the old CA's trust no longer fits: the new certificate is served
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):
+                await fetch_ticket(session, f"{origin}/", origin)
     finally:
         server.close()
 
