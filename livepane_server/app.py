@@ -20,7 +20,7 @@ from aiohttp.typedefs import Handler
 from pyclient.protocol import SESSION_ID_RE, SUBPROTOCOL, Close, Reason
 
 from .assets import CACHE_NEVER, SECURITY_HEADERS, Assets
-from .auth import COOKIE_NAME, TICKET_TTL_S, Auth, TicketError, TicketJournal, origin_ok
+from .auth import COOKIE_NAME, TICKET_TTL_S, Auth, Refusal, TicketError, TicketJournal
 from .bridge import (
     WS_CLOSE_TIMEOUT_S,
     WS_HEARTBEAT_S,
@@ -56,6 +56,13 @@ SAME_SITE_REFRESH_HTML = (
 # Routes under this prefix pass _api_checks (cookie; Origin too when not GET).
 API_PREFIX = "/api/"
 UNAUTHORIZED_TEXT = "unauthorized: open the URL that serve.py printed (it ends in ?token=...)\n"
+# --public-url with a path, and a request that still carries it: the proxy forwarded the prefix instead of stripping
+# it. Without this the browser would get a bare 404 (or a page that loads nothing).
+UNSTRIPPED_PREFIX_TEXT = (
+    "not found: {path} reached livepane with the public URL's prefix {prefix} still on; livepane serves its page at "
+    "/ behind the proxy: strip the prefix (nginx: proxy_pass http://127.0.0.1:{port}/; with the slash; Caddy: "
+    "handle_path {prefix}*)\n"
+)
 
 
 def text_error(status: int, reason: str) -> web.Response:
@@ -74,6 +81,7 @@ class LivepaneServer:
         self.config = config
         self.auth = Auth(config.token, journal=ticket_journal)
         self.assets = Assets(config.web_dir, config.pyclient_dir)
+        self.address = config.public_address()
         self.tmux = Tmux(config.tmux_socket, config.shell)
         self.proxy = (
             UpstreamProxy(config.upstream, config.upstream_token, config.retry, proxy_sleep)
@@ -85,7 +93,7 @@ class LivepaneServer:
         self.stopping = False
 
     def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._api_checks])
+        app = web.Application(middlewares=[self._unstripped_prefix, self._api_checks])
         app.on_response_prepare.append(self._security_headers)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
@@ -147,7 +155,9 @@ class LivepaneServer:
                 return text_error(401, "unauthorized: wrong token in the URL")
             query = request.rel_url.query.copy()
             del query["token"]
-            clean_url = request.rel_url.with_query(query)
+            # Relative to this URL, so it stays under whatever prefix the proxy strips (docs/deploy.md).
+            rest = request.rel_url.with_query(query).raw_query_string
+            clean_url = "./" + (f"?{rest}" if rest else "")
             if request.headers.get("Sec-Fetch-Site") == "cross-site":
                 # A link on another site (a chat, a wiki): the browser would not send the SameSite=Strict cookie on
                 # this navigation's redirect, so the 303 would land on 401. A refresh is a same-site navigation.
@@ -158,13 +168,47 @@ class LivepaneServer:
                 )
             else:
                 response = web.HTTPSeeOther(clean_url, headers={"Cache-Control": CACHE_NEVER})
-            response.set_cookie(COOKIE_NAME, self.auth.cookie_value, httponly=True, samesite="Strict", path="/")
+            response.set_cookie(
+                COOKIE_NAME,
+                self.auth.cookie_value,
+                httponly=True,
+                samesite="Strict",
+                path=self.address.path,
+                secure=self.address.secure(request) or None,
+            )
             if isinstance(response, web.HTTPSeeOther):
                 raise response
             return response
         if not self.auth.cookie_ok(request):
-            return text_error(401, UNAUTHORIZED_TEXT)
+            return text_error(401, self._unauthorized_text())
         return await self.assets.index(request)
+
+    def _unauthorized_text(self) -> str:
+        if self.config.public_url is None:
+            return UNAUTHORIZED_TEXT
+        public = self.config.public_url
+        return f"unauthorized: open the URL that serve.py printed ({public}?token=...); the cookie is for {public.path}"
+
+    def _origin_refused(self, request: web.Request) -> Refusal | None:
+        """The Origin check (auth.PublicAddress), with the warning an operator needs to fix a refusal."""
+        refusal = self.address.refusal(request)
+        if refusal is not None:
+            log.warning("refused %s %s: %s", request.method, request.path, refusal.log_line)
+        return refusal
+
+    @web.middleware
+    async def _unstripped_prefix(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        public = self.config.public_url
+        if (
+            public is not None
+            and public.path != "/"
+            and request.match_info.http_exception is not None
+            and (request.path + "/").startswith(public.path)
+        ):
+            port = self.config.port or "PORT"
+            log.warning("404 for %s: the proxy did not strip the public URL's prefix %s", request.path, public.path)
+            return text_error(404, UNSTRIPPED_PREFIX_TEXT.format(path=request.path, prefix=public.path, port=port))
+        return await handler(request)
 
     @web.middleware
     async def _api_checks(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -173,10 +217,10 @@ class LivepaneServer:
         Checked in this order, on matched routes only: an unknown /api/ path or method stays aiohttp's 404/405.
         """
         if request.match_info.http_exception is None and request.path.startswith(API_PREFIX):
-            if request.method != "GET" and not origin_ok(request):
-                return text_error(403, "forbidden: origin not allowed")
+            if request.method != "GET" and (refusal := self._origin_refused(request)) is not None:
+                return text_error(403, refusal.body)
             if not self.auth.cookie_ok(request):
-                return text_error(401, UNAUTHORIZED_TEXT)
+                return text_error(401, self._unauthorized_text())
         return await handler(request)
 
     async def ticket(self, request: web.Request) -> web.Response:
@@ -282,9 +326,8 @@ class LivepaneServer:
         self, request: web.Request, ws: web.WebSocketResponse, closer: SocketCloser
     ) -> None:
         session_id = request.match_info["session"]
-        if not origin_ok(request):
-            log.warning("refused socket from origin %s", request.headers.get("Origin"))
-            await close_ws(ws, Close.FORBIDDEN, Reason.ORIGIN_NOT_ALLOWED)
+        if (refusal := self._origin_refused(request)) is not None:
+            await close_ws(ws, Close.FORBIDDEN, refusal.close_reason)
             return
         if not SESSION_ID_RE.match(session_id):
             await close_ws(ws, Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: bad session id")
