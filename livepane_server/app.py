@@ -53,6 +53,8 @@ SAME_SITE_REFRESH_HTML = (
 # Routes under this prefix pass _api_checks (cookie; Origin too when not GET).
 API_PREFIX = "/api/"
 UNAUTHORIZED_TEXT = "unauthorized: open the URL that serve.py printed (it ends in ?token=...)\n"
+# A cookie of a token that --rotate-token retired (auth.Auth.cookie_rotated): the pane can say why it stopped.
+ROTATED_TEXT = "unauthorized: the access token was rotated; open the new URL that serve.py printed\n"
 
 
 def text_error(status: int, reason: str) -> web.Response:
@@ -67,9 +69,10 @@ class LivepaneServer:
         config: Config,
         proxy_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         ticket_journal: TicketJournal | None = None,
+        retired_cookies: tuple[str, ...] = (),
     ) -> None:
         self.config = config
-        self.auth = Auth(config.token, journal=ticket_journal)
+        self.auth = Auth(config.token, journal=ticket_journal, retired_cookies=retired_cookies)
         self.assets = Assets(config.web_dir, config.pyclient_dir)
         self.tmux = Tmux(config.tmux_socket, config.shell)
         self.proxy = (
@@ -157,8 +160,11 @@ class LivepaneServer:
                 raise response
             return response
         if not self.auth.cookie_ok(request):
-            return text_error(401, UNAUTHORIZED_TEXT)
+            return self._unauthorized(request)
         return await self.assets.index(request)
+
+    def _unauthorized(self, request: web.Request) -> web.Response:
+        return text_error(401, ROTATED_TEXT if self.auth.cookie_rotated(request) else UNAUTHORIZED_TEXT)
 
     @web.middleware
     async def _api_checks(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -170,7 +176,7 @@ class LivepaneServer:
             if request.method != "GET" and not origin_ok(request):
                 return text_error(403, "forbidden: origin not allowed")
             if not self.auth.cookie_ok(request):
-                return text_error(401, UNAUTHORIZED_TEXT)
+                return self._unauthorized(request)
         return await handler(request)
 
     async def ticket(self, request: web.Request) -> web.Response:
