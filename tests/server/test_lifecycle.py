@@ -49,6 +49,7 @@ def test_help_lists_every_option() -> None:
         "--shell",
         "--pid-file",
         "--keepalive-s",
+        "--rotate-token",
     ]:
         assert flag in result.stdout, flag
 
