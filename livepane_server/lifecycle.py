@@ -54,6 +54,11 @@ SERVE_PY = ROOT_DIR / "serve.py"
 # After we stop listening, connections we had already accepted get this long to deliver their request before
 # shutdown closes idle connections; without it a reload answered a few hammered connects with nothing at all.
 ACCEPTED_GRACE_S = 0.1
+# On a hand-over (the successor already serves, so waiting costs nobody anything) connections we accepted that have
+# not sent a request yet get up to this long: on two busy cores a client can take over 0.1 s from connect to write,
+# and closing its socket once the request sits unread resets it (3 resets in a burst of 20 SIGHUPs).
+HANDOVER_GRACE_MAX_S = 1.0
+HANDOVER_GRACE_POLL_S = 0.01
 # A successor must be accepting within this long, or the reload is abandoned and the old process keeps serving.
 RELOAD_READY_TIMEOUT_S = 15.0
 # Listen backlog: a herd of panes reconnecting after a restart arrives at once.
@@ -234,12 +239,30 @@ class Lifecycle:
         # plain stop, refuses them rather than leaving them unanswered).
         await site.stop()
         await asyncio.sleep(ACCEPTED_GRACE_S)
+        if self.handed_over:
+            await self._await_first_requests(runner)
         # cleanup() runs the on_shutdown hook, which closes every socket (1012) once; then aiohttp ends connections.
         await runner.cleanup()
         if not self.handed_over:
             remove_pid_files(self.pid_files)
         log.info("stopped in %.0f ms", (time.monotonic() - started) * 1000)
         return 0
+
+    @staticmethod
+    async def _await_first_requests(runner: web.AppRunner) -> None:
+        """Until HANDOVER_GRACE_MAX_S: wait while a connection we accepted has not delivered its first request.
+
+        aiohttp counts a connection's requests in RequestHandler._request_count (private; a later aiohttp without it
+        just skips this wait).
+        """
+        server = runner.server
+        if server is None:
+            return
+        deadline = time.monotonic() + HANDOVER_GRACE_MAX_S
+        while time.monotonic() < deadline and any(
+            getattr(handler, "_request_count", 1) == 0 for handler in server.connections
+        ):
+            await asyncio.sleep(HANDOVER_GRACE_POLL_S)
 
     def _resolve_credentials(self, announce: bool) -> tuple[str, ...]:
         """Fill in the stored token unless one was given; returns the retired cookies' fingerprints."""

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from launch import SERVE_PY
 from support import async_wait_until, pid_alive
 
@@ -265,6 +266,8 @@ async def test_a_second_server_on_a_served_port_exits_at_once_and_names_the_pid(
 # -- reload that cannot be killed (issue 10 item 1) --------------------------------------------------------------------
 
 SIGHUP_BURST = 20
+# Each reload starts an interpreter (~0.5 s; 3-5 s when other suites load the two cores): more than the suite's 120 s.
+BURST_TIMEOUT_S = 400
 
 
 def serve_processes_in_group(pgid: int) -> list[int]:
@@ -295,6 +298,7 @@ def next_pid(process, old: int, timeout_s: float = 15.0) -> int:
     raise AssertionError(f"the pid file still names {old} after {timeout_s} s:\n{process.log_tail()}")
 
 
+@pytest.mark.timeout(BURST_TIMEOUT_S)
 async def test_a_burst_of_sighups_refuses_nothing_and_leaves_one_live_serving_pid(
     serve_process, session: str
 ) -> None:
@@ -307,6 +311,7 @@ async def test_a_burst_of_sighups_refuses_nothing_and_leaves_one_live_serving_pi
         await async_wait_until(lambda: stats["ok"] > 10, what="hammer running")
         pid = process.pid
         pids = [pid]
+        started = time.monotonic()
         for _ in range(SIGHUP_BURST):
             os.kill(pid, signal.SIGHUP)
             pid = await loop.run_in_executor(None, next_pid, process, pid)
@@ -321,7 +326,8 @@ async def test_a_burst_of_sighups_refuses_nothing_and_leaves_one_live_serving_pi
         await async_wait_until(lambda: stats["ok"] > after + 10, what="the last successor answering")
         stop.set()
         await asyncio.gather(*hammers)
-        print(f"{SIGHUP_BURST} SIGHUPs: {stats['ok']} connections served, {stats['refused']} refused")
+        print(f"{SIGHUP_BURST} SIGHUPs in {time.monotonic() - started:.1f} s: {stats['ok']} connections served, "
+              f"{stats['refused']} refused, {len(stats['other'])} other")
         assert stats["refused"] == 0
         assert stats["other"] == []
         assert len(set(pids)) == SIGHUP_BURST + 1
