@@ -268,9 +268,20 @@ class Lifecycle:
         """Fill in the stored token unless one was given; returns the retired cookies' fingerprints."""
         directory = self.config.state_dir
         if directory is None:
+            if not self.config.token:
+                raise state.StateError(f"no token and no state folder: pass --token or set ${ENV_TOKEN}")
+            self.secret_filter.secrets.add(self.config.token)
             return ()
-        state.ensure_dir(directory)
         if self.config.token:
+            self.secret_filter.secrets.add(self.config.token)
+            try:
+                state.ensure_dir(directory)
+            except state.StateError as exc:
+                # A given token needs no state folder (a sandboxed service may have none): used tickets are then
+                # journalled for this process and its successors only.
+                log.warning("%s: serving without it (used tickets are not kept across a restart)", exc)
+                self.config = dataclasses.replace(self.config, state_dir=None)
+                return ()
             if announce:
                 log.info("token: given by --token or $%s (not stored)", ENV_TOKEN)
             retired = state.retired_cookies(directory)
@@ -363,6 +374,9 @@ class Lifecycle:
             ready = await asyncio.wait_for(self._read_ready(loop, ready_r), RELOAD_READY_TIMEOUT_S)
         except TimeoutError:
             pass
+        except asyncio.CancelledError:
+            log.info("reload abandoned: stopping, and so does successor pid %d", successor.pid)
+            raise
         finally:
             os.close(ready_r)
             if not ready:

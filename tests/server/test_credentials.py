@@ -165,3 +165,15 @@ async def test_a_used_ticket_is_refused_after_sigterm_and_start_and_after_sigkil
             await client.open_pane(session)  # a fresh ticket still works
         finally:
             await client.close()
+
+
+async def test_a_given_token_serves_even_where_no_state_folder_can_be_made(serve_process, tmp_path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")  # XDG_STATE_HOME/livepane cannot be made under a file
+    process = serve_process(env={"XDG_STATE_HOME": str(blocker)})
+    assert "serving without it" in process.log()
+    client = Client(process.base_url)
+    try:
+        assert await client.ticket("anchor")
+    finally:
+        await client.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from launch import SERVE_PY
-from support import async_wait_until, pid_alive
+from support import async_wait_until, pid_alive, port_accepts
 
 from .conftest import Client, TmuxServer, marker
 
@@ -371,6 +371,18 @@ async def test_a_sighup_during_a_reload_is_queued_not_lost(serve_process) -> Non
         lambda: serve_processes_in_group(process.proc.pid) == [third], timeout_s=30, what="the third alone"
     )
     assert third != first
+
+
+async def test_sigterm_during_a_reload_stops_the_successor_too(serve_process) -> None:
+    process = serve_process()
+    first = process.pid
+    os.kill(first, signal.SIGHUP)
+    await async_wait_until(lambda: "reload requested" in process.log(), what="the reload under way")
+    os.kill(first, signal.SIGTERM)  # the successor is still starting (an interpreter takes ~0.5 s)
+    await async_wait_until(lambda: serve_processes_in_group(process.proc.pid) == [], timeout_s=15, what="none left")
+    assert "reload abandoned: stopping" in process.log()
+    assert not process.pid_file.exists()
+    assert not port_accepts(process.port)
 
 
 # -- the fd limit (issue 10 item 8) ------------------------------------------------------------------------------------
