@@ -185,7 +185,7 @@ class ServeProcess:
     def printed_url(self) -> str | None:
         """The token URL serve.py printed since the log's latest start mark, once it has printed it."""
         latest = self.log().rpartition("\n--- start ")[2]
-        found = re.search(r"livepane: open (http://\S+)", latest)
+        found = re.search(r"livepane: open (https?://\S+)", latest)
         return found.group(1) if found else None
 
     @property
