@@ -63,6 +63,8 @@ UNSTRIPPED_PREFIX_TEXT = (
     "/ behind the proxy: strip the prefix (nginx: proxy_pass http://127.0.0.1:{port}/; with the slash; Caddy: "
     "handle_path {prefix}*)\n"
 )
+# A cookie of a token that --rotate-token retired (auth.Auth.cookie_rotated): the pane can say why it stopped.
+ROTATED_TEXT = "unauthorized: the access token was rotated; open the new URL that serve.py printed\n"
 
 
 def text_error(status: int, reason: str) -> web.Response:
@@ -77,9 +79,10 @@ class LivepaneServer:
         config: Config,
         proxy_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         ticket_journal: TicketJournal | None = None,
+        retired_cookies: tuple[str, ...] = (),
     ) -> None:
         self.config = config
-        self.auth = Auth(config.token, journal=ticket_journal)
+        self.auth = Auth(config.token, journal=ticket_journal, retired_cookies=retired_cookies)
         self.assets = Assets(config.web_dir, config.pyclient_dir)
         self.address = config.public_address()
         self.tmux = Tmux(config.tmux_socket, config.shell)
@@ -180,8 +183,12 @@ class LivepaneServer:
                 raise response
             return response
         if not self.auth.cookie_ok(request):
-            return text_error(401, self._unauthorized_text())
+            return self._unauthorized(request)
         return await self.assets.index(request)
+
+    def _unauthorized(self, request: web.Request) -> web.Response:
+        """401: a rotated token says so; with --public-url the text names the public URL and the cookie's path."""
+        return text_error(401, ROTATED_TEXT if self.auth.cookie_rotated(request) else self._unauthorized_text())
 
     def _unauthorized_text(self) -> str:
         if self.config.public_url is None:
@@ -220,7 +227,7 @@ class LivepaneServer:
             if request.method != "GET" and (refusal := self._origin_refused(request)) is not None:
                 return text_error(403, refusal.body)
             if not self.auth.cookie_ok(request):
-                return text_error(401, self._unauthorized_text())
+                return self._unauthorized(request)
         return await handler(request)
 
     async def ticket(self, request: web.Request) -> web.Response:

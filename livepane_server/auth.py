@@ -20,7 +20,8 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -38,18 +39,25 @@ def cookie_value_for(token: str) -> str:
     return hmac.new(token.encode(), b"livepane cookie v1", hashlib.sha256).hexdigest()
 
 
+def cookie_fingerprint(cookie_value: str) -> str:
+    """What the state folder keeps of a rotated token's cookie: enough to recognise it, useless as a cookie."""
+    return hashlib.sha256(b"livepane retired cookie v1\n" + cookie_value.encode(errors="replace")).hexdigest()[:32]
+
+
 class TicketError(Exception):
     """A ticket was refused; the message is the close reason."""
 
 
 class TicketJournal:
-    """The nonces of redeemed tickets, shared by every process of one serve.py lineage.
+    """The nonces of redeemed tickets, shared by every serve.py process with the same token.
 
-    It is a file: the first process makes it (unlinked, in the temp folder), and a SIGHUP successor inherits its fd
-    (ENV_TICKETS_FD). So a ticket used on one process is refused by the other, also during a reload while both
-    accept. Each check-and-record holds an exclusive lock and first reads what the other process appended. The file
-    starts with a generation line; past COMPACT_BYTES it is rewritten with the unexpired entries under the next
-    generation, and a process that sees a new generation reads it all again.
+    It is a file: serve.py opens the one in its state folder for its token (``TicketJournal.open``, state.py), so a
+    used ticket stays used across any restart (SIGTERM or SIGKILL), and a SIGHUP successor inherits its fd
+    (ENV_TICKETS_FD); without a path (in-process tests) it is an unlinked temporary file. So a ticket used on one
+    process is refused by another, also during a reload while both accept. Each check-and-record holds an exclusive
+    lock and first reads what the other process appended. The file starts with a generation line; past COMPACT_BYTES
+    it is rewritten with the unexpired entries under the next generation, and a process that sees a new generation
+    reads it all again.
     """
 
     COMPACT_BYTES = 256 * 1024
@@ -65,6 +73,12 @@ class TicketJournal:
         self._generation = -1
         self._offset = 0
         self._used: dict[str, float] = {}  # nonce -> expiry (epoch seconds)
+
+    @classmethod
+    def open(cls, path: Path) -> TicketJournal:
+        """The journal kept in ``path`` (made 0600 if missing); its fd is inheritable by a SIGHUP successor."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return cls(fd)
 
     def use(self, nonce: str, expires_at: float, now: float) -> bool:
         """Record ``nonce`` as used; False if it was already, by this process or another one of the lineage."""
@@ -123,9 +137,14 @@ class Auth:
     """
 
     def __init__(
-        self, token: str, clock: Callable[[], float] = time.time, journal: TicketJournal | None = None
+        self,
+        token: str,
+        clock: Callable[[], float] = time.time,
+        journal: TicketJournal | None = None,
+        retired_cookies: Iterable[str] = (),
     ) -> None:
         self._token = token.encode()
+        self._retired_cookies = frozenset(retired_cookies)
         self._cookie = cookie_value_for(token).encode()
         self._ticket_key = hmac.new(self._token, b"livepane ticket key v1", hashlib.sha256).digest()
         self._clock = clock
@@ -141,6 +160,11 @@ class Auth:
     def cookie_ok(self, request: web.BaseRequest) -> bool:
         given = request.cookies.get(COOKIE_NAME)
         return given is not None and hmac.compare_digest(given.encode(), self._cookie)
+
+    def cookie_rotated(self, request: web.BaseRequest) -> bool:
+        """The request's cookie belongs to a token that was rotated away (state.py keeps their fingerprints)."""
+        given = request.cookies.get(COOKIE_NAME)
+        return given is not None and cookie_fingerprint(given) in self._retired_cookies
 
     def _mac(self, session_id: str, expiry: str, nonce: str) -> str:
         message = f"{session_id}\n{expiry}\n{nonce}".encode()

@@ -2,8 +2,10 @@
 
 Rules:
 - Every default is a named constant here with its reason; nothing else reads argv or os.environ for settings.
-- Bad input exits 2 through argparse with a one-line reason, including a non-loopback bind without a token, plain
-  HTTP on a non-loopback address without --insecure, a malformed --public-url and unusable TLS files.
+- Bad input exits 2 through argparse with a one-line reason, including a non-loopback bind without an explicit token,
+  plain HTTP on a non-loopback address without --insecure, a malformed --public-url and unusable TLS files.
+- ``token`` is the explicit one (``--token``, ``$LIVEPANE_TOKEN``) or empty: then lifecycle takes the stored token
+  from ``state_dir`` (state.py) once it holds the port, so a start that fails changes nothing there.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import argparse
 import dataclasses
 import ipaddress
 import os
-import secrets
 import shlex
 import ssl
 from pathlib import Path
@@ -22,6 +23,7 @@ from yarl import URL
 
 from pyclient.protocol import SESSION_ID_RE
 
+from . import state
 from .auth import DEFAULT_PORTS, Origin, PublicAddress, parse_host
 
 # The repository: web/ and pyclient/ sit beside this package.
@@ -36,9 +38,6 @@ DEFAULT_PORT = 8765
 DEFAULT_SESSION = "main"
 # docs/protocol.md §2 advertises keepalive_ms = 10000; the client's watchdog fires after 2.5x that.
 DEFAULT_KEEPALIVE_S = 10.0
-
-# Token generated when none is given: 192 bits, URL-safe.
-TOKEN_BYTES = 24
 
 # Environment shared between a process and the successor it starts on SIGHUP.
 ENV_TOKEN = "LIVEPANE_TOKEN"
@@ -118,6 +117,8 @@ class Config:
     default_session: str = DEFAULT_SESSION
     shell: str = ""
     pid_file: Path | None = None
+    state_dir: Path | None = None  # None: keep nothing (in-process tests); serve.py: state.state_dir(environ)
+    rotate_token: bool = False
     keepalive_s: float = DEFAULT_KEEPALIVE_S
     log_level: str = "info"
     web_dir: Path = WEB_DIR
@@ -150,7 +151,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port; 0 picks a free one (default %(default)s)")
     parser.add_argument(
         "--token",
-        help=f"access token (default: ${ENV_TOKEN}, else a random one); required to bind a non-loopback address",
+        help=f"access token (default: ${ENV_TOKEN}, else the one stored in the state folder, made at the first "
+        "start); never stored; required to bind a non-loopback address",
+    )
+    parser.add_argument(
+        "--rotate-token",
+        action="store_true",
+        help="replace the stored token with a new one before serving: panes holding the old one stop and say so",
     )
     parser.add_argument("--tmux-socket", metavar="NAME", help="tmux server socket name (tmux -L NAME); default: tmux's")
     parser.add_argument(
@@ -166,7 +173,12 @@ def build_arg_parser() -> argparse.ArgumentParser:
         "--default-session", default=DEFAULT_SESSION, help="session created at start if missing (default %(default)s)"
     )
     parser.add_argument("--shell", help="command run in sessions this server creates (default: $SHELL)")
-    parser.add_argument("--pid-file", type=Path, help="write the serving process's pid here (a reload rewrites it)")
+    parser.add_argument(
+        "--pid-file",
+        type=Path,
+        help="also write the serving process's pid here (a reload rewrites it); the state folder always gets "
+        "serve-PORT.pid",
+    )
     parser.add_argument(
         "--keepalive-s",
         type=float,
@@ -220,7 +232,7 @@ def config_from_args(argv: list[str] | None = None, environ: dict[str, str] | No
     token = args.token or environ.get(ENV_TOKEN) or ""
     if not is_loopback(args.host) and not token:
         parser.error(
-            f"refusing to bind non-loopback address {args.host!r} with a random token: "
+            f"refusing to bind non-loopback address {args.host!r} with the stored token: "
             f"pass --token or set ${ENV_TOKEN} (anyone who can reach the port gets a shell)"
         )
     if not is_loopback(args.host) and not args.certfile and not args.insecure:
@@ -248,6 +260,8 @@ def config_from_args(argv: list[str] | None = None, environ: dict[str, str] | No
             trusted_proxies.append(ipaddress.ip_network(address, strict=False))
         except ValueError:
             parser.error(f"--trusted-proxy {address!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)")
+    if args.rotate_token and token:
+        parser.error(f"--rotate-token replaces the stored token; it cannot be combined with --token or ${ENV_TOKEN}")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a port number")
     if args.keepalive_s <= 0:
@@ -266,13 +280,15 @@ def config_from_args(argv: list[str] | None = None, environ: dict[str, str] | No
     return Config(
         host=args.host,
         port=args.port,
-        token=token or secrets.token_urlsafe(TOKEN_BYTES),
+        token=token,
         tmux_socket=args.tmux_socket,
         upstream=args.upstream,
         upstream_token=args.upstream_token or environ.get(ENV_UPSTREAM_TOKEN),
         default_session=args.default_session,
         shell=shell,
         pid_file=args.pid_file,
+        state_dir=state.state_dir(environ),
+        rotate_token=args.rotate_token,
         keepalive_s=args.keepalive_s,
         log_level=args.log_level,
         public_url=public_url,
