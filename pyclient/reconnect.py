@@ -218,6 +218,9 @@ class Status:
     close_reason: str = ""
     stop_reason: StopReason | None = None
     message: str = ""
+    offline: bool = False  # the browser says it is offline: no attempt until it is back online
+    restarting: bool = False  # inside the fast-retry window after a 1012: the server said it is coming straight back
+    held_inputs: int = 0  # input frames typed while not open and waiting to be sent
 
 
 class TicketRefused(Exception):
