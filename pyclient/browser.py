@@ -299,9 +299,11 @@ def _base_url() -> str:
 # One session on the page: a Slot (the DOM, cloned from the template) and, while connected, a Mount in it
 
 
-# DECRST parameters that leave the alternate screen (tmux's own screen). xterm.js clears the alternate buffer when it
-# leaves it, and tmux leaves it when its client exits: the last screen of an ended session would be gone.
-LEAVE_ALTERNATE_SCREEN = frozenset({47, 1047, 1049})
+# When its client exits, tmux clears the screen (ED 2) and leaves the alternate screen (DECRST 1049), and xterm.js
+# clears the alternate buffer as it leaves it: the last screen of an ended session would be gone. So the terminal keeps
+# the alternate screen's text as it was before its last full erase, and as it was when left.
+LEAVE_ALTERNATE_SCREEN = frozenset({47, 1047, 1049})  # DECRST parameters
+ERASE_DISPLAY = frozenset({2, 3})  # ED parameters: the whole screen (3: and the scrollback)
 
 TERMINAL_OPTIONS: dict[str, Any] = {
     "cursorBlink": True,
@@ -354,6 +356,7 @@ class XtermTerminal:
         self.term = js.Terminal.new(_js_object(TERMINAL_OPTIONS))
         self._pane: Pane | None = None
         self._left_screen = ""  # the alternate screen as it was when tmux left it (see LEAVE_ALTERNATE_SCREEN)
+        self._erased_screen = ""  # the alternate screen as it was before its last full erase
         # Write callbacks: one proxy each for the mount's life, dispatching to the pane attached below.
         self._parsed = proxy(owned, lambda: self._pane is not None and self._pane.on_parsed())
         self._barrier = proxy(owned, lambda: self._pane is not None and self._pane.on_barrier())
@@ -368,8 +371,9 @@ class XtermTerminal:
                 self.term.loadAddon(js.WebglAddon.WebglAddon.new())
             except Exception as error:  # no WebGL2 context here: xterm keeps its DOM renderer
                 _log(f"webgl renderer unavailable ({error}); using the DOM renderer")
-        leave = _js_object({"prefix": "?", "final": "l"})
+        leave, erase = _js_object({"prefix": "?", "final": "l"}), _js_object({"final": "J"})
         owned.register(self.term.parser.registerCsiHandler(leave, proxy(owned, self._on_reset_mode)))
+        owned.register(self.term.parser.registerCsiHandler(erase, proxy(owned, self._on_erase_display)))
 
     def attach(self, pane: Pane, owned: Disposables) -> None:
         """Route xterm's events and the container's size to ``pane``; ``owned`` undoes it all."""
@@ -381,12 +385,24 @@ class XtermTerminal:
         observer.observe(self.host)
         owned.add(observer.disconnect)
 
+    def _in_alternate_screen(self, params: Any, wanted: frozenset[int]) -> bool:
+        if self.term.buffer.active.type != "alternate":
+            return False
+        return any(isinstance(p, int | float) and int(p) in wanted for p in params)
+
     def _on_reset_mode(self, params: Any) -> bool:
-        """A DECRST: if it leaves the alternate screen, keep its text; xterm then handles it as usual."""
-        if self.term.buffer.active.type == "alternate":
-            modes = {int(p) for p in params if isinstance(p, int | float)}
-            if modes & LEAVE_ALTERNATE_SCREEN:
-                self._left_screen = self.screen()
+        """A DECRST: if it leaves the alternate screen, keep its text. Returns False: xterm then handles it as usual."""
+        if self._in_alternate_screen(params, LEAVE_ALTERNATE_SCREEN):
+            text = self.screen()
+            self._left_screen = text if text.strip() else self._erased_screen
+        return False
+
+    def _on_erase_display(self, params: Any) -> bool:
+        """An ED: before a full erase of the alternate screen, keep its text (tmux's exit erases, then leaves)."""
+        if self._in_alternate_screen(params, ERASE_DISPLAY):
+            text = self.screen()
+            if text.strip():
+                self._erased_screen = text
         return False
 
     # TerminalPort
