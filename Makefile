@@ -28,7 +28,7 @@ snapshot: web/snapshot/pyclient.key
 web/snapshot/pyclient.key: $(wildcard pyclient/*.py) web/node_modules/.package-lock.json web/make_snapshot.mjs
 	@mkdir -p web/snapshot
 	node web/make_snapshot.mjs web/node_modules/pyodide pyclient web/snapshot/pyclient.bin
-	$(PY) -c 'import serve; print(serve.snapshot_key(serve.WEB_DIR, serve.PYCLIENT_DIR))' > $@
+	$(PY) -c 'from livepane_server import assets, config; print(assets.snapshot_key(config.WEB_DIR, config.PYCLIENT_DIR))' > $@
 
 # Debian packages: tmux for the server, chromium for the end-to-end tests.
 system:

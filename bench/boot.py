@@ -3,7 +3,7 @@
 The baseline is the repository's tree as served: it boots from web/snapshot (Pyodide's memory snapshot with pyclient
 imported, made by `make snapshot`), which every load checks (globalThis.livepaneBoot). Variants: "no snapshot" (the
 snapshot's key made stale, so the page takes its plain-boot fallback) and "snapshot, no PyScript" (web/bench/loader.mjs
-instead of PyScript). A variant is a copy of the served tree (serve.py, web/, pyclient/ linked)
+instead of PyScript). A variant is a copy of the served tree (serve.py, livepane_server/, web/, pyclient/ linked)
 under the bench's work folder, run by its own serve.py: the repository's files are never edited. Every load is a
 new Chromium on a profile: a fresh one (cold) or one that already loaded the page (warm: disk cache and V8's code
 cache, as when a user comes back the next day).
@@ -87,13 +87,15 @@ async def load_once(stack: H.Stack, profile: Path, session: str, query: str = ""
 
 
 def make_variant(workdir: Path, name: str, edit_index: Any = None, extra: dict[str, bytes] | None = None) -> Path:
-    """A copy of serve.py + web/ (node_modules linked, pyclient linked, web/snapshot copied) with index.html edited
-    by edit_index (text -> text) and extra files written under web/."""
+    """A copy of serve.py + livepane_server/ + web/ (node_modules linked, pyclient linked, web/snapshot copied) with
+    index.html edited by edit_index (text -> text) and extra files written under web/."""
     root = workdir / f"variant-{name}"
     if root.exists():
         shutil.rmtree(root)
     (root / "web").mkdir(parents=True)
     shutil.copy2(H.ROOT / "serve.py", root / "serve.py")
+    # Copied, not linked: the package finds web/ beside itself (a link would resolve to the repository's web/).
+    shutil.copytree(H.ROOT / "livepane_server", root / "livepane_server", ignore=shutil.ignore_patterns("__pycache__"))
     (root / "pyclient").symlink_to(H.ROOT / "pyclient")
     for item in (H.ROOT / "web").iterdir():
         target = root / "web" / item.name
@@ -123,9 +125,9 @@ def check_snapshot() -> None:
 
     if not SNAPSHOT_FILE.is_file() or not SNAPSHOT_KEY_FILE.is_file():
         raise RuntimeError("no web/snapshot/pyclient.bin: run `make snapshot` first")
-    key = subprocess.run([H.sys_executable(), "-c", "import serve; print(serve.snapshot_key(serve.WEB_DIR, "
-                          "serve.PYCLIENT_DIR))"], cwd=H.ROOT, capture_output=True, text=True, check=True).stdout
-    if SNAPSHOT_KEY_FILE.read_text().strip() != key.strip():
+    code = "from livepane_server import assets, config; print(assets.snapshot_key(config.WEB_DIR, config.PYCLIENT_DIR))"
+    done = subprocess.run([H.sys_executable(), "-c", code], cwd=H.ROOT, capture_output=True, text=True, check=True)
+    if SNAPSHOT_KEY_FILE.read_text().strip() != done.stdout.strip():
         raise RuntimeError("web/snapshot is stale (its key does not match pyclient): run `make snapshot` first")
 
 

@@ -1,9 +1,10 @@
 """Processes and measurements the benchmarks share: an isolated tmux server, serve.py, Chromium, /proc readings.
 
 Rules:
-- Everything started here is owned by a :class:`Stack` and stopped when it closes, on success or error: serve.py (and
-  any successor a SIGHUP starts) runs in its own process group, killed by that group's id; the tmux server is ours
-  alone (``tmux -L lpbench-<pid>``) and is killed with ``kill-server``; Chromium is closed through Playwright.
+- Everything started here is owned by a :class:`Stack` and stopped when it closes, on success or error. tmux and
+  serve.py are tests/launch.py's (the tests start them the same way): serve.py (and any successor a SIGHUP starts)
+  runs in its own process group, killed by that group's id; the tmux server is ours alone
+  (``tmux -L lpbench-<pid>-<hex>``) and is killed with ``kill-server``; Chromium is closed through Playwright.
 - No timing is asserted anywhere: a bench reports, it never fails on a number. Every wait has a deadline.
 - Figures are medians with their spread over several runs; comparisons are measured in the same run.
 """
@@ -17,7 +18,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +29,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 (one launch recipe for tests and bench)
+sys.path.insert(1, str(ROOT))  # pyclient: the sections read the reconnect policy's numbers from it
+# One launch recipe for tests and bench: Chromium's flags, the tmux wrapper and the serve.py launcher.
+from launch import ServeProcess, Tmux  # noqa: E402
+from support import CHROMIUM, CHROMIUM_ARGS, async_wait_until, free_port, port_accepts  # noqa: E402
 
 PROBE_JS = (Path(__file__).resolve().parent / "probe.js").read_text()
 PROMPT = "bench$ "  # PS1 of every bench shell: what "the prompt is painted" looks for
@@ -50,27 +53,11 @@ def kill_groups(pgids: set[int]) -> None:
             os.killpg(pgid, signal.SIGKILL)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        try:
-            s.connect((host, port))
-        except OSError:
-            return False
-        return True
-
-
 async def wait_port(port: int, timeout_s: float, *, interval_s: float = 0.002) -> float | None:
     """Poll until the port accepts; returns the wall-clock time (time.time()) it first did, or None on timeout."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if port_open(port):
+        if port_accepts(port):
             return time.time()
         await asyncio.sleep(interval_s)
     return None
@@ -173,81 +160,57 @@ class Stack:
     def __init__(self, workdir: Path, *, log_level: str = "info", root: Path = ROOT) -> None:
         self.workdir = workdir
         self.root = root  # the folder holding serve.py, web/ and pyclient/: ROOT, or a variant tree under workdir
-        self.tmux_socket = f"lpbench-{os.getpid()}-{secrets.token_hex(3)}"
+        self.tmux = Tmux(f"lpbench-{os.getpid()}-{secrets.token_hex(3)}", shell=SHELL)
         self.token = secrets.token_hex(16)
-        self.port = free_port()
-        self.pid_file = workdir / "serve.pid"
-        self.log_level = log_level
-        self.server: subprocess.Popen[bytes] | None = None
-        self.server_pgids: set[int] = set()
-        self.server_logs: list[Path] = []
+        self.serve = ServeProcess(self.tmux, workdir, token=self.token, default_session="main", log_level=log_level,
+                                  root=root)
+        self.port = self.serve.port
+        self._signalled: int | None = None
         self.playwright: Any = None
         self.contexts: list[Any] = []
         self.profiles: list[Path] = []
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.serve.origin
+
+    @property
+    def tmux_socket(self) -> str:
+        return self.tmux.socket_name
 
     # -- tmux ------------------------------------------------------------------------------------------------------
 
-    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["tmux", "-L", self.tmux_socket, "-f", "/dev/null", *args],
-            capture_output=True, text=True, check=check, timeout=10,
-        )
-
     def new_session(self, name: str, columns: int = 120, rows: int = 40) -> None:
-        self.tmux("new-session", "-d", "-s", name, "-x", str(columns), "-y", str(rows), SHELL)
+        self.tmux.new_session(name, columns, rows)
 
     def send_keys(self, session: str, *keys: str) -> None:
-        self.tmux("send-keys", "-t", f"={session}:", *keys)
+        self.tmux.send_keys(session, *keys)
 
-    # -- serve.py --------------------------------------------------------------------------------------------------
+    # -- serve.py (tests/launch.py's ServeProcess) -----------------------------------------------------------------
 
     async def start_server(self, *, wait: bool = True) -> subprocess.Popen[bytes]:
-        log_path = self.workdir / f"serve-{len(self.server_logs)}.log"
-        self.server_logs.append(log_path)
-        argv = [
-            sys.executable, str(self.root / "serve.py"),
-            "--host", "127.0.0.1", "--port", str(self.port), "--token", self.token,
-            "--tmux-socket", self.tmux_socket, "--default-session", "main", "--shell", SHELL,
-            "--pid-file", str(self.pid_file), "--log-level", self.log_level,
-        ]
-        with log_path.open("wb") as log:
-            self.server = subprocess.Popen(
-                argv, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group: the successor and tmux clients die with it
-            )
-        self.server_pgids.add(self.server.pid)
-        if wait and await wait_port(self.port, 20) is None:
-            raise RuntimeError(f"serve.py did not start; see {log_path}")
-        return self.server
+        """Start serve.py; with ``wait``, until it serves (the caller times the port itself otherwise)."""
+        proc = self.serve.spawn()
+        if wait:
+            try:
+                await async_wait_until(self.serve.ready, 20, "serve.py to serve")
+            except AssertionError as exc:
+                raise RuntimeError(f"serve.py did not start; see {self.serve.log_path}") from exc
+        return proc
 
     def server_pid(self) -> int | None:
         """The serving process: a SIGHUP successor rewrites the pid file."""
-        with contextlib.suppress(OSError, ValueError):
-            return int(self.pid_file.read_text().strip())
-        return self.server.pid if self.server else None
+        return self.serve.pid or (self.serve.proc.pid if self.serve.proc else None)
 
     def signal_server(self, sig: int) -> None:
-        pid = self.server_pid()
-        if pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
+        self._signalled = self.serve.send_signal(sig)
 
     async def wait_server_gone(self, timeout_s: float = 5) -> None:
+        """Until the process signalled last has exited (no error at the deadline: the caller's start will tell)."""
+        pid = self._signalled
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.server is None or self.server.poll() is not None:
-                return
+        while pid is not None and not self.serve.exited(pid) and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
-
-    def kill_server_group(self) -> None:
-        kill_groups(self.server_pgids)
-        if self.server is not None:
-            with contextlib.suppress(Exception):
-                self.server.wait(timeout=5)
 
     # -- Chromium ----------------------------------------------------------------------------------------------------
 
@@ -293,12 +256,9 @@ class Stack:
                 await asyncio.wait_for(self.playwright.stop(), 15)
             self.playwright = None
         self.signal_server(signal.SIGTERM)
-        await self.wait_server_gone(2)  # a clean stop if it takes one; then the whole group goes, whatever is left
-        self.kill_server_group()
-        self.tmux("kill-server", check=False)
-        tmux_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
-        with contextlib.suppress(OSError):
-            (tmux_dir / self.tmux_socket).unlink()  # kill-server can leave the socket file behind
+        await self.wait_server_gone(2)  # a clean stop if it takes one; then every group it made goes, whatever is left
+        self.serve.close()
+        self.tmux.kill_server()
         for profile in self.profiles:
             shutil.rmtree(profile, ignore_errors=True)
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -193,6 +194,72 @@ async def herd(stack: H.Stack, panes: int, runs: int, log: Any) -> dict[str, Any
                 f"(median pane {H.median(r['ms']):.0f} ms); {sum(1 for a in arrivals if a[1] == 'ws')} upgrades, "
                 f"{sum(1 for a in arrivals if not a[2])} refused")
             await asyncio.sleep(1.0)
+        return out
+    finally:
+        await stack.close_browser(ctx)
+        await proxy.aclose()
+
+
+async def outage(stack: H.Stack, log: Any) -> dict[str, Any]:
+    """SIGKILL and stay down: when each attempt reaches the port, against the policy's envelope; how soon a click on
+    "retry now" reaches it; and the time from SIGTERM until serve.py has exited. (The e2e story test_outage.py checks
+    the behaviour; these are its speeds.)"""
+    from pyclient.reconnect import ReconnectPolicy, delay_envelope_ms
+
+    policy = ReconnectPolicy()
+    session = "out"
+    stack.new_session(session)
+    proxy = H.CountingProxy(stack.port)
+    await proxy.start()
+    ctx = await stack.browser()
+    out: dict[str, Any] = {}
+    try:
+        page = await H.page_for(ctx)
+        await page.goto(f"http://127.0.0.1:{proxy.port}/?session={session}", wait_until="commit")
+        await H.wait_js(page, f"window.__bench && window.__bench.events['prompt-frame:{session}']", 90)
+        await asyncio.sleep(STABLE_WAIT_S)  # a stable connection first: the drop is then failure 1
+
+        def refused() -> list[float]:
+            return [t for t, kind, ok in proxy.arrivals if kind == "ticket" and not ok]
+
+        async def until(condition: Callable[[], bool], timeout_s: float) -> None:
+            deadline = time.monotonic() + timeout_s
+            while not condition():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("outage: timed out")
+                await asyncio.sleep(0.005)
+
+        proxy.arrivals.clear()
+        t_kill = time.time()
+        stack.signal_server(signal.SIGKILL)
+        await stack.wait_server_gone()
+        await until(lambda: len(refused()) >= 5, 15)
+        times = refused()
+        out["first_ms"] = (times[0] - t_kill) * 1000
+        out["first_envelope_ms"] = [policy.first_retry_ms, policy.first_retry_ms]
+        # The gap after attempt k is the delay after failure k + 1 (the drop was failure 1).
+        out["gaps"] = [[k + 2, (b - a) * 1000, *delay_envelope_ms(policy, k + 2)]
+                       for k, (a, b) in enumerate(itertools.pairwise(times))]
+        # "retry now" while the pane waits: click to the attempt at the port.
+        selector = f'section.pane[data-session="{session}"]'
+        await H.wait_js(page, "s => window.livepane.stats(s).phase === 'waiting'", 10, arg=session, polling=10)
+        before = len(refused())
+        t_click = time.time()
+        await page.click(f"{selector} .retry-now")
+        await until(lambda: len(refused()) > before, 5)
+        out["retry_now_ms"] = (refused()[before] - t_click) * 1000
+        log(f"  first attempt {out['first_ms']:.0f} ms after SIGKILL; gaps "
+            + ", ".join(f"{g:.0f} ({lo:.0f}-{hi:.0f})" for _, g, lo, hi in out["gaps"])
+            + f" ms; retry now -> attempt {out['retry_now_ms']:.0f} ms")
+        await stack.start_server()
+        await H.wait_js(page, f"document.querySelector('{selector}').dataset.state === 'open'", 30, polling=50)
+        # SIGTERM: signal until serve.py has exited (every socket closed 1012, every bridge ended).
+        t_term = time.monotonic()
+        stack.signal_server(signal.SIGTERM)
+        await stack.wait_server_gone(10)
+        out["sigterm_exit_ms"] = (time.monotonic() - t_term) * 1000
+        log(f"  SIGTERM to exit {out['sigterm_exit_ms']:.0f} ms")
+        await stack.start_server()
         return out
     finally:
         await stack.close_browser(ctx)

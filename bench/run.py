@@ -1,10 +1,12 @@
 """livepane's benchmark suite: ``python bench/run.py [--quick] [--only NAME ...] [--ttyd PATH] [--wetty CMD]``.
 
-Prints a table and (on a run of every section) writes docs/benchmarks.md with the machine, versions and date; the raw
-samples go to bench/out/results.json. Each figure is a median with its spread; comparisons are ratios measured in the
+Prints a table and (on a run of every section, or with --write-doc) rewrites the results block of docs/benchmarks.md
+(between its ``bench:results`` markers: machine, versions, date, tables; bench/report.py renders it); the rest of
+that file, and docs/decisions.md, are kept by hand. The raw samples go to bench/out/results.json.
+Each figure is a median with its spread; comparisons are ratios measured in the
 same run, their runs interleaved. Targets are goals, reported as met or not, never asserted: a bench reports.
 
-Sections (``--only`` takes these names): boot, throughput, echo, flood, reconnect, herd, peers.
+Sections (``--only`` takes these names): boot, throughput, echo, flood, reconnect, outage, herd, peers.
 Everything it starts (serve.py, tmux servers, Chromium) is stopped on exit, error or Ctrl-C.
 """
 
@@ -33,7 +35,7 @@ import peers
 import report
 import terminal_io
 
-SECTIONS = ["boot", "throughput", "echo", "flood", "reconnect", "herd", "peers"]
+SECTIONS = ["boot", "throughput", "echo", "flood", "reconnect", "outage", "herd", "peers"]
 OUT_DIR = H.ROOT / "bench" / "out"
 
 
@@ -102,6 +104,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             log("== reconnect: SIGTERM, SIGKILL (back after 1 s), SIGHUP")
             await guarded(results, "reconnect", with_stack(
                 workdir, "reconnect", lambda st: live.reconnect(st, 1 if quick else 3, log)))
+        if "outage" in only:
+            log("== outage: SIGKILL and stay down (attempt schedule, retry now), then SIGTERM to exit")
+            await guarded(results, "outage", with_stack(workdir, "outage", lambda st: live.outage(st, log)))
         if "herd" in only:
             panes = 10 if quick else 50
             log(f"== herd: {panes} panes on one page, server restarted")
@@ -167,7 +172,7 @@ def main() -> int:
     ap.add_argument("--wetty", help="command that starts WeTTY, e.g. 'node /x/node_modules/wetty/build/main.js'")
     ap.add_argument("--from-json", type=Path, help="render the table (and doc) from a saved results.json; run nothing")
     ap.add_argument("--write-doc", action="store_true",
-                    help="write docs/benchmarks.md even with --only/--quick (default: only on a full run)")
+                    help="rewrite docs/benchmarks.md's results block even with --only/--quick (default: full runs)")
     args = ap.parse_args()
     started = time.time()
     if args.from_json:
@@ -186,8 +191,9 @@ def main() -> int:
     text = report.render(results)
     print(text)
     if args.write_doc or (not args.only and not args.quick and not args.from_json):
-        (H.ROOT / "docs" / "benchmarks.md").write_text(report.document(results, text))
-        log("wrote docs/benchmarks.md")
+        doc = H.ROOT / "docs" / "benchmarks.md"
+        doc.write_text(report.update_doc(doc.read_text(), report.results_block(results)))
+        log("wrote the results block of docs/benchmarks.md")
     log(f"done in {time.time() - started:.0f} s; raw samples in {OUT_DIR / 'results.json'}")
     return 0
 

@@ -19,7 +19,7 @@ from playwright.sync_api import sync_playwright
 DOCS = Path(__file__).resolve().parent
 sys.path[:0] = [str(DOCS.parent / "tests"), str(DOCS.parent / "tests" / "e2e")]
 
-from livepane_e2e import TOKEN, Server, Tmux, open_panes, pane_selector, screen  # noqa: E402 - lives with the tests
+from livepane_e2e import TOKEN, Tmux, make_server, open_panes, pane_selector, screen  # noqa: E402 - lives with the tests
 from support import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until  # noqa: E402
 
 SESSION = "demo"
@@ -35,7 +35,7 @@ def main() -> None:
     tmux = Tmux(f"livepane-screenshot-{os.getpid()}")
     tmux.new_session(SESSION)
     with tempfile.TemporaryDirectory() as workdir:
-        server = Server(free_port(), tmux, Path(workdir))
+        server = make_server(free_port(), tmux, Path(workdir))
         try:
             server.start()
             with sync_playwright() as playwright:
@@ -64,7 +64,7 @@ def main() -> None:
                 page.screenshot(path=str(DOCS / "screenshot-reconnecting.png"))
                 context.close()
         finally:
-            server.stop(signal.SIGKILL)
+            server.close()
             tmux.kill_server()
     print(f"wrote {DOCS / 'screenshot-open.png'} and {DOCS / 'screenshot-reconnecting.png'}")
 

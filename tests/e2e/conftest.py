@@ -9,17 +9,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from livepane_e2e import TOKEN, VIEWPORT, PageRecord, Server, Tmux, assert_same_origin
+from livepane_e2e import TOKEN, VIEWPORT, PageRecord, Server, Tmux, assert_same_origin, make_server
 from support import CHROMIUM, CHROMIUM_ARGS, free_port
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -57,14 +55,11 @@ def browser_context(playwright: Any, tmp_path_factory: pytest.TempPathFactory) -
 def server(e2e_port: int, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Server]:
     name = re.sub(r"\W", "_", request.module.__name__)
     tmux = Tmux(f"livepane-e2e-{os.getpid()}-{name}")
-    srv = Server(e2e_port, tmux, tmp_path_factory.mktemp(name))
-    srv.start()
+    srv = make_server(e2e_port, tmux, tmp_path_factory.mktemp(name))
     try:
-        yield srv
+        yield srv.start()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(Exception):
-                srv.stop(sig)
+        srv.close()
         tmux.kill_server()
 
 

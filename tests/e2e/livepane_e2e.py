@@ -11,12 +11,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,157 +20,30 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from support import pid_alive, port_accepts, wait_until
+from launch import ServeProcess, Tmux
+from support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-token"
-SHELL = "bash --norc --noprofile"
 PROMPT_RE = re.compile(r"bash-\d+\.\d+[#$] ")
 VIEWPORT = {"width": 1000, "height": 600}
 
 # Deadlines. Pyodide boots in ~3 s warm, ~4-5 s cold on 2 busy cores.
 BOOT_TIMEOUT_S = 30.0
 OPEN_TIMEOUT_S = 15.0
-SERVER_START_TIMEOUT_S = 15.0
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# tmux and serve.py
+# serve.py (tmux and the launcher are tests/launch.py's)
 
 
-@dataclass
-class Tmux:
-    socket_name: str
-
-    def run(self, *args: str, check: bool = True) -> str:
-        done = subprocess.run(
-            ["tmux", "-L", self.socket_name, *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={k: v for k, v in os.environ.items() if k != "TMUX"},
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
-        return done.stdout
-
-    def new_session(self, session: str) -> None:
-        self.run("new-session", "-d", "-s", session, "-x", "80", "-y", "24", SHELL)
-
-    def has_session(self, session: str) -> bool:
-        return (
-            subprocess.run(
-                ["tmux", "-L", self.socket_name, "has-session", "-t", f"={session}"], capture_output=True, check=False
-            ).returncode
-            == 0
-        )
-
-    def capture(self, session: str) -> str:
-        return self.run("capture-pane", "-p", "-t", f"={session}:")
-
-    def window_size(self, session: str) -> tuple[int, int]:
-        width, height = self.run(
-            "display-message", "-p", "-t", f"={session}:", "#{window_width} #{window_height}"
-        ).split()
-        return int(width), int(height)
-
-    def kill_server(self) -> None:
-        socket_path = self.run("display-message", "-p", "#{socket_path}", check=False).strip()
-        self.run("kill-server", check=False)
-        if socket_path:
-            Path(socket_path).unlink(missing_ok=True)  # kill-server leaves the socket file behind
+Server = ServeProcess  # what the stories call it
 
 
-@dataclass
-class Server:
-    """One ``serve.py`` lineage on a fixed port: start, stop (SIGTERM), kill (SIGKILL), reload (SIGHUP)."""
-
-    port: int
-    tmux: Tmux
-    workdir: Path
-    proc: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-    log_path: Path = field(init=False)
-    pid_file: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.log_path = self.workdir / "serve.log"
-        self.pid_file = self.workdir / "serve.pid"
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        with contextlib.suppress(OSError, ValueError):
-            return int(self.pid_file.read_text().strip())
-        return None
-
-    def start(self) -> None:
-        assert not port_accepts(self.port), f"port {self.port} is already taken"
-        self.starts += 1
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- start {self.starts} at {time.time():.3f}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(ROOT / "serve.py"),
-                    "--host=127.0.0.1",
-                    f"--port={self.port}",
-                    f"--token={TOKEN}",
-                    f"--tmux-socket={self.tmux.socket_name}",
-                    f"--shell={SHELL}",
-                    f"--pid-file={self.pid_file}",
-                    "--log-level=debug",  # turns on the access log: the server-side record of every attempt
-                ],
-                cwd=ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(
-            lambda: self.proc.poll() is not None or (port_accepts(self.port) and self.pid == self.proc.pid),
-            SERVER_START_TIMEOUT_S,
-            "serve.py to listen",
-        )
-        assert self.proc.poll() is None, f"serve.py exited with {self.proc.returncode}:\n{self.log_tail()}"
-
-    def _wait_gone(self, pid: int, timeout_s: float = 5.0) -> None:
-        if self.proc is not None and self.proc.pid == pid:
-            self.proc.wait(timeout=timeout_s)
-        else:
-            wait_until(lambda: not pid_alive(pid), timeout_s, f"pid {pid} to exit")
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        """Signal the serving process and wait until it is gone and the port is free."""
-        pid = self.pid or (self.proc.pid if self.proc else None)
-        if pid is None or not pid_alive(pid):
-            return
-        os.kill(pid, sig)
-        self._wait_gone(pid)
-        wait_until(lambda: not port_accepts(self.port), 5.0, "the port to close")
-
-    def reload(self) -> int:
-        """SIGHUP: a successor takes over the listening socket; returns its pid once the old process is gone."""
-        old = self.pid
-        assert old is not None
-        os.kill(old, signal.SIGHUP)
-        new = wait_until(lambda: self.pid not in (None, old) and self.pid, 15.0, "the successor's pid file")
-        self._wait_gone(old, timeout_s=10.0)
-        return new
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-    def log_lines(self, pattern: str) -> list[str]:
-        """Log lines matching a regex, in order. With --log-level=debug the access log has one per request."""
-        regex = re.compile(pattern)
-        return [line for line in self.log_text().splitlines() if regex.search(line)]
+def make_server(port: int, tmux: Tmux, workdir: Path) -> ServeProcess:
+    """serve.py as the stories run it: a fixed port (the browser cache is keyed by origin), serve.py's own default
+    session, and the access log on (``--log-level=debug``): the server-side record of every attempt."""
+    return ServeProcess(tmux, workdir, port=port, token=TOKEN, default_session=None, log_level="debug")
 
 
 DOWN_RESPONSE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\ndown\n"

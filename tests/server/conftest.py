@@ -12,12 +12,9 @@ import concurrent.futures
 import contextlib
 import inspect
 import json
-import os
 import random
 import secrets
-import signal
 import string
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -26,19 +23,20 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from support import free_port, pid_alive, wait_until
+from launch import SHELL, ServeProcess, Tmux
+from support import wait_until
 from yarl import URL
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
-import serve  # noqa: E402
+from livepane_server.app import LivepaneServer  # noqa: E402
+from livepane_server.auth import COOKIE_NAME, cookie_value_for  # noqa: E402
+from livepane_server.config import Config  # noqa: E402
 from pyclient import protocol  # noqa: E402
 
-SERVE_PY = ROOT_DIR / "serve.py"
-# Root's .bashrc costs ~130 ms per shell; a bare bash starts in a few ms.
-TEST_SHELL = "bash --norc --noprofile"
+TEST_SHELL = SHELL
 TOKEN = "test-token-" + secrets.token_hex(8)
 # Deadline for conditions that normally hold within milliseconds; generous for a loaded 2-core machine.
 DEADLINE_S = 5.0
@@ -81,53 +79,14 @@ def marker(prefix: str = "MK") -> str:
     return "".join(chars)
 
 
-class TmuxServer:
-    """The test's own tmux server (`tmux -L livepane-test-<random>`)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def run(self, *args: str, check: bool = True) -> str:
-        env = {k: v for k, v in os.environ.items() if k != "TMUX"}
-        result = subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True, env=env)
-        if check and result.returncode != 0:
-            raise AssertionError(f"tmux {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
-
-    def new_session(self, session_id: str | None = None, columns: int = 80, rows: int = 24) -> str:
-        session_id = session_id or "t" + secrets.token_hex(4)
-        self.run("new-session", "-d", "-s", session_id, "-x", str(columns), "-y", str(rows), *TEST_SHELL.split())
-        return session_id
-
-    def has_session(self, session_id: str) -> bool:
-        return subprocess.run(["tmux", "-L", self.name, "has-session", "-t", f"={session_id}"]).returncode == 0
-
-    def capture(self, session_id: str) -> str:
-        return self.run("capture-pane", "-p", "-t", f"={session_id}:", check=False)
-
-    def display(self, session_id: str, fmt: str) -> str:
-        return self.run("display-message", "-p", "-t", f"={session_id}:", fmt, check=False).strip()
-
-    def send_keys(self, session_id: str, *keys: str) -> None:
-        self.run("send-keys", "-t", f"={session_id}:", *keys)
-
-    def client_pids(self, session_id: str) -> list[int]:
-        out = self.run("list-clients", "-t", f"={session_id}", "-F", "#{client_pid}", check=False)
-        return [int(pid) for pid in out.split()]
-
-    def current_command(self, session_id: str) -> str:
-        return self.display(session_id, "#{pane_current_command}")
+TmuxServer = Tmux  # the name these tests use
 
 
 @pytest.fixture(scope="session")
-def tmux_server() -> TmuxServer:
-    server = TmuxServer(f"livepane-test-{secrets.token_hex(4)}")
-    # -f /dev/null: no user config; the "anchor" session keeps the server alive between tests.
-    server.run("-f", "/dev/null", "new-session", "-d", "-s", "anchor", *TEST_SHELL.split())
-    socket_path = Path(server.run("display-message", "-p", "#{socket_path}").strip())
+def tmux_server() -> Tmux:
+    server = Tmux(f"livepane-test-{secrets.token_hex(4)}").start("anchor")
     yield server
-    server.run("kill-server", check=False)
-    socket_path.unlink(missing_ok=True)  # kill-server leaves the socket file behind
+    server.kill_server()
 
 
 @pytest.fixture
@@ -136,11 +95,11 @@ def session(tmux_server: TmuxServer) -> str:
     session_id = tmux_server.new_session()
     wait_until(lambda: "$" in tmux_server.capture(session_id) or "#" in tmux_server.capture(session_id), what="prompt")
     yield session_id
-    tmux_server.run("kill-session", "-t", f"={session_id}", check=False)
+    tmux_server.kill_session(session_id)
 
 
 def cookie_header(token: str = TOKEN) -> dict[str, str]:
-    return {"Cookie": f"{serve.COOKIE_NAME}={serve.cookie_value_for(token)}"}
+    return {"Cookie": f"{COOKIE_NAME}={cookie_value_for(token)}"}
 
 
 class Frames:
@@ -271,18 +230,18 @@ class Client:
         return pane
 
 
-def make_config(tmux_server: TmuxServer, **overrides: object) -> serve.Config:
+def make_config(tmux_server: TmuxServer, **overrides: object) -> Config:
     fields = {"token": TOKEN, "tmux_socket": tmux_server.name, "shell": TEST_SHELL, "default_session": "anchor"}
     fields.update(overrides)
-    return serve.Config(**fields)
+    return Config(**fields)
 
 
 @contextlib.asynccontextmanager
 async def running_app(
     tmux_server: TmuxServer, port: int | None = None, proxy_sleep=asyncio.sleep, **overrides: object
-) -> AsyncIterator[tuple[Client, serve.LivepaneServer]]:
+) -> AsyncIterator[tuple[Client, LivepaneServer]]:
     """serve.py's app in this process on a loopback port, and a client for it."""
-    server = serve.LivepaneServer(make_config(tmux_server, **overrides), proxy_sleep=proxy_sleep)
+    server = LivepaneServer(make_config(tmux_server, **overrides), proxy_sleep=proxy_sleep)
     test_server = TestServer(server.build_app(), host="127.0.0.1", port=port)
     await test_server.start_server()
     client = Client(URL(f"http://127.0.0.1:{test_server.port}"))
@@ -293,80 +252,19 @@ async def running_app(
         await test_server.close()
 
 
-class ServeProcess:
-    """serve.py as a real process on a free port (for signals, reloads, memory)."""
-
-    def __init__(self, tmux_server: TmuxServer, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.env = dict(os.environ, LIVEPANE_TOKEN=TOKEN) if env is None else env
-        self.port = free_port()
-        self.pid_file = tmp_path / "serve.pid"
-        self.log_path = tmp_path / "serve.log"
-        self.args = [
-            "--port",
-            str(self.port),
-            "--tmux-socket",
-            tmux_server.name,
-            "--shell",
-            TEST_SHELL,
-            "--default-session",
-            "anchor",
-            "--pid-file",
-            str(self.pid_file),
-            *args,
-        ]
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> ServeProcess:
-        with self.log_path.open("ab") as log_file:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(SERVE_PY), *self.args], env=self.env, stdout=log_file, stderr=log_file
-            )
-        wait_until(lambda: self.serving_pid() == self.proc.pid, timeout_s=10, what="serve.py to write its pid file")
-        return self
-
-    def serving_pid(self) -> int | None:
-        try:
-            return int(self.pid_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    @property
-    def base_url(self) -> URL:
-        return URL(f"http://127.0.0.1:{self.port}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """Stop whatever process serves now (the original or a reload successor)."""
-        pids = {pid for pid in (self.serving_pid(), self.proc.pid if self.proc else None) if pid}
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        if self.proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=5)
-        for pid in pids:
-            wait_until(lambda pid=pid: not pid_alive(pid), timeout_s=5, what=f"pid {pid} to exit")
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 @pytest.fixture
-def serve_process(tmux_server: TmuxServer, tmp_path: Path):
+def serve_process(tmux_server: Tmux, tmp_path: Path):
+    """Start serve.py as a real process: ``serve_process(*args, env=..., token=..., ...)`` -> a started
+    launch.ServeProcess (keyword arguments as ServeProcess takes them); every one is closed at the end."""
     processes: list[ServeProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> ServeProcess:
-        process = ServeProcess(tmux_server, tmp_path, *args, env=env).start()
+    def start(*args: str, **options: object) -> ServeProcess:
+        options.setdefault("token", TOKEN)
+        workdir = tmp_path / f"serve-{len(processes)}"
+        process = ServeProcess(tmux_server, workdir, *args, **options)
         processes.append(process)
-        return process
+        return process.start()
 
     yield start
     for process in processes:
-        process.stop()
+        process.close()

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from support import async_wait_until
 
-import serve
+from livepane_server.bridge import PTY_READ_CHUNK_BYTES, TerminalPane
 
 
 class StuckSocket:
@@ -54,13 +54,13 @@ def _write_accepted(fd: int) -> bool:
 
 async def test_pump_stops_reading_the_pty_while_the_socket_does_not_drain() -> None:
     ws = StuckSocket()
-    pane = serve.TerminalPane(ws, "s", tmux=None, keepalive_s=10, size=(80, 24))
+    pane = TerminalPane(ws, "s", tmux=None, keepalive_s=10, size=(80, 24))
     pump = asyncio.create_task(pane.pump_output())
     os.set_blocking(pane.pty.slave, False)
     try:
         written = await fill_until_full(pane.pty.slave, limit_bytes=8 * 2**20)
         assert len(ws.frames) == 1  # one frame went out and its send never returned: nothing else was read
-        assert len(ws.frames[0]) <= 1 + serve.PTY_READ_CHUNK_BYTES
+        assert len(ws.frames[0]) <= 1 + PTY_READ_CHUNK_BYTES
         assert written < 1 * 2**20
         ws.release.set()
         # Draining again: the pump reads on, and the PTY accepts output again.
@@ -74,7 +74,7 @@ async def test_pump_stops_reading_the_pty_while_the_socket_does_not_drain() -> N
 async def test_pause_stops_reading_the_pty() -> None:
     ws = StuckSocket()
     ws.release.set()
-    pane = serve.TerminalPane(ws, "s", tmux=None, keepalive_s=10, size=(80, 24))
+    pane = TerminalPane(ws, "s", tmux=None, keepalive_s=10, size=(80, 24))
     await pane.handle_frame(b"2")
     pump = asyncio.create_task(pane.pump_output())
     os.set_blocking(pane.pty.slave, False)

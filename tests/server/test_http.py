@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from yarl import URL
 
-import serve
+from livepane_server.assets import CACHE_IMMUTABLE, CONTENT_SECURITY_POLICY, VENDOR_PACKAGES, safe_join, snapshot_key
+from livepane_server.auth import COOKIE_NAME, cookie_value_for
 
 from .conftest import ROOT_DIR, TOKEN, TmuxServer, cookie_header, running_app
 
 VERSIONS = {
     name: json.loads((ROOT_DIR / "web" / "node_modules" / name / "package.json").read_text())["version"]
-    for name in serve.VENDOR_PACKAGES
+    for name in VENDOR_PACKAGES
 }
 PYODIDE = f"/vendor/pyodide@{VERSIONS['pyodide']}"
 
@@ -64,10 +65,10 @@ async def test_token_url_sets_cookie_and_redirects_without_token(tmux_server: Tm
         async with client.http.get(client.url("/").with_query(token=TOKEN, x="1"), allow_redirects=False) as r:
             assert r.status == 303
             assert URL(r.headers["Location"]).query == {"x": "1"}
-            cookie = r.cookies[serve.COOKIE_NAME]
-            assert cookie.value == serve.cookie_value_for(TOKEN)
+            cookie = r.cookies[COOKIE_NAME]
+            assert cookie.value == cookie_value_for(TOKEN)
             assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/"
-        async with client.http.get(client.url("/"), headers={"Cookie": f"{serve.COOKIE_NAME}={cookie.value}"}) as r:
+        async with client.http.get(client.url("/"), headers={"Cookie": f"{COOKIE_NAME}={cookie.value}"}) as r:
             assert r.status == 200
             assert r.headers["Cache-Control"] == "no-cache"
 
@@ -82,7 +83,7 @@ async def test_token_link_followed_from_another_site_still_sets_a_usable_cookie(
         async with client.http.get(url, headers={"Sec-Fetch-Site": "cross-site"}, allow_redirects=False) as r:
             assert r.status == 200
             assert r.headers["Cache-Control"] == "no-store"
-            assert r.cookies[serve.COOKIE_NAME].value == serve.cookie_value_for(TOKEN)
+            assert r.cookies[COOKIE_NAME].value == cookie_value_for(TOKEN)
             body = await r.text()
         assert '<meta http-equiv="refresh" content="0; url=/?x=1">' in body
         assert TOKEN not in body
@@ -93,7 +94,7 @@ async def test_token_link_followed_from_another_site_still_sets_a_usable_cookie(
     [
         pytest.param({"token": "wrong"}, {}, id="wrong-token"),
         pytest.param({}, {}, id="no-cookie"),
-        pytest.param({}, {"Cookie": f"{serve.COOKIE_NAME}=forged"}, id="forged-cookie"),
+        pytest.param({}, {"Cookie": f"{COOKIE_NAME}=forged"}, id="forged-cookie"),
     ],
 )
 async def test_page_refused_without_access(tmux_server: TmuxServer, query: dict, headers: dict) -> None:
@@ -102,7 +103,7 @@ async def test_page_refused_without_access(tmux_server: TmuxServer, query: dict,
         response = await client.http.get(url, headers=headers, allow_redirects=False)
         assert response.status == 401
         assert "unauthorized" in await response.text()
-        assert serve.COOKIE_NAME not in response.cookies
+        assert COOKIE_NAME not in response.cookies
 
 
 async def test_page_is_templated_with_versioned_vendor_urls(tmux_server: TmuxServer, site: dict) -> None:
@@ -120,6 +121,12 @@ async def test_page_is_templated_with_versioned_vendor_urls(tmux_server: TmuxSer
             etag = r.headers["ETag"]
         async with client.http.get(client.url("/static/pyscript.json"), headers={"If-None-Match": etag}) as r:
             assert r.status == 304
+        # A browser holding several versions sends a list (RFC 9110 §13.1.2); any match, or "*", is not modified.
+        for tags in (f'"stale", {etag}', f"W/{etag}", "*"):
+            async with client.http.get(client.url("/static/pyscript.json"), headers={"If-None-Match": tags}) as r:
+                assert r.status == 304, tags
+        async with client.http.get(client.url("/static/pyscript.json"), headers={"If-None-Match": '"stale"'}) as r:
+            assert r.status == 200
 
 
 async def test_security_headers_on_every_response(tmux_server: TmuxServer, site: dict, session: str) -> None:
@@ -127,7 +134,7 @@ async def test_security_headers_on_every_response(tmux_server: TmuxServer, site:
         for path, status in [("/", 401), ("/static/app.css", 200), ("/nope", 404), (f"{PYODIDE}/pyodide.mjs", 200)]:
             async with client.http.get(client.url(path)) as r:
                 assert r.status == status, path
-                assert r.headers["Content-Security-Policy"] == serve.CONTENT_SECURITY_POLICY
+                assert r.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
                 assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
                 assert "'wasm-unsafe-eval'" in r.headers["Content-Security-Policy"]
                 assert r.headers["X-Content-Type-Options"] == "nosniff"
@@ -147,7 +154,7 @@ async def test_ticket_endpoint(tmux_server: TmuxServer) -> None:
             assert r.headers["Cache-Control"] == "no-store"
         cases = [
             ({"session": "main"}, {}, 401),
-            ({"session": "main"}, {"Cookie": f"{serve.COOKIE_NAME}=x"}, 401),
+            ({"session": "main"}, {"Cookie": f"{COOKIE_NAME}=x"}, 401),
             ({"session": "a b"}, cookie_header(), 400),
             ({"session": "main\n"}, cookie_header(), 400),
             ({"session": 5}, cookie_header(), 400),
@@ -290,10 +297,10 @@ def test_safe_join_refuses_everything_odd(tmp_path: Path) -> None:
     (tmp_path / "outside.txt").write_text("no")
     (root / "link.txt").symlink_to(tmp_path / "outside.txt")
     (root / "inner").symlink_to(root / "ok.txt")
-    assert serve.safe_join(root, "ok.txt") == (root / "ok.txt").resolve()
-    assert serve.safe_join(root, "inner") == (root / "ok.txt").resolve()  # a symlink inside is fine
+    assert safe_join(root, "ok.txt") == (root / "ok.txt").resolve()
+    assert safe_join(root, "inner") == (root / "ok.txt").resolve()  # a symlink inside is fine
     for bad in ["../outside.txt", "/etc/passwd", "link.txt", "", ".", "a//b", "ok.txt/", "..\\x", "x\x00", "missing"]:
-        assert serve.safe_join(root, bad) is None, bad
+        assert safe_join(root, bad) is None, bad
 
 
 async def test_the_memory_snapshot_is_offered_only_while_it_matches_pyclient(
@@ -303,7 +310,7 @@ async def test_the_memory_snapshot_is_offered_only_while_it_matches_pyclient(
     (web_dir / "pyscript.json").write_text('{"interpreter": "/static/pyodide-snap.mjs?snap={{snapshot}}"}')
     (web_dir / "snapshot").mkdir()
     (web_dir / "snapshot" / "pyclient.bin").write_bytes(b"SNAPSHOT")
-    key = serve.snapshot_key(web_dir, pyclient_dir)
+    key = snapshot_key(web_dir, pyclient_dir)
     (web_dir / "snapshot" / "pyclient.key").write_text(key + "\n")
 
     async def offered() -> str:
@@ -315,7 +322,7 @@ async def test_the_memory_snapshot_is_offered_only_while_it_matches_pyclient(
         assert url == f"/static/snapshot/pyclient.bin?key={key}"
         async with client.http.get(client.base_url.join(URL(url))) as r:
             assert r.status == 200 and await r.read() == b"SNAPSHOT"
-            assert r.headers["Cache-Control"] == serve.CACHE_IMMUTABLE
+            assert r.headers["Cache-Control"] == CACHE_IMMUTABLE
         for wrong in ("/static/snapshot/pyclient.bin", "/static/snapshot/pyclient.bin?key=0123456789abcdef"):
             async with client.http.get(client.base_url.join(URL(wrong))) as r:
                 assert r.status == 404, wrong

@@ -1,4 +1,8 @@
-"""serve.py as a real process: command line, SIGTERM, SIGHUP reload without refused connections, backpressure."""
+"""serve.py as a real process: command line, SIGTERM, SIGHUP reload without refused connections, an output flood.
+
+Behaviour only: how fast serve.py exits on SIGTERM and how fast Ctrl-C gets through a flood are figures of
+bench/run.py (sections reconnect and flood), reported in docs/benchmarks.md, never asserted here.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,16 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 
+from launch import SERVE_PY
 from support import async_wait_until, pid_alive
 
-from .conftest import SERVE_PY, Client, TmuxServer, marker, rss_bytes
+from .conftest import Client, TmuxServer, marker
 
-# End-to-end check only: tmux throttles a slow client by itself (it drops to ~60 KB/s of redraws once its tty
-# output backs up), so even a server without backpressure would stay under this bound here. The server's own
-# backpressure is proven in test_backpressure.py.
+# How long the flood runs into a socket that reads nothing: the scenario itself, not a race guard. (No memory bound
+# here: tmux throttles a slow client by itself, to ~60 KB/s of redraws, so even a server without backpressure stays
+# small; the server's own backpressure is proven where it lives, in test_backpressure.py.)
 FLOOD_WINDOW_S = 2.0
-MAX_RSS_GROWTH_MIB = 8
 
 
 def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -59,8 +62,7 @@ def test_bad_arguments_exit_2() -> None:
 
 async def test_prints_token_url_and_creates_default_session(serve_process, tmux_server: TmuxServer) -> None:
     default = "dflt" + secrets.token_hex(3)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEPANE_")}
-    process = serve_process("--default-session", default, env=env)
+    process = serve_process(default_session=default, token=None)
     try:
         assert tmux_server.has_session(default)
         found = await async_wait_until(
@@ -83,7 +85,7 @@ async def test_prints_token_url_and_creates_default_session(serve_process, tmux_
         tmux_server.run("kill-session", "-t", f"={default}", check=False)
 
 
-async def test_sigterm_closes_1012_ends_bridges_and_exits_within_a_second(
+async def test_sigterm_closes_1012_ends_bridges_and_exits_cleanly(
     serve_process, tmux_server: TmuxServer, session: str
 ) -> None:
     process = serve_process()
@@ -94,15 +96,11 @@ async def test_sigterm_closes_1012_ends_bridges_and_exits_within_a_second(
         await panes[0].send_input(f"echo {mark[:2]}''{mark[2:]}\r")
         await panes[0].wait_output(mark)
         assert len(tmux_server.client_pids(session)) == 3
-        started = time.monotonic()
-        process.proc.send_signal(signal.SIGTERM)
+        process.proc.send_signal(signal.SIGTERM)  # how fast it exits is bench/'s (reconnect: "SIGTERM exit")
         status = await asyncio.get_running_loop().run_in_executor(None, process.proc.wait, 5)
-        exit_s = time.monotonic() - started
         for pane in panes:
             assert await pane.expect_close() == (1012, "service restart")
-        print(f"SIGTERM exit took {exit_s * 1000:.0f} ms")
         assert status == 0
-        assert exit_s < 1.0
         assert tmux_server.has_session(session) and mark in tmux_server.capture(session)
         assert tmux_server.client_pids(session) == []
         assert not process.pid_file.exists()
@@ -154,7 +152,7 @@ async def test_sighup_reload_refuses_nothing_and_the_pane_reconnects(
         mark = marker()
         await again.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
         await again.wait_output(mark)
-        # Single use holds across the reload: the successor shares the used tickets (serve.TicketJournal).
+        # Single use holds across the reload: the successor shares the used tickets (auth.TicketJournal).
         replay = await client.connect(session, ticket=used)
         assert await replay.expect_close() == (4401, "ticket invalid: already used")
         after = stats["ok"]
@@ -195,7 +193,7 @@ async def test_reload_that_fails_keeps_the_old_process_serving(
         process.proc.wait(5)
 
 
-async def test_output_flood_into_a_socket_that_does_not_read_keeps_memory_bounded(
+async def test_ctrl_c_after_an_output_flood_into_a_socket_that_does_not_read_brings_the_prompt_back(
     serve_process, tmux_server: TmuxServer, session: str
 ) -> None:
     process = serve_process()
@@ -203,27 +201,15 @@ async def test_output_flood_into_a_socket_that_does_not_read_keeps_memory_bounde
     try:
         pane = await client.open_pane(session)
         await pane.read_until(lambda got: b"$" in got.output or b"#" in got.output)
-        baseline = rss_bytes(process.proc.pid)
         await pane.send_input("yes\r")
         await async_wait_until(lambda: tmux_server.current_command(session) == "yes", what="yes running")
-        # Measurement window: the flood runs while this socket reads nothing.
-        peak = baseline
-        deadline = time.monotonic() + FLOOD_WINDOW_S
-        while time.monotonic() < deadline:
-            peak = max(peak, rss_bytes(process.proc.pid))
-            await asyncio.sleep(0.05)
-        growth_mib = (peak - baseline) / 2**20
-        print(f"RSS baseline {baseline / 2**20:.1f} MiB, peak growth {growth_mib:.1f} MiB")
-        assert growth_mib < MAX_RSS_GROWTH_MIB
-        # Reading resumes; Ctrl-C must bring a working prompt back within a second.
+        await asyncio.sleep(FLOOD_WINDOW_S)  # the flood runs while this socket reads nothing
+        assert process.proc.poll() is None
+        # Reading resumes; Ctrl-C brings a working prompt back (how fast is bench/'s flood section).
         mark = marker()
-        started = time.monotonic()
-        reading = asyncio.create_task(pane.wait_output(mark, timeout=5))
+        reading = asyncio.create_task(pane.wait_output(mark))
         await pane.send_input(f"\x03echo {mark[:2]}''{mark[2:]}\r")
         await reading
-        elapsed = time.monotonic() - started
-        print(f"Ctrl-C to prompt: {elapsed * 1000:.0f} ms")
-        assert elapsed < 1.0
         assert tmux_server.current_command(session) == "bash"
     finally:
         await client.close()

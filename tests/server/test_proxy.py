@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 
 import aiohttp
@@ -13,9 +12,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from support import async_wait_until, free_port
 
-import serve
+from livepane_server.config import RetryPolicy
+from livepane_server.proxy import UpstreamProxy
 
-from .conftest import TOKEN, Client, TmuxServer, marker, running_app
+from .conftest import Client, TmuxServer, marker, running_app
 
 UPSTREAM_TOKEN = "upstream-token"
 
@@ -95,8 +95,7 @@ async def test_a_proxy_reloads_on_sighup_and_keeps_relaying(
     never in argv), and the pane comes back through it."""
     async with running_app(tmux_server, token=UPSTREAM_TOKEN) as (upstream_client, _):
         upstream_url = str(upstream_client.base_url.with_scheme("ws"))
-        env = dict(os.environ, LIVEPANE_TOKEN=TOKEN, LIVEPANE_UPSTREAM_TOKEN=UPSTREAM_TOKEN)
-        process = serve_process("--upstream", upstream_url, env=env)
+        process = serve_process("--upstream", upstream_url, env={"LIVEPANE_UPSTREAM_TOKEN": UPSTREAM_TOKEN})
         old_pid = process.proc.pid
         client = Client(process.base_url)
         try:
@@ -153,12 +152,12 @@ async def test_browser_close_closes_the_upstream(tmux_server: TmuxServer) -> Non
 
 
 async def test_upstream_url_forms() -> None:
-    policy = serve.RetryPolicy()
-    assert str(serve.UpstreamProxy("ws://h:1", None, policy).ws_url("s1")) == "ws://h:1/ws/s1"
-    assert str(serve.UpstreamProxy("ws://h:1/", None, policy).ws_url("s1")) == "ws://h:1/ws/s1"
-    assert str(serve.UpstreamProxy("wss://h/t/{session}/x", None, policy).ws_url("s1")) == "wss://h/t/s1/x"
-    assert str(serve.UpstreamProxy("ws://h:7681/ws", None, policy).ws_url("s1")) == "ws://h:7681/ws"  # ttyd
-    assert str(serve.UpstreamProxy("wss://h:9/a/{session}", None, policy).http_base()) == "https://h:9/"
+    policy = RetryPolicy()
+    assert str(UpstreamProxy("ws://h:1", None, policy).ws_url("s1")) == "ws://h:1/ws/s1"
+    assert str(UpstreamProxy("ws://h:1/", None, policy).ws_url("s1")) == "ws://h:1/ws/s1"
+    assert str(UpstreamProxy("wss://h/t/{session}/x", None, policy).ws_url("s1")) == "wss://h/t/s1/x"
+    assert str(UpstreamProxy("ws://h:7681/ws", None, policy).ws_url("s1")) == "ws://h:7681/ws"  # ttyd
+    assert str(UpstreamProxy("wss://h:9/a/{session}", None, policy).http_base()) == "https://h:9/"
 
 
 async def test_connects_to_an_upstream_that_comes_up_after_two_retries(tmux_server: TmuxServer) -> None:
@@ -263,7 +262,7 @@ async def test_open_timeout_counts_as_transient(tmux_server: TmuxServer) -> None
     async def recording_sleep(seconds: float) -> None:
         delays.append(seconds)
 
-    retry = serve.RetryPolicy(attempts=2, delays_s=(0.01,), open_timeout_s=0.2)
+    retry = RetryPolicy(attempts=2, delays_s=(0.01,), open_timeout_s=0.2)
     try:
         async with running_app(
             tmux_server, upstream=f"ws://127.0.0.1:{port}", retry=retry, proxy_sleep=recording_sleep
@@ -277,7 +276,7 @@ async def test_open_timeout_counts_as_transient(tmux_server: TmuxServer) -> None
 
 
 def test_retry_policy_schedule() -> None:
-    policy = serve.RetryPolicy()
+    policy = RetryPolicy()
     assert [policy.delay_after(n) for n in range(1, 6)] == [0.2, 0.4, 0.8, None, None]
     assert policy.open_timeout_s == 4.0
     with pytest.raises(AttributeError):

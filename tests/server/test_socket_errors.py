@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import pytest
 from support import async_wait_until
 
-import serve
+from livepane_server.auth import COOKIE_NAME, TICKET_TTL_S, Auth, TicketError, TicketJournal, cookie_value_for
 
 from .conftest import ROOT_DIR, TOKEN, Client, Pane, TmuxServer, marker, running_app
 
@@ -25,7 +25,7 @@ async def assert_still_serving(client: Client, witness: Pane) -> None:
 
 
 def cookie() -> dict[str, str]:
-    return {"Cookie": f"{serve.COOKIE_NAME}={serve.cookie_value_for(TOKEN)}"}
+    return {"Cookie": f"{COOKIE_NAME}={cookie_value_for(TOKEN)}"}
 
 
 REFUSALS = [
@@ -54,11 +54,11 @@ async def test_refused_socket_gets_code_and_reason(
         if ticket == "other-session":
             ticket = await client.ticket("anchor")
         elif ticket == "other-token":
-            ticket = serve.Auth("not-the-token").issue_ticket(target)
+            ticket = Auth("not-the-token").issue_ticket(target)
         elif ticket == "expired":
-            ticket = serve.Auth(TOKEN, clock=lambda: time.time() - serve.TICKET_TTL_S - 1).issue_ticket(target)
+            ticket = Auth(TOKEN, clock=lambda: time.time() - TICKET_TTL_S - 1).issue_ticket(target)
         elif ticket == "fetch" and "session" in case:
-            ticket = serve.Auth(TOKEN).issue_ticket("anchor")  # the API refuses bad ids; any ticket will do
+            ticket = Auth(TOKEN).issue_ticket("anchor")  # the API refuses bad ids; any ticket will do
         headers = {"Origin": case["origin"]} if "origin" in case else {}
         pane = await client.connect(target, ticket=ticket, headers=headers)
         assert await pane.expect_close() == (code, reason)
@@ -160,38 +160,40 @@ async def test_plain_http_get_on_socket_path_is_400(tmux_server: TmuxServer, ses
 
 def test_ticket_format_and_single_use() -> None:
     now = [1000.0]
-    auth = serve.Auth("tok", clock=lambda: now[0])
+    auth = Auth("tok", clock=lambda: now[0])
     ticket = auth.issue_ticket("main")
-    with pytest.raises(serve.TicketError, match="ticket invalid"):
+    with pytest.raises(TicketError, match="ticket invalid"):
         auth.redeem_ticket(ticket, "main2")
     auth.redeem_ticket(ticket, "main")
-    with pytest.raises(serve.TicketError, match="already used"):
+    with pytest.raises(TicketError, match="already used"):
         auth.redeem_ticket(ticket, "main")
     late = auth.issue_ticket("main")
-    now[0] += serve.TICKET_TTL_S + 0.001
-    with pytest.raises(serve.TicketError, match="expired"):
+    now[0] += TICKET_TTL_S + 0.001
+    with pytest.raises(TicketError, match="expired"):
         auth.redeem_ticket(late, "main")
     # A successor with the same token accepts a ticket its predecessor issued (reloads overlap).
     fresh = auth.issue_ticket("main")
-    serve.Auth("tok", clock=lambda: now[0]).redeem_ticket(fresh, "main")
-    assert json.dumps(fresh).isascii()
+    Auth("tok", clock=lambda: now[0]).redeem_ticket(fresh, "main")
+    # The client puts the ticket into the socket URL's query as it is: it must need no escaping there.
+    assert quote(fresh, safe="") == fresh
 
 
 def test_a_ticket_used_by_one_process_is_refused_by_its_successor() -> None:
     """The journal is shared through an inherited fd, as a SIGHUP successor gets it: single use holds across both."""
-    auth = serve.Auth("tok")
+    auth = Auth("tok")
     used = auth.issue_ticket("main")
     auth.redeem_ticket(used, "main")
     unused = auth.issue_ticket("main")
     fd = auth.journal.fd
     child = f"""
-import sys, serve
-auth = serve.Auth("tok", journal=serve.TicketJournal({fd}))
+import sys
+from livepane_server.auth import Auth, TicketError, TicketJournal
+auth = Auth("tok", journal=TicketJournal({fd}))
 for ticket, expected in ((sys.argv[1], "already used"), (sys.argv[2], None), (sys.argv[2], "already used")):
     try:
         auth.redeem_ticket(ticket, "main")
         outcome = None
-    except serve.TicketError as error:
+    except TicketError as error:
         outcome = "already used" if "already used" in str(error) else str(error)
     assert outcome == expected, (ticket, outcome, expected)
 """
@@ -199,18 +201,18 @@ for ticket, expected in ((sys.argv[1], "already used"), (sys.argv[2], None), (sy
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     # ... and what the successor used, the predecessor refuses.
-    with pytest.raises(serve.TicketError, match="already used"):
+    with pytest.raises(TicketError, match="already used"):
         auth.redeem_ticket(unused, "main")
 
 
 def test_the_ticket_journal_compacts_without_forgetting_live_tickets() -> None:
     now = [1000.0]
-    first = serve.Auth("tok", clock=lambda: now[0])
-    second = serve.Auth("tok", clock=lambda: now[0], journal=serve.TicketJournal(os.dup(first.journal.fd)))
+    first = Auth("tok", clock=lambda: now[0])
+    second = Auth("tok", clock=lambda: now[0], journal=TicketJournal(os.dup(first.journal.fd)))
     first.journal.COMPACT_BYTES = second.journal.COMPACT_BYTES = 1_500
     for _ in range(30):  # ~42 bytes each
         first.redeem_ticket(first.issue_ticket("main"), "main")
-    now[0] += serve.TICKET_TTL_S + 1  # all 30 expired
+    now[0] += TICKET_TTL_S + 1  # all 30 expired
     live = first.issue_ticket("main")
     second.redeem_ticket(live, "main")  # recorded by the other process
     sizes = []
@@ -219,5 +221,5 @@ def test_the_ticket_journal_compacts_without_forgetting_live_tickets() -> None:
         sizes.append(os.fstat(first.journal.fd).st_size)
     assert max(sizes) > 1_200 and sizes[-1] < 700, sizes  # compacted: the expired entries are gone
     for auth in (first, second):  # the live one is not: both processes still refuse it
-        with pytest.raises(serve.TicketError, match="already used"):
+        with pytest.raises(TicketError, match="already used"):
             auth.redeem_ticket(live, "main")

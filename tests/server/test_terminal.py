@@ -10,8 +10,6 @@ import signal
 import pytest
 from support import async_wait_until
 
-import serve
-
 from .conftest import TmuxServer, marker, running_app
 
 
@@ -176,7 +174,7 @@ async def test_a_browser_that_stops_answering_pings_is_dropped(
 ) -> None:
     # A dead browser (a closed laptop) must not keep its tmux client attached, pinning the window size. Pings are
     # shrunk from 20 s to 0.3 s; a socket that never answers is closed within about 1.5 of them.
-    monkeypatch.setattr(serve, "WS_HEARTBEAT_S", 0.3)
+    monkeypatch.setattr("livepane_server.app.WS_HEARTBEAT_S", 0.3)
     async with running_app(tmux_server) as (client, _):
         witness = await client.open_pane(session)  # answers pings while it is being read
         ticket = await client.ticket(session)

@@ -1,0 +1,301 @@
+"""The aiohttp application: routes, the API and socket checks, and the registry of open terminal sockets.
+
+Rules:
+- A socket is always accepted before it is refused, so the browser sees a code and a reason, never a bare 1006.
+- Every bad input gets a status or close code with a one-line reason; never a 500 for a bad request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Handler
+
+from pyclient.protocol import SESSION_ID_RE, SUBPROTOCOL, Close, Reason
+
+from .assets import CACHE_NEVER, SECURITY_HEADERS, Assets
+from .auth import COOKIE_NAME, TICKET_TTL_S, Auth, TicketError, TicketJournal, origin_ok
+from .bridge import (
+    WS_CLOSE_TIMEOUT_S,
+    WS_HEARTBEAT_S,
+    ProtocolError,
+    TerminalPane,
+    close_ws,
+    frame_bytes,
+    parse_size,
+)
+from .config import Config
+from .proxy import UpstreamProxy, classify_upstream_error
+from .tmux import Tmux
+
+log = logging.getLogger("livepane")
+
+# aiohttp's own hard ceiling, above ours so that we, not aiohttp, answer an oversized frame (with our reason).
+WS_PARSER_MAX_MSG_BYTES = 1024 * 1024
+# The handshake is the client's first frame, sent on open; a socket silent for this long is not a livepane client.
+HANDSHAKE_TIMEOUT_S = 10.0
+# Frames are terminal output; the browser is usually on loopback or a LAN, and per-message deflate costs CPU on
+# every frame for small screen diffs. Off, like a raw ttyd over loopback.
+WS_COMPRESS = False
+# SIGTERM must end the process within a second (issue 3): closes and bridge stops share this budget.
+SHUTDOWN_BUDGET_S = 0.6
+
+SAME_SITE_REFRESH_HTML = (
+    '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={url}">'
+    '<title>livepane</title><a href="{url}">Open livepane</a>\n'
+)
+# Routes under this prefix pass _api_checks (cookie; Origin too when not GET).
+API_PREFIX = "/api/"
+UNAUTHORIZED_TEXT = "unauthorized: open the URL that serve.py printed (it ends in ?token=...)\n"
+
+
+def text_error(status: int, reason: str) -> web.Response:
+    return web.Response(status=status, text=reason.rstrip("\n") + "\n", headers={"Cache-Control": CACHE_NEVER})
+
+
+class LivepaneServer:
+    """The aiohttp application: routes, auth, and the registry of open terminal sockets."""
+
+    def __init__(
+        self,
+        config: Config,
+        proxy_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        ticket_journal: TicketJournal | None = None,
+    ) -> None:
+        self.config = config
+        self.auth = Auth(config.token, journal=ticket_journal)
+        self.assets = Assets(config.web_dir, config.pyclient_dir)
+        self.tmux = Tmux(config.tmux_socket, config.shell)
+        self.proxy = (
+            UpstreamProxy(config.upstream, config.upstream_token, config.retry, proxy_sleep)
+            if config.upstream
+            else None
+        )
+        self.sockets: set[web.WebSocketResponse] = set()
+        self.handlers: set[asyncio.Task[None]] = set()
+        self.stopping = False
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._api_checks])
+        app.on_response_prepare.append(self._security_headers)
+        app.on_startup.append(self._on_startup)
+        app.on_shutdown.append(self._on_shutdown)
+        app.on_cleanup.append(self._on_cleanup)
+        app.router.add_get("/", self.index)
+        app.router.add_get("/static/{path:.+}", self.assets.static)
+        app.router.add_get("/pyclient/{path:.+}", self.assets.pyclient)
+        app.router.add_get("/vendor/{spec:.+}", self.assets.vendor)
+        app.router.add_post("/api/ticket", self.ticket)
+        app.router.add_get("/api/sessions", self.list_sessions)
+        app.router.add_post("/api/sessions/{session}", self.create_session)
+        app.router.add_get("/ws/{session}", self.terminal_socket)
+        return app
+
+    @staticmethod
+    async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+
+    async def _on_startup(self, app: web.Application) -> None:
+        if self.proxy is not None:
+            await self.proxy.start()
+            return
+        if not await self.tmux.has_session(self.config.default_session):
+            if await self.tmux.new_session(self.config.default_session):
+                log.info("created tmux session %s", self.config.default_session)
+            else:
+                log.error("could not create tmux session %s", self.config.default_session)
+        if self.config.tmux_socket:
+            # Our own tmux server (tests, dedicated setups): the most recently active client's size wins everywhere.
+            # Set after the default session is ensured: on a fresh socket there is no server to set it on before.
+            await self.tmux.prefer_latest_size_globally()
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        await self.close_all_sockets()
+
+    async def _on_cleanup(self, app: web.Application) -> None:
+        if self.proxy is not None:
+            await self.proxy.stop()
+
+    async def close_all_sockets(self) -> None:
+        """Every socket gets 1012 and its bridge ends; returns within SHUTDOWN_BUDGET_S."""
+        self.stopping = True
+        closes = [close_ws(ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART) for ws in list(self.sockets)]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*closes, return_exceptions=True), SHUTDOWN_BUDGET_S / 2)
+        if self.handlers:
+            await asyncio.wait(list(self.handlers), timeout=SHUTDOWN_BUDGET_S / 2)
+
+    # -- HTTP -----------------------------------------------------------------------------------------------------
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        token = request.query.get("token")
+        if token is not None:
+            if not self.auth.token_ok(token):
+                return text_error(401, "unauthorized: wrong token in the URL")
+            query = request.rel_url.query.copy()
+            del query["token"]
+            clean_url = request.rel_url.with_query(query)
+            if request.headers.get("Sec-Fetch-Site") == "cross-site":
+                # A link on another site (a chat, a wiki): the browser would not send the SameSite=Strict cookie on
+                # this navigation's redirect, so the 303 would land on 401. A refresh is a same-site navigation.
+                response = web.Response(
+                    text=SAME_SITE_REFRESH_HTML.format(url=html.escape(str(clean_url), quote=True)),
+                    content_type="text/html",
+                    headers={"Cache-Control": CACHE_NEVER},
+                )
+            else:
+                response = web.HTTPSeeOther(clean_url, headers={"Cache-Control": CACHE_NEVER})
+            response.set_cookie(COOKIE_NAME, self.auth.cookie_value, httponly=True, samesite="Strict", path="/")
+            if isinstance(response, web.HTTPSeeOther):
+                raise response
+            return response
+        if not self.auth.cookie_ok(request):
+            return text_error(401, UNAUTHORIZED_TEXT)
+        return await self.assets.index(request)
+
+    @web.middleware
+    async def _api_checks(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every /api/ route needs the cookie; one that changes something (not GET) also a same-site Origin.
+
+        Checked in this order, on matched routes only: an unknown /api/ path or method stays aiohttp's 404/405.
+        """
+        if request.match_info.http_exception is None and request.path.startswith(API_PREFIX):
+            if request.method != "GET" and not origin_ok(request):
+                return text_error(403, "forbidden: origin not allowed")
+            if not self.auth.cookie_ok(request):
+                return text_error(401, UNAUTHORIZED_TEXT)
+        return await handler(request)
+
+    async def ticket(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            session_id = body["session"]
+        except (ValueError, KeyError, TypeError):
+            return text_error(400, 'bad request: body must be JSON {"session": "<id>"}')
+        if not isinstance(session_id, str) or not SESSION_ID_RE.match(session_id):
+            return text_error(400, f"bad request: session id must match {SESSION_ID_RE.pattern}")
+        ticket = self.auth.issue_ticket(session_id)
+        return web.json_response(
+            {"ticket": ticket, "expires_in_s": round(TICKET_TTL_S)}, headers={"Cache-Control": CACHE_NEVER}
+        )
+
+    async def list_sessions(self, request: web.Request) -> web.Response:
+        if self.proxy is not None:
+            return await self._forward(request, "GET", "api/sessions")
+        sessions = await self.tmux.list_sessions()
+        return web.json_response(
+            {"default": self.config.default_session, "sessions": sessions}, headers={"Cache-Control": CACHE_NEVER}
+        )
+
+    async def create_session(self, request: web.Request) -> web.Response:
+        session_id = request.match_info["session"]
+        if not SESSION_ID_RE.match(session_id):
+            return text_error(400, f"bad request: session id must match {SESSION_ID_RE.pattern}")
+        if self.proxy is not None:
+            return await self._forward(request, "POST", f"api/sessions/{session_id}")
+        created = not await self.tmux.has_session(session_id) and await self.tmux.new_session(session_id)
+        if not created and not await self.tmux.has_session(session_id):
+            return text_error(500, "internal error: tmux could not create the session")
+        status = 201 if created else 200
+        body = {"id": session_id, "created": created}
+        return web.json_response(body, status=status, headers={"Cache-Control": CACHE_NEVER})
+
+    async def _forward(self, request: web.Request, method: str, path: str) -> web.Response:
+        """Proxy mode: the session API is the upstream's (a serve.py with --upstream-token)."""
+        assert self.proxy is not None and self.proxy.http is not None
+        if not self.proxy.upstream_token:
+            return text_error(501, "not implemented: the upstream has no session API (no --upstream-token)")
+        try:
+            async with asyncio.timeout(self.config.retry.open_timeout_s):
+                async with self.proxy.http.request(
+                    method, self.proxy.http_base() / path, headers=self.proxy.auth_headers()
+                ) as upstream:
+                    body = await upstream.read()
+                    return web.Response(
+                        status=upstream.status,
+                        body=body,
+                        content_type=upstream.content_type,
+                        headers={"Cache-Control": CACHE_NEVER},
+                    )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return text_error(502, f"bad gateway: {classify_upstream_error(exc).reason}")
+
+    # -- WebSocket ------------------------------------------------------------------------------------------------
+
+    async def terminal_socket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(
+            protocols=(SUBPROTOCOL,),
+            heartbeat=WS_HEARTBEAT_S,
+            max_msg_size=WS_PARSER_MAX_MSG_BYTES,
+            compress=WS_COMPRESS,
+            timeout=WS_CLOSE_TIMEOUT_S,
+        )
+        if not ws.can_prepare(request).ok:
+            return text_error(400, "bad request: expected a WebSocket upgrade")
+        await ws.prepare(request)
+        # aiohttp cancels a handler whose connection drops; the socket's work (and its cleanup: ending the tmux
+        # client) runs in its own task, which notices the closed socket by itself.
+        work = asyncio.create_task(self._serve_socket(request, ws))
+        self.sockets.add(ws)
+        self.handlers.add(work)
+        work.add_done_callback(lambda _: (self.sockets.discard(ws), self.handlers.discard(work)))
+        await asyncio.shield(work)
+        return ws
+
+    async def _serve_socket(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+        try:
+            if self.stopping:
+                await close_ws(ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART)
+            else:
+                await self._serve_checked_socket(request, ws)
+        except Exception:
+            log.exception("terminal socket failed")
+            await close_ws(ws, Close.INTERNAL_ERROR, Reason.INTERNAL_ERROR)
+
+    async def _serve_checked_socket(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+        session_id = request.match_info["session"]
+        if not origin_ok(request):
+            log.warning("refused socket from origin %s", request.headers.get("Origin"))
+            await close_ws(ws, Close.FORBIDDEN, Reason.ORIGIN_NOT_ALLOWED)
+            return
+        if not SESSION_ID_RE.match(session_id):
+            await close_ws(ws, Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: bad session id")
+            return
+        try:
+            self.auth.redeem_ticket(request.query.get("ticket"), session_id)
+        except TicketError as exc:
+            await close_ws(ws, Close.UNAUTHORIZED, str(exc))
+            return
+        if self.proxy is not None:
+            await self.proxy.relay(ws, session_id)
+            return
+        if not await self.tmux.has_session(session_id):
+            await close_ws(ws, Close.NO_SUCH_SESSION, Reason.NO_SUCH_SESSION)
+            return
+        try:
+            size = await self._handshake(ws)
+        except ProtocolError as exc:
+            await close_ws(ws, exc.code, exc.reason)
+            return
+        if size is None:
+            return  # closed before the handshake
+        if not self.config.tmux_socket:
+            await self.tmux.prefer_latest_size(session_id)
+        await TerminalPane(ws, session_id, self.tmux, self.config.keepalive_s, size).run()
+
+    @staticmethod
+    async def _handshake(ws: web.WebSocketResponse) -> tuple[int, int] | None:
+        try:
+            msg = await ws.receive(timeout=HANDSHAKE_TIMEOUT_S)
+        except TimeoutError:
+            raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: no handshake") from None
+        if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+            return None
+        return parse_size(frame_bytes(msg), "handshake", require_token=True)

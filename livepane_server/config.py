@@ -1,0 +1,167 @@
+"""The command line and the environment -> one frozen Config (and the proxy's RetryPolicy).
+
+Rules:
+- Every default is a named constant here with its reason; nothing else reads argv or os.environ for settings.
+- Bad input exits 2 through argparse with a one-line reason, including a non-loopback bind without a token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import ipaddress
+import os
+import secrets
+import shlex
+from pathlib import Path
+
+from yarl import URL
+
+from pyclient.protocol import SESSION_ID_RE
+
+# The repository: web/ and pyclient/ sit beside this package.
+ROOT_DIR = Path(__file__).resolve().parents[1]
+WEB_DIR = ROOT_DIR / "web"
+PYCLIENT_DIR = ROOT_DIR / "pyclient"
+
+# Loopback only by default: a terminal is a remote shell; exposing it is an explicit decision (with a chosen token).
+DEFAULT_HOST = "127.0.0.1"
+# ttyd's 7681 plus one thousand-odd: an unprivileged port unlikely to clash with common dev servers.
+DEFAULT_PORT = 8765
+DEFAULT_SESSION = "main"
+# docs/protocol.md §2 advertises keepalive_ms = 10000; the client's watchdog fires after 2.5x that.
+DEFAULT_KEEPALIVE_S = 10.0
+
+# Token generated when none is given: 192 bits, URL-safe.
+TOKEN_BYTES = 24
+
+# Environment shared between a process and the successor it starts on SIGHUP.
+ENV_TOKEN = "LIVEPANE_TOKEN"
+ENV_UPSTREAM_TOKEN = "LIVEPANE_UPSTREAM_TOKEN"
+ENV_LISTEN_FD = "LIVEPANE_LISTEN_FD"
+ENV_TICKETS_FD = "LIVEPANE_TICKETS_FD"
+ENV_READY_FD = "LIVEPANE_READY_FD"
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """Upstream connects (proxy mode): `attempts` tries, sleeping `delays_s[i]` after failed try i (transient only)."""
+
+    attempts: int = 4
+    delays_s: tuple[float, ...] = (0.2, 0.4, 0.8)
+    open_timeout_s: float = 4.0
+
+    def delay_after(self, failed_attempt: int) -> float | None:
+        """Seconds to wait after failed attempt number `failed_attempt` (1-based), or None when out of attempts."""
+        if failed_attempt >= self.attempts:
+            return None
+        return self.delays_s[min(failed_attempt - 1, len(self.delays_s) - 1)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    token: str = ""
+    tmux_socket: str | None = None
+    upstream: str | None = None
+    upstream_token: str | None = None
+    default_session: str = DEFAULT_SESSION
+    shell: str = ""
+    pid_file: Path | None = None
+    keepalive_s: float = DEFAULT_KEEPALIVE_S
+    log_level: str = "info"
+    web_dir: Path = WEB_DIR
+    pyclient_dir: Path = PYCLIENT_DIR
+    retry: RetryPolicy = RetryPolicy()
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="serve.py",
+        description="livepane: serve tmux sessions to the browser pane (docs/protocol.md).",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port; 0 picks a free one (default %(default)s)")
+    parser.add_argument(
+        "--token",
+        help=f"access token (default: ${ENV_TOKEN}, else a random one); required to bind a non-loopback address",
+    )
+    parser.add_argument("--tmux-socket", metavar="NAME", help="tmux server socket name (tmux -L NAME); default: tmux's")
+    parser.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="proxy mode: relay each socket to this terminal server (ws://host:port, ws://host/x/{session}, ttyd)",
+    )
+    parser.add_argument(
+        "--upstream-token",
+        help=f"token of an upstream serve.py (default: ${ENV_UPSTREAM_TOKEN}); without it no ticket is fetched",
+    )
+    parser.add_argument(
+        "--default-session", default=DEFAULT_SESSION, help="session created at start if missing (default %(default)s)"
+    )
+    parser.add_argument("--shell", help="command run in sessions this server creates (default: $SHELL)")
+    parser.add_argument("--pid-file", type=Path, help="write the serving process's pid here (a reload rewrites it)")
+    parser.add_argument(
+        "--keepalive-s",
+        type=float,
+        default=DEFAULT_KEEPALIVE_S,
+        help="send an empty output frame after this much idle time (default %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity (default %(default)s)",
+    )
+    return parser
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def config_from_args(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Parse the command line; exits 2 (argparse) on bad input, including a non-loopback bind without a token."""
+    environ = os.environ if environ is None else environ
+    parser = build_arg_parser()
+    args = parser.parse_args(argv)
+    token = args.token or environ.get(ENV_TOKEN) or ""
+    if not is_loopback(args.host) and not token:
+        parser.error(
+            f"refusing to bind non-loopback address {args.host!r} with a random token: "
+            f"pass --token or set ${ENV_TOKEN} (anyone who can reach the port gets a shell)"
+        )
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port} is not a port number")
+    if args.keepalive_s <= 0:
+        parser.error("--keepalive-s must be positive")
+    if not SESSION_ID_RE.match(args.default_session):
+        parser.error(f"--default-session must match {SESSION_ID_RE.pattern}")
+    if args.upstream:
+        upstream = URL(args.upstream)
+        if upstream.scheme not in ("ws", "wss") or not upstream.host:
+            parser.error("--upstream must be a ws:// or wss:// URL")
+    shell = args.shell or environ.get("SHELL") or "/bin/sh"
+    try:
+        shlex.split(shell)
+    except ValueError as exc:
+        parser.error(f"--shell: {exc}")
+    return Config(
+        host=args.host,
+        port=args.port,
+        token=token or secrets.token_urlsafe(TOKEN_BYTES),
+        tmux_socket=args.tmux_socket,
+        upstream=args.upstream,
+        upstream_token=args.upstream_token or environ.get(ENV_UPSTREAM_TOKEN),
+        default_session=args.default_session,
+        shell=shell,
+        pid_file=args.pid_file,
+        keepalive_s=args.keepalive_s,
+        log_level=args.log_level,
+    )

@@ -1,0 +1,189 @@
+"""Proxy mode (`--upstream`): relays each browser socket frame for frame to another terminal server.
+
+Rules:
+- Transient upstream failures (network, timeouts, HTTP 5xx) are retried per the RetryPolicy; others fail fast.
+- Every failure reaches the browser as 1014 with a "bad gateway: ..." reason; an upstream's sendable close code and
+  reason are relayed as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from aiohttp import WSMsgType, web
+from yarl import URL
+
+from pyclient.protocol import SUBPROTOCOL, Close, Reason, is_sendable_close_code
+
+from .auth import COOKIE_NAME, cookie_value_for
+from .bridge import WS_HEARTBEAT_S, ProtocolError, close_ws, frame_bytes
+from .config import RetryPolicy
+
+log = logging.getLogger("livepane")
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached; `transient` says whether another attempt may help."""
+
+    def __init__(self, reason: str, transient: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+
+
+def classify_upstream_error(exc: BaseException) -> UpstreamError:
+    """Transient: network errors (incl. DNS), timeouts, a dropped handshake, HTTP 5xx. Anything else fails fast."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    if isinstance(exc, aiohttp.WSServerHandshakeError | aiohttp.ClientResponseError):
+        return UpstreamError(f"upstream answered HTTP {exc.status}", transient=exc.status >= 500)
+    if isinstance(exc, TimeoutError):
+        return UpstreamError("upstream timed out", transient=True)
+    if isinstance(exc, OSError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return UpstreamError(f"upstream unreachable ({exc.__class__.__name__})", transient=True)
+    return UpstreamError(f"upstream error ({exc.__class__.__name__})", transient=False)
+
+
+class UpstreamProxy:
+    """Relays browser sockets to an upstream terminal server, frames unchanged.
+
+    Upstream URL: `{session}` in it is replaced by the session id; otherwise a URL without a path gets `/ws/<id>`
+    appended (an upstream serve.py) and a URL with a path is used as is (one ttyd terminal).
+    Upstream auth: with an upstream token, the proxy presents the cookie derived from it and fetches a ticket from
+    `<upstream>/api/ticket` before every connect attempt; without one it connects bare (ttyd).
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        upstream_token: str | None,
+        retry: RetryPolicy,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.upstream = upstream
+        self.upstream_token = upstream_token
+        self.retry = retry
+        self.sleep = sleep
+        self.http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+
+    def ws_url(self, session_id: str) -> URL:
+        if "{session}" in self.upstream:
+            return URL(self.upstream.replace("{session}", session_id))
+        url = URL(self.upstream)
+        if url.path in ("", "/"):
+            return url.with_path(f"/ws/{session_id}")
+        return url
+
+    def http_base(self) -> URL:
+        url = URL(self.upstream.replace("{session}", "x"))
+        return url.with_scheme("https" if url.scheme == "wss" else "http").with_path("/").with_query(None)
+
+    def auth_headers(self) -> dict[str, str]:
+        if not self.upstream_token:
+            return {}
+        return {"Cookie": f"{COOKIE_NAME}={cookie_value_for(self.upstream_token)}"}
+
+    async def _attempt(self, session_id: str) -> aiohttp.ClientWebSocketResponse:
+        assert self.http is not None
+        url = self.ws_url(session_id)
+        if self.upstream_token:
+            async with self.http.post(
+                self.http_base() / "api" / "ticket", json={"session": session_id}, headers=self.auth_headers()
+            ) as response:
+                response.raise_for_status()
+                try:
+                    ticket = str((await response.json())["ticket"])
+                except (ValueError, KeyError, TypeError, aiohttp.ContentTypeError):
+                    raise UpstreamError("upstream ticket answer malformed", transient=True) from None
+            url = url.update_query(ticket=ticket)
+        return await self.http.ws_connect(
+            url,
+            protocols=(SUBPROTOCOL,),
+            heartbeat=WS_HEARTBEAT_S,
+            max_msg_size=0,  # frames are relayed unchanged; the upstream enforces its own limits
+            compress=0,
+        )
+
+    async def connect(self, session_id: str) -> aiohttp.ClientWebSocketResponse:
+        """Open the upstream socket, retrying transient failures per the RetryPolicy; raises UpstreamError."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with asyncio.timeout(self.retry.open_timeout_s):
+                    return await self._attempt(session_id)
+            except Exception as exc:
+                error = classify_upstream_error(exc)
+            delay = self.retry.delay_after(attempt) if error.transient else None
+            if delay is None:
+                raise error
+            log.info("upstream connect attempt %d failed: %s; retrying in %.1f s", attempt, error.reason, delay)
+            await self.sleep(delay)
+
+    async def relay(self, browser: web.WebSocketResponse, session_id: str) -> None:
+        try:
+            upstream = await self.connect(session_id)
+        except UpstreamError as exc:
+            log.warning("upstream for session %s failed: %s", session_id, exc.reason)
+            await close_ws(browser, Close.BAD_GATEWAY, f"{Reason.BAD_GATEWAY}: {exc.reason}")
+            return
+        to_upstream = asyncio.create_task(self._browser_to_upstream(browser, upstream))
+        to_browser = asyncio.create_task(self._upstream_to_browser(upstream, browser))
+        try:
+            await asyncio.wait({to_upstream, to_browser}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (to_upstream, to_browser):
+                task.cancel()
+            await asyncio.gather(to_upstream, to_browser, return_exceptions=True)
+            if not upstream.closed:
+                await close_ws(upstream, Close.NORMAL, "")
+
+    @staticmethod
+    async def _browser_to_upstream(browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
+        try:
+            async for msg in browser:
+                if msg.type is WSMsgType.BINARY:
+                    await upstream.send_bytes(frame_bytes(msg))
+                elif msg.type is WSMsgType.TEXT:
+                    frame_bytes(msg)  # size check only
+                    await upstream.send_str(msg.data)
+                else:
+                    break
+        except ProtocolError as exc:
+            await close_ws(browser, exc.code, exc.reason)
+        except ConnectionError:
+            return  # the upstream is gone; the other direction reports it
+        code = browser.close_code
+        await close_ws(upstream, code if is_sendable_close_code(code) else Close.NORMAL, "")
+
+    @staticmethod
+    async def _upstream_to_browser(upstream: aiohttp.ClientWebSocketResponse, browser: web.WebSocketResponse) -> None:
+        reason = ""
+        try:
+            while True:
+                msg = await upstream.receive()
+                if msg.type is WSMsgType.BINARY:
+                    await browser.send_bytes(msg.data)
+                elif msg.type is WSMsgType.TEXT:
+                    await browser.send_str(msg.data)
+                else:
+                    if msg.type is WSMsgType.CLOSE:
+                        reason = msg.extra or ""
+                    break
+        except ConnectionError:
+            return  # the browser is gone; the other direction reports it
+        code = upstream.close_code
+        if is_sendable_close_code(code):
+            await close_ws(browser, code, reason)
+        else:
+            await close_ws(browser, Close.BAD_GATEWAY, f"{Reason.BAD_GATEWAY}: upstream connection lost")

@@ -1,0 +1,167 @@
+"""The tmux server this process serves: every tmux command line (Tmux) and the attached clients (TmuxClient).
+
+Rules:
+- tmux targets are exact (`=name`, panes `=name:`); sessions with names the pane cannot open are not listed.
+- Never talk to the tmux we might run inside ($TMUX) and never leak LIVEPANE_* secrets into panes.
+- tmux clients are watched through pidfds, not threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shlex
+import signal
+import subprocess
+
+from pyclient.protocol import SESSION_ID_RE
+
+from .pty import Pty
+
+log = logging.getLogger("livepane")
+
+# A tmux client gets this long to exit on SIGTERM before SIGKILL (it exits in a few ms when healthy).
+TMUX_CLIENT_STOP_S = 0.3
+
+
+class Tmux:
+    """The tmux server this process serves: one place that builds every tmux command line."""
+
+    GLOBAL_LATEST_SIZE = ("set-option", "-g", "-w", "window-size", "latest")
+
+    def __init__(self, socket_name: str | None, shell: str) -> None:
+        self.socket_name = socket_name
+        self.shell = shell
+        # Never talk to the tmux we might run inside ($TMUX) and never leak our secrets into panes.
+        self.env = {k: v for k, v in os.environ.items() if k != "TMUX" and not k.startswith("LIVEPANE_")}
+        self.env["TERM"] = "xterm-256color"
+
+    def argv(self, *args: str) -> list[str]:
+        socket_args = ["-L", self.socket_name] if self.socket_name else []
+        return ["tmux", *socket_args, *args]
+
+    async def run(self, *args: str) -> tuple[int, str]:
+        """Run one tmux command; returns (exit status, stdout). stderr is kept for the debug log only."""
+        proc = await asyncio.create_subprocess_exec(
+            *self.argv(*args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env,
+        )
+        out, err = await proc.communicate()
+        if proc.returncode:
+            log.debug("tmux %s -> %s: %s", " ".join(args), proc.returncode, err.decode(errors="replace").strip())
+        return proc.returncode or 0, out.decode(errors="replace")
+
+    async def has_session(self, session_id: str) -> bool:
+        status, _ = await self.run("has-session", "-t", f"={session_id}")
+        return status == 0
+
+    async def new_session(self, session_id: str) -> bool:
+        """Create the session detached; False if it already existed (or could not be made).
+
+        On a server we own, this may be the command that starts it (first start, or after its last session ended
+        and tmux exited), so the global `window-size latest` is set in the same command list; on the user's server
+        the per-connect prefer_latest_size() covers the session.
+        """
+        args = ["new-session", "-d", "-s", session_id, "--", *shlex.split(self.shell)]
+        if self.socket_name:
+            args += [";", *self.GLOBAL_LATEST_SIZE]
+        status, _ = await self.run(*args)
+        return status == 0
+
+    async def prefer_latest_size(self, session_id: str) -> None:
+        """`window-size latest` on the session's windows: the most recently active client's size wins.
+
+        On a server we own (--tmux-socket) it is set globally instead; on the user's server only on this session's
+        windows, so their other sessions keep their own setting.
+        """
+        status, out = await self.run("list-windows", "-t", f"={session_id}", "-F", "#{window_id}")
+        commands: list[str] = []
+        for window_id in out.split():
+            commands += [*(["\\;"] if commands else []), "set-option", "-w", "-t", window_id, "window-size", "latest"]
+        if status == 0 and commands:
+            await self.run(*[c if c != "\\;" else ";" for c in commands])
+
+    async def prefer_latest_size_globally(self) -> None:
+        """Only meaningful once the server exists (a session is up): before that, the command fails."""
+        await self.run(*self.GLOBAL_LATEST_SIZE)
+
+    async def list_sessions(self) -> list[dict[str, object]]:
+        fmt = "#{window_width}\t#{window_height}\t#{session_attached}\t#{pane_dead}\t#{session_name}"
+        status, out = await self.run("list-sessions", "-F", fmt)
+        if status != 0:  # no server running: no sessions
+            return []
+        sessions = []
+        for line in out.splitlines():
+            fields = line.split("\t", 4)
+            if len(fields) != 5 or not SESSION_ID_RE.match(fields[4]):
+                continue  # a session made outside livepane with a name the pane cannot open
+            width, height, attached, dead, name = fields
+            sessions.append(
+                {
+                    "id": name,
+                    "attached": int(attached or 0),
+                    "width": int(width or 0),
+                    "height": int(height or 0),
+                    "alive": dead != "1",
+                }
+            )
+        return sessions
+
+    def attach_argv(self, session_id: str) -> list[str]:
+        return self.argv("attach-session", "-t", f"={session_id}")
+
+
+class TmuxClient:
+    """One `tmux attach-session` process on a Pty; `exited` resolves with its status (watched through a pidfd)."""
+
+    def __init__(self, argv: list[str], pty: Pty, env: dict[str, str]) -> None:
+        loop = asyncio.get_running_loop()
+        # Own session (no signals from our terminal); the PTY is not its controlling terminal, so we deliver
+        # SIGWINCH ourselves on resize.
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=pty.slave,
+            stdout=pty.slave,
+            stderr=pty.slave,
+            env=env,
+            start_new_session=True,
+        )
+        self.pid = self.proc.pid
+        self.exited: asyncio.Future[int] = loop.create_future()
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # no pidfd (old kernel): one waiting thread per client, not per byte
+            wait = loop.run_in_executor(None, self.proc.wait)
+            wait.add_done_callback(lambda f: self._set_exited(f.result()))
+            return
+
+        def on_exit() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            self._set_exited(self.proc.wait())
+
+        loop.add_reader(pidfd, on_exit)
+
+    def _set_exited(self, status: int) -> None:
+        if not self.exited.done():
+            self.exited.set_result(status)
+
+    def notify_resize(self) -> None:
+        if not self.exited.done():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGWINCH)
+
+    async def stop(self) -> None:
+        """End the client (tmux detaches it; the session lives on)."""
+        for sig, wait_s in ((signal.SIGTERM, TMUX_CLIENT_STOP_S), (signal.SIGKILL, TMUX_CLIENT_STOP_S)):
+            if self.exited.done():
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.exited), wait_s)
