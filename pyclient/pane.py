@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .disposables import OneShotTimer
 from .protocol import (
     OUTPUT,
     PAUSE,
@@ -424,8 +425,8 @@ class Pane:
         self.disposed = False
         self._sent_size: tuple[int, int] | None = None
         self._opening = False  # inside on_open: the handshake must be the socket's first frame
-        self._caption_handle: Any = None
-        self._ended_handle: Any = None
+        self._caption_tick = OneShotTimer(set_timeout, clear_timeout, self._refresh_caption)
+        self._ended_timer = OneShotTimer(set_timeout, clear_timeout, self._ended)
         self._resize = ResizeDebouncer(self.fit_now, set_timeout=set_timeout, clear_timeout=clear_timeout)
         extra = {"log": (lambda message: log(f"[{session}] {message}"))} if log is not None else {}
         self.machine = ReconnectingSocket(
@@ -479,10 +480,8 @@ class Pane:
             self.machine.close()
         finally:
             self._resize.cancel()
-            self._cancel_caption_tick()
-            handle, self._ended_handle = self._ended_handle, None
-            if handle is not None:
-                self._clear_timeout(handle)
+            self._caption_tick.cancel()
+            self._ended_timer.cancel()
 
     # ----------------------------------------------------------------------------------------------------------------
     # Terminal events
@@ -557,12 +556,11 @@ class Pane:
             self.gate.lost()
         self.view.show_status(status, self.stats.opens)
         self._refresh_caption()
-        if status.state is State.CLOSED and status.stop_reason in ENDED_PANELS and self._ended_handle is None:
+        if status.state is State.CLOSED and status.stop_reason in ENDED_PANELS and not self._ended_timer.armed:
             # Not from inside the socket's close handler: the page will unmount this pane and destroy its proxies.
-            self._ended_handle = self._set_timeout(self._ended, 0)
+            self._ended_timer.arm(0)
 
     def _ended(self) -> None:
-        self._ended_handle = None
         reason = self.machine.status.stop_reason
         panel = ENDED_PANELS.get(reason) if reason is not None else None
         if self._on_ended is not None and not self.disposed and panel is not None:
@@ -581,20 +579,11 @@ class Pane:
     # Caption countdown
 
     def _refresh_caption(self) -> None:
-        self._cancel_caption_tick()
+        self._caption_tick.cancel()
         if self.disposed:
             return
         status, now = self.machine.status, self._now_ms()
         self.view.show_caption(caption_view(status, now, has_opened=self.stats.opens > 0))
         delay = caption_refresh_ms(status, now)
         if delay is not None:
-            self._caption_handle = self._set_timeout(self._caption_tick, delay)
-
-    def _caption_tick(self) -> None:
-        self._caption_handle = None
-        self._refresh_caption()
-
-    def _cancel_caption_tick(self) -> None:
-        handle, self._caption_handle = self._caption_handle, None
-        if handle is not None:
-            self._clear_timeout(handle)
+            self._caption_tick.arm(delay)
