@@ -376,7 +376,7 @@ class PaneStats:
     replies_dropped: int = 0
     output_bytes: int = 0
     input_dropped_bytes: int = 0
-    input_uncertain_bytes: int = 0
+    input_uncertain_bytes: int = 0  # sent, then the connection broke before the server acknowledged it
 
 
 class Pane:
