@@ -755,7 +755,8 @@ class App:
         owned = Disposables()
         element.onload = proxy(owned, lambda event: done.done() or done.set_result(None))
         element.onerror = proxy(owned, lambda event: done.done() or done.set_exception(RuntimeError(src)))
-        owned.add(lambda: setattr(element, "onload", None) or setattr(element, "onerror", None))
+        owned.add(lambda: setattr(element, "onload", None))  # unhooked before their proxies are destroyed
+        owned.add(lambda: setattr(element, "onerror", None))
         element.src = src
         js.document.head.appendChild(element)
         try:

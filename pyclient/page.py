@@ -3,7 +3,7 @@
 The browser adapter (``pyclient/browser.py``) only translates: it reads ``document.baseURI`` and ``location.search``,
 calls ``fetch``, and hands the status and body to the functions here. Rules of this file:
 
-- No ``js``, no ``pyodide``: everything here runs (and is tested, ``tests/unit/test_page.py``) under CPython.
+- No ``js``, no ``pyodide``: everything here runs (and is tested, ``tests/unit/test_page_decisions.py``) under CPython.
 - Every URL the page builds is relative to the page's own URL (``document.baseURI``), never to the origin's root:
   behind a proxy that serves livepane under a path prefix (``https://example.org/term/``) the API and the sockets
   live under that prefix too. The socket's scheme follows the page's (``https:`` → ``wss:``).
