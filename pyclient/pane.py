@@ -551,6 +551,12 @@ class Pane:
         self.terminal.write_barrier(FULL_RESET)
         self.stats.opens += 1
 
+    def _on_input_uncertain(self, data: bytes) -> None:
+        """Typed input that was sent but may not have arrived (the link broke before the server acknowledged it):
+        quoted in a notice, never resent."""
+        self.stats.input_uncertain_bytes += len(data)
+        self.view.show_notice(uncertain_notice(data))
+
     def _on_state(self, status: Status) -> None:
         if status.state is not State.OPEN:
             self.gate.lost()
@@ -569,11 +575,6 @@ class Pane:
     def _on_input_dropped(self, nbytes: int, why: str) -> None:
         self.stats.input_dropped_bytes += nbytes
         self.view.show_notice(dropped_notice(nbytes, why))
-
-    def _on_input_uncertain(self, data: bytes) -> None:
-        """The machine's ``on_input_uncertain``: sent, unconfirmed, and the connection dropped (never resent)."""
-        self.stats.input_uncertain_bytes += len(data)
-        self.view.show_notice(uncertain_notice(data))
 
     # ----------------------------------------------------------------------------------------------------------------
     # Caption countdown
