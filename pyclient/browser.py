@@ -103,6 +103,14 @@ def listen(owner: Disposables, target: Any, event: str, fn: Callable[..., Any]) 
     owner.add(lambda: target.removeEventListener(event, handler))
 
 
+def _dispose_each(items: list[Any]) -> None:
+    """Dispose every item, each even if another raises (the registry's own guarantee)."""
+    batch = Disposables()
+    for item in items:
+        batch.register(item)
+    batch.dispose()
+
+
 def subscribe(owner: Disposables, event: Any, fn: Callable[..., Any]) -> None:
     """An xterm.js event (``term.onData`` &c.): its IDisposable is disposed, then the proxy destroyed."""
     owner.register(event(proxy(owner, fn)))
@@ -488,7 +496,7 @@ class Mount:
         self.timers = BrowserTimers()
         owned.register(self.timers)
         self.sockets: list[BrowserSocket] = []
-        owned.add(lambda: [sock.dispose() for sock in self.sockets])
+        owned.add(lambda: _dispose_each(self.sockets))
         self.tasks: set[asyncio.Task[Any]] = set()
         owned.add(lambda: [task.cancel() for task in list(self.tasks)])
         self.terminal = XtermTerminal(slot, owned)
