@@ -696,7 +696,7 @@ class App:
         self.timers = BrowserTimers()
         self.owned.register(self.timers)
         self.policy = ReconnectPolicy()
-        self.handshake_gate = HandshakeGate(self.policy.handshakes_in_flight)  # one for the page: see gate.py
+        self.handshake_gate = HandshakeGate()  # one for the page (GatePolicy): see gate.py
         self.online = bool(js.navigator.onLine)
         self.panes_el = js.document.getElementById("panes")
         self.placeholder = self.panes_el.querySelector("section.pane.placeholder")
