@@ -780,6 +780,8 @@ class App:
             self.online = event.type == "online"
             for mount in self.mounts():
                 mount.pane.set_online(self.online)
+                if self.online:
+                    mount.pane.retry_now()  # the network came back, whether or not we saw it leave: try at once
 
         def retry_all(event: Any) -> None:
             if event.type == "visibilitychange" and js.document.visibilityState != "visible":
