@@ -567,3 +567,39 @@ def test_reply_gate_opens_only_when_connected_and_every_barrier_is_parsed() -> N
     assert gate.is_open
     gate.lost()
     assert not gate.is_open
+
+
+def _texts(captions: list[CaptionView]) -> list[str]:
+    """Caption texts as the user sees them change (hidden = ""), consecutive repeats collapsed."""
+    seen: list[str] = []
+    for caption in captions:
+        text = caption.text if caption.visible else ""
+        if not seen or text != seen[-1]:
+            seen.append(text)
+    return seen
+
+
+def test_a_restart_window_reads_steadily_then_counts_down_once_it_escalates() -> None:
+    h = Harness()
+    h.open()
+    start = len(h.view.captions) - 1  # from the hidden caption of the open pane
+    h.sock.drop(1012, "service restart")
+    for _ in range(8):  # the server is still down: fast retries fail inside the window
+        h.timers.advance(300)
+        h.sock.drop(1006)
+    assert _texts(h.view.captions[start:]) == ["", "server restarting…"]  # one change so far
+    h.timers.advance(300)
+    h.sock.answer()
+    assert _texts(h.view.captions[start:]) == ["", "server restarting…", ""]  # at most two per window
+
+    # A server that does not come back within the window: the schedule escalates and the countdown shows.
+    start = len(h.view.captions) - 1  # from the hidden caption of the open pane
+    h.sock.drop(1012, "service restart")
+    for _ in range(60):
+        h.timers.advance(300)
+        if h.pane.status.phase is Phase.ATTEMPTING:
+            h.sock.drop(1006)
+    texts = _texts(h.view.captions[start:])
+    assert texts[:2] == ["", "server restarting…"]
+    assert any(text.startswith("reconnecting in") for text in texts[2:]), texts
+    assert "server restarting…" not in texts[2:]  # it never comes back to "restarting" once escalated
