@@ -2,7 +2,8 @@
 
 Rules:
 - Every default is a named constant here with its reason; nothing else reads argv or os.environ for settings.
-- Bad input exits 2 through argparse with a one-line reason, including a non-loopback bind without a token.
+- Bad input exits 2 through argparse with a one-line reason, including a non-loopback bind without a token, plain
+  HTTP on a non-loopback address without --insecure, a malformed --public-url and unusable TLS files.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import ipaddress
 import os
 import secrets
 import shlex
+import ssl
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from yarl import URL
 
 from pyclient.protocol import SESSION_ID_RE
+
+from .auth import DEFAULT_PORTS, Origin, PublicAddress, parse_host
 
 # The repository: web/ and pyclient/ sit beside this package.
 ROOT_DIR = Path(__file__).resolve().parents[1]
@@ -59,6 +64,50 @@ class RetryPolicy:
 
 
 @dataclasses.dataclass(frozen=True)
+class PublicURL:
+    """--public-url: where users open the page (scheme, host, port, path prefix ending in /)."""
+
+    origin: Origin
+    path: str = "/"
+
+    def __str__(self) -> str:
+        return f"{self.origin}{self.path}"
+
+
+def parse_public_url(text: str) -> PublicURL:
+    """``https://example.org/term`` -> PublicURL(https://example.org, "/term/"); ValueError says what is wrong."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise ValueError("must start with http:// or https://")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain user info (user@)")
+    if parts.query or parts.fragment or text.endswith(("?", "#")):
+        raise ValueError("must not have a query or a fragment")
+    host = parse_host(parts.netloc)
+    if not parts.hostname or host is None:
+        raise ValueError("must name a host")
+    path = parts.path or "/"
+    if not path.endswith("/"):
+        path += "/"
+    if "//" in path or "/../" in path or "/./" in path:
+        raise ValueError("must have a plain path prefix such as /term/")
+    return PublicURL(Origin(scheme, host[0], port or DEFAULT_PORTS[scheme]), path)
+
+
+def load_tls_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
+    """The server's TLS context from PEM files (stdlib defaults: TLS 1.2+). A SIGHUP successor loads them again, so
+    a renewed certificate takes effect with a reload. Raises OSError or ssl.SSLError."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    return context
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -74,6 +123,22 @@ class Config:
     web_dir: Path = WEB_DIR
     pyclient_dir: Path = PYCLIENT_DIR
     retry: RetryPolicy = RetryPolicy()
+    # docs/deploy.md: where users reach us, whose forwarding headers count, and our own TLS.
+    public_url: PublicURL | None = None
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    insecure: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return self.certfile is not None
+
+    def public_address(self) -> PublicAddress:
+        public = self.public_url
+        return PublicAddress(
+            public.origin if public else None, public.path if public else "/", self.trusted_proxies, self.tls
+        )
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
@@ -108,6 +173,27 @@ def build_arg_parser() -> argparse.ArgumentParser:
         default=DEFAULT_KEEPALIVE_S,
         help="send an empty output frame after this much idle time (default %(default)s)",
     )
+    deploy = parser.add_argument_group("deploying behind a proxy or over TLS (docs/deploy.md)")
+    deploy.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the URL users open, e.g. https://example.org/term/: the printed URL, the Origin check and the cookie's "
+        "Path and Secure flag follow it, whatever Host the proxy sends",
+    )
+    deploy.add_argument(
+        "--trusted-proxy",
+        metavar="ADDR",
+        action="append",
+        default=[],
+        help="honour X-Forwarded-Host/Proto from this address or network (repeatable), e.g. 127.0.0.1",
+    )
+    deploy.add_argument("--certfile", type=Path, metavar="PEM", help="serve https/wss with this certificate chain")
+    deploy.add_argument("--keyfile", type=Path, metavar="PEM", help="the private key of --certfile (unencrypted)")
+    deploy.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow plain HTTP on a non-loopback address (the token and keystrokes cross the network in clear)",
+    )
     parser.add_argument(
         "--log-level",
         default="info",
@@ -137,6 +223,31 @@ def config_from_args(argv: list[str] | None = None, environ: dict[str, str] | No
             f"refusing to bind non-loopback address {args.host!r} with a random token: "
             f"pass --token or set ${ENV_TOKEN} (anyone who can reach the port gets a shell)"
         )
+    if not is_loopback(args.host) and not args.certfile and not args.insecure:
+        parser.error(
+            f"refusing plain HTTP on non-loopback address {args.host!r}: the token and every keystroke would cross "
+            "the network in clear; serve TLS with --certfile/--keyfile, bind 127.0.0.1 behind a TLS proxy, "
+            "or pass --insecure if the network to this port is trusted"
+        )
+    if (args.certfile is None) != (args.keyfile is None):
+        parser.error("--certfile and --keyfile go together: give both (PEM files) or neither")
+    if args.certfile is not None:
+        try:
+            load_tls_context(args.certfile, args.keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            parser.error(f"--certfile {args.certfile} / --keyfile {args.keyfile}: cannot load: {exc}")
+    public_url = None
+    if args.public_url is not None:
+        try:
+            public_url = parse_public_url(args.public_url)
+        except ValueError as exc:
+            parser.error(f"--public-url {args.public_url!r} {exc}")
+    trusted_proxies = []
+    for address in args.trusted_proxy:
+        try:
+            trusted_proxies.append(ipaddress.ip_network(address, strict=False))
+        except ValueError:
+            parser.error(f"--trusted-proxy {address!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a port number")
     if args.keepalive_s <= 0:
@@ -164,4 +275,9 @@ def config_from_args(argv: list[str] | None = None, environ: dict[str, str] | No
         pid_file=args.pid_file,
         keepalive_s=args.keepalive_s,
         log_level=args.log_level,
+        public_url=public_url,
+        trusted_proxies=tuple(trusted_proxies),
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        insecure=args.insecure,
     )

@@ -33,6 +33,7 @@ from .config import (
     ROOT_DIR,
     Config,
     config_from_args,
+    load_tls_context,
 )
 
 log = logging.getLogger("livepane")
@@ -132,12 +133,15 @@ class Lifecycle:
             shutdown_timeout=SHUTDOWN_BUDGET_S / 2,
         )
         await runner.setup()
-        site = web.SockSite(runner, self.sock, backlog=LISTEN_BACKLOG)
+        # TLS wraps each accepted connection, not the listening socket: a successor inheriting the socket loads the
+        # certificate files itself (so a reload picks up a renewed certificate).
+        tls = load_tls_context(self.config.certfile, self.config.keyfile) if self.config.certfile else None
+        site = web.SockSite(runner, self.sock, backlog=LISTEN_BACKLOG, ssl_context=tls)
         await site.start()
         write_pid_file(self.config.pid_file)
         port = self.sock.getsockname()[1]
         if inherited is None:
-            print(f"livepane: open http://{url_host(self.config.host)}:{port}/?token={self.config.token}", flush=True)
+            print(f"livepane: open {self.printed_url(port)}?token={self.config.token}", flush=True)
             log.info("serving on %s:%s (pid %d)", self.config.host, port, os.getpid())
         else:
             log.info("reload: successor pid %d accepting on port %s", os.getpid(), port)
@@ -152,12 +156,22 @@ class Lifecycle:
         # plain stop, refuses them rather than leaving them unanswered).
         await site.stop()
         await asyncio.sleep(ACCEPTED_GRACE_S)
-        # cleanup() runs the on_shutdown hook, which closes every socket (1012) once; then aiohttp ends connections.
+        # Every socket gets 1012 and its input in flight is still written (app.close_all_sockets), BEFORE cleanup():
+        # cleanup() first marks every connection closing, and from then on aiohttp drops all bytes that arrive on
+        # it (web_protocol.RequestHandler.data_received), WebSocket frames included. Then aiohttp ends connections.
+        await self.server.close_all_sockets()
         await runner.cleanup()
         if not self.handed_over:
             remove_pid_file(self.config.pid_file)
         log.info("stopped in %.0f ms", (time.monotonic() - started) * 1000)
         return 0
+
+    def printed_url(self, port: int) -> str:
+        """The page's URL for users: --public-url, else this process's own address."""
+        if self.config.public_url is not None:
+            return str(self.config.public_url)
+        scheme = "https" if self.config.tls else "http"
+        return f"{scheme}://{url_host(self.config.host)}:{port}/"
 
     def _signal_ready(self) -> None:
         fd = self.environ.get(ENV_READY_FD)
