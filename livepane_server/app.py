@@ -30,6 +30,7 @@ from .bridge import (
     frame_bytes,
     parse_size,
 )
+from .client_json import BadJson, read_json_body
 from .config import Config
 from .proxy import UpstreamProxy, classify_upstream_error
 from .tmux import Tmux
@@ -175,9 +176,15 @@ class LivepaneServer:
 
     async def ticket(self, request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-            session_id = body["session"]
-        except (ValueError, KeyError, TypeError):
+            body = await read_json_body(request, self.config.http_body_timeout_s)
+        except BadJson as exc:
+            if exc.too_big:
+                return text_error(413, f"payload too large: {exc.reason}")
+            return text_error(400, f"{Reason.BAD_REQUEST}: {exc.reason}")
+        except TimeoutError:
+            return text_error(408, f"request timeout: body not received within {self.config.http_body_timeout_s} s")
+        session_id = body.get("session") if isinstance(body, dict) else None
+        if session_id is None:
             return text_error(400, 'bad request: body must be JSON {"session": "<id>"}')
         if not isinstance(session_id, str) or not SESSION_ID_RE.match(session_id):
             return text_error(400, f"bad request: session id must match {SESSION_ID_RE.pattern}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -35,6 +34,7 @@ from pyclient.protocol import (
     title_frame,
 )
 
+from .client_json import BadJson, parse_json
 from .pty import Pty
 from .tmux import Tmux, TmuxClient
 
@@ -72,9 +72,9 @@ def frame_bytes(msg: aiohttp.WSMessage) -> bytes:
 def parse_size(payload: bytes, what: str, require_token: bool = False) -> tuple[int, int]:
     """Columns and rows from a handshake or resize JSON object."""
     try:
-        obj = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: {what} is not JSON") from None
+        obj = parse_json(payload, what, MAX_CLIENT_FRAME_BYTES)
+    except BadJson as exc:
+        raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: {exc.reason}") from None
     if not isinstance(obj, dict):
         raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: {what} is not a JSON object")
     if require_token and not isinstance(obj.get("AuthToken", ""), str):
