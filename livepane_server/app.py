@@ -34,13 +34,10 @@ from .client_json import BadJson, read_json_body
 from .config import Config
 from .proxy import UpstreamProxy, classify_upstream_error
 from .tmux import Tmux
+from .websocket import TerminalSocket
 
 log = logging.getLogger("livepane")
 
-# aiohttp's own hard ceiling, above ours so that we, not aiohttp, answer an oversized frame (with our reason).
-WS_PARSER_MAX_MSG_BYTES = 1024 * 1024
-# The handshake is the client's first frame, sent on open; a socket silent for this long is not a livepane client.
-HANDSHAKE_TIMEOUT_S = 10.0
 # Frames are terminal output; the browser is usually on loopback or a LAN, and per-message deflate costs CPU on
 # every frame for small screen diffs. Off, like a raw ttyd over loopback.
 WS_COMPRESS = False
@@ -83,7 +80,11 @@ class LivepaneServer:
         self.stopping = False
 
     def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._api_checks])
+        app = web.Application(
+            middlewares=[self._api_checks],
+            # Passed to aiohttp's RequestHandler for every connection (TestServer and AppRunner alike).
+            handler_args={"keepalive_timeout": self.config.http_idle_timeout_s},
+        )
         app.on_response_prepare.append(self._security_headers)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
@@ -237,36 +238,38 @@ class LivepaneServer:
     # -- WebSocket ------------------------------------------------------------------------------------------------
 
     async def terminal_socket(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(
+        ws = TerminalSocket(
             protocols=(SUBPROTOCOL,),
             heartbeat=WS_HEARTBEAT_S,
-            max_msg_size=WS_PARSER_MAX_MSG_BYTES,
             compress=WS_COMPRESS,
             timeout=WS_CLOSE_TIMEOUT_S,
         )
         if not ws.can_prepare(request).ok:
             return text_error(400, "bad request: expected a WebSocket upgrade")
         await ws.prepare(request)
+        handshake_deadline = asyncio.get_running_loop().time() + self.config.handshake_timeout_s
         # aiohttp cancels a handler whose connection drops; the socket's work (and its cleanup: ending the tmux
         # client) runs in its own task, which notices the closed socket by itself.
-        work = asyncio.create_task(self._serve_socket(request, ws))
+        work = asyncio.create_task(self._serve_socket(request, ws, handshake_deadline))
         self.sockets.add(ws)
         self.handlers.add(work)
         work.add_done_callback(lambda _: (self.sockets.discard(ws), self.handlers.discard(work)))
         await asyncio.shield(work)
         return ws
 
-    async def _serve_socket(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+    async def _serve_socket(self, request: web.Request, ws: web.WebSocketResponse, handshake_deadline: float) -> None:
         try:
             if self.stopping:
                 await close_ws(ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART)
             else:
-                await self._serve_checked_socket(request, ws)
+                await self._serve_checked_socket(request, ws, handshake_deadline)
         except Exception:
             log.exception("terminal socket failed")
             await close_ws(ws, Close.INTERNAL_ERROR, Reason.INTERNAL_ERROR)
 
-    async def _serve_checked_socket(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+    async def _serve_checked_socket(
+        self, request: web.Request, ws: web.WebSocketResponse, handshake_deadline: float
+    ) -> None:
         session_id = request.match_info["session"]
         if not origin_ok(request):
             log.warning("refused socket from origin %s", request.headers.get("Origin"))
@@ -287,7 +290,7 @@ class LivepaneServer:
             await close_ws(ws, Close.NO_SUCH_SESSION, Reason.NO_SUCH_SESSION)
             return
         try:
-            size = await self._handshake(ws)
+            size = await self._handshake(ws, handshake_deadline)
         except ProtocolError as exc:
             await close_ws(ws, exc.code, exc.reason)
             return
@@ -298,9 +301,12 @@ class LivepaneServer:
         await TerminalPane(ws, session_id, self.tmux, self.config.keepalive_s, size).run()
 
     @staticmethod
-    async def _handshake(ws: web.WebSocketResponse) -> tuple[int, int] | None:
+    async def _handshake(ws: web.WebSocketResponse, deadline: float) -> tuple[int, int] | None:
+        """The size the first frame asks for, by ``deadline`` (loop time; set at the upgrade, so pings, which
+        receive() answers without returning, cannot extend it: its own timeout restarted on each)."""
         try:
-            msg = await ws.receive(timeout=HANDSHAKE_TIMEOUT_S)
+            async with asyncio.timeout_at(deadline):
+                msg = await ws.receive()
         except TimeoutError:
             raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: no handshake") from None
         if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):

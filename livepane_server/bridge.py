@@ -62,11 +62,10 @@ class ProtocolError(Exception):
 
 
 def frame_bytes(msg: aiohttp.WSMessage) -> bytes:
-    """The payload of a data frame: binary as is, text as UTF-8 (ttyd's clients send either)."""
-    data = msg.data if msg.type is WSMsgType.BINARY else msg.data.encode()
-    if len(data) > MAX_CLIENT_FRAME_BYTES:
-        raise ProtocolError(Close.MESSAGE_TOO_BIG, Reason.MESSAGE_TOO_BIG)
-    return data
+    """The payload of a data frame: binary as is, text as UTF-8 (ttyd's clients send either).
+
+    Never over MAX_CLIENT_FRAME_BYTES: aiohttp's parser refuses a larger frame (websocket.TerminalSocket)."""
+    return msg.data if msg.type is WSMsgType.BINARY else msg.data.encode()
 
 
 def parse_size(payload: bytes, what: str, require_token: bool = False) -> tuple[int, int]:
