@@ -33,6 +33,7 @@ from .bridge import (
 from .client_json import BadJson, read_json_body
 from .config import Config
 from .proxy import UpstreamProxy, classify_upstream_error
+from .request_log import RequestLog
 from .tmux import Tmux
 from .websocket import TerminalSocket
 
@@ -83,7 +84,10 @@ class LivepaneServer:
         app = web.Application(
             middlewares=[self._api_checks],
             # Passed to aiohttp's RequestHandler for every connection (TestServer and AppRunner alike).
-            handler_args={"keepalive_timeout": self.config.http_idle_timeout_s},
+            handler_args={
+                "keepalive_timeout": self.config.http_idle_timeout_s,
+                "logger": RequestLog(logging.getLogger("aiohttp.server")),
+            },
         )
         app.on_response_prepare.append(self._security_headers)
         app.on_startup.append(self._on_startup)
