@@ -23,9 +23,12 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from .protocol import (
+    ACK,
     OUTPUT,
     PAUSE,
     PREFERENCES,
+    PROBE_ANSWER,
+    PROTOCOL_VERSION,
     RESUME,
     SESSION_ID_RE,
     TITLE,
@@ -33,7 +36,9 @@ from .protocol import (
     input_frame,
     is_terminal_reply,
     keepalive_ms,
+    parse_ack,
     resize_frame,
+    server_protocol,
 )
 from .reconnect import ReconnectingSocket, ReconnectPolicy, State, Status, StopReason, TicketFetcher
 
@@ -306,6 +311,7 @@ class PaneStats:
     replies_dropped: int = 0
     output_bytes: int = 0
     input_dropped_bytes: int = 0
+    input_uncertain_bytes: int = 0  # sent, then the connection broke before the server acknowledged it
 
 
 class Pane:
@@ -366,10 +372,12 @@ class Pane:
             random=random,
             policy=policy,
             get_ticket=get_ticket,
+            handshake=self._handshake,
             on_state=self._on_state,
             on_open=self._on_open,
             on_message=self.on_message,
             on_input_dropped=self._on_input_dropped,
+            on_input_uncertain=self._on_input_uncertain,
             **extra,
         )
 
@@ -385,6 +393,10 @@ class Pane:
 
     def retry_now(self) -> None:
         self.machine.retry_now()
+
+    def set_online(self, online: bool) -> None:
+        """The browser's ``online``/``offline`` events (and ``navigator.onLine`` at start)."""
+        self.machine.set_online(online)
 
     def request_fit(self) -> None:
         """The container changed size: fit (and tell the server) once the changes settle."""
@@ -447,35 +459,57 @@ class Pane:
     # Machine events
 
     def on_message(self, data: Any) -> None:
+        """A server frame: output to the terminal; title, preferences, acks and probe answers to their owners. (Every
+        frame already told the machine the link is alive; a probe answer has nothing more to say.)"""
         kind, payload, nbytes = self._split_frame(data)
         if kind == OUTPUT:
             if nbytes == 0:
                 return  # keepalive: it already fed the machine's watchdog
+            if self.machine.server_protocol is None:
+                self.machine.set_server_protocol(0)  # output before any preferences: not a livepane server
             self.stats.output_bytes += nbytes
             want_callback, frame = self.flow.written(nbytes)
             self.terminal.write(payload, want_callback)
             if frame is not None:
                 self.machine.send(frame, hold=False)
+        elif kind == ACK:
+            count = parse_ack(payload)
+            if count is not None:
+                self.machine.ack(count)
         elif kind == TITLE:
             self.view.show_title(payload)
         elif kind == PREFERENCES:
+            self.machine.set_server_protocol(server_protocol(payload))
             interval = keepalive_ms(payload)
             if interval is not None:
                 self.machine.expect_keepalive(interval)
+        elif kind == PROBE_ANSWER:
+            pass
 
-    def _on_open(self) -> None:
-        """A socket opened: size first, then a fresh screen for tmux's full repaint. Focus is left alone."""
+    def _handshake(self) -> bytes:
+        """A socket opened: the handshake is its first frame and carries the terminal's size (fit first)."""
         self._opening = True
         try:
             columns, rows = self.terminal.fit()
         finally:
             self._opening = False
-        self.machine.send(handshake_frame(columns, rows), hold=False)
         self._sent_size = (columns, rows)
+        return handshake_frame(columns, rows, protocol=PROTOCOL_VERSION)
+
+    def _on_open(self) -> None:
+        """The terminal answered: a fresh screen for tmux's full repaint, before any of its output. Focus is left
+        alone."""
         self.flow.connection_opened()
         self.gate.opened()
         self.terminal.write_barrier(FULL_RESET)
         self.stats.opens += 1
+
+    def _on_input_uncertain(self, data: bytes) -> None:
+        """Typed input that was sent but may not have arrived (the link broke before the server acknowledged it)."""
+        self.stats.input_uncertain_bytes += len(data)
+        text = data.decode("utf-8", "replace")
+        preview = text if len(text) <= 40 else text[:37] + "…"
+        self.view.show_notice(f"may not have arrived: {preview!r}")
 
     def _on_state(self, status: Status) -> None:
         if status.state is not State.OPEN:

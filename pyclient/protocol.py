@@ -18,13 +18,17 @@ import re
 from typing import Any
 
 __all__ = [
+    "ACK",
     "INPUT",
     "KEEPALIVE_FRAME",
     "MAX_CLIENT_FRAME_BYTES",
+    "MAX_PROBE_PAYLOAD_BYTES",
     "MAX_TERMINAL_SIDE",
     "OUTPUT",
     "PAUSE",
     "PREFERENCES",
+    "PROBE",
+    "PROBE_ANSWER",
     "PROTOCOL_VERSION",
     "RESIZE",
     "RESUME",
@@ -34,14 +38,21 @@ __all__ = [
     "TITLE",
     "Close",
     "Reason",
+    "ack_frame",
+    "client_protocol",
     "handshake_frame",
     "input_frame",
     "is_sendable_close_code",
     "is_terminal_reply",
     "keepalive_ms",
     "output_frame",
+    "parse_ack",
     "preferences_frame",
+    "probe_answer_frame",
+    "probe_frame",
     "resize_frame",
+    "server_protocol",
+    "split_input",
     "title_frame",
 ]
 
@@ -52,17 +63,26 @@ INPUT = b"0"
 RESIZE = b"1"
 PAUSE = b"2"
 RESUME = b"3"
+# livepane protocol 2, sent only to a server whose preferences say protocol >= 2 (ttyd uses 0-3 client to server):
+PROBE = b"9"  # + payload (<= MAX_PROBE_PAYLOAD_BYTES ASCII): "answer me now"
 
 # Server to client: the first byte of each frame, as an int (what a Uint8Array index gives).
 OUTPUT = ord("0")
 TITLE = ord("1")
 PREFERENCES = ord("2")
+# livepane protocol 2, sent only to a client whose handshake said protocol >= 2 (ttyd uses 0-2 server to client):
+ACK = ord("8")  # + ASCII decimal N: input frames of this connection written to the PTY so far (cumulative)
+PROBE_ANSWER = ord("9")  # + the probe's payload, sent as soon as the probe is read
 
 # An empty output frame: the server's keepalive, sent after a quiet interval so a half-open socket is noticed.
 KEEPALIVE_FRAME = bytes([OUTPUT])
 
-# livepane's own fields in the preferences frame, under the key "livepane" (a plain ttyd sends none).
-PROTOCOL_VERSION = 1
+# livepane's own fields in the handshake and the preferences frame, under the key "livepane" (a plain ttyd sends and
+# reads none). 2: acks and probes (docs/protocol.md §2). A peer that sends no "livepane" key speaks 0 (plain ttyd).
+PROTOCOL_VERSION = 2
+
+# A probe's payload: a short token the answer echoes (a counter is enough).
+MAX_PROBE_PAYLOAD_BYTES = 16
 
 # \Z, not $: "$" also matches before a trailing newline, which would let "main\n" through.
 SESSION_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
@@ -101,7 +121,7 @@ class Reason:
     NO_SUCH_SESSION = "no such session"
     SERVICE_RESTART = "service restart"
     MESSAGE_TOO_BIG = "message too big"
-    PROTOCOL_ERROR = "protocol error"  # prefix: "protocol error: <what aiohttp's parser found>"
+    PROTOCOL_ERROR = "protocol error"
     INVALID_TEXT = "text frame is not UTF-8"
     UNKNOWN_MESSAGE = "unknown message type"
     INTERNAL_ERROR = "internal error"
@@ -111,6 +131,8 @@ class Reason:
     BAD_GATEWAY = "bad gateway"  # prefix
     CLIENT_TIMEOUT = "connect timeout"
     KEEPALIVE_TIMEOUT = "keepalive timeout"
+    PROBE_TIMEOUT = "probe timeout"  # protocol 2: input sent, a probe sent, nothing received by its deadline
+    OFFLINE = "offline"  # the browser said it is offline: the pane left the connection at once
 
 
 # Codes a peer may put in a close frame (RFC 6455 §7.4): 1005/1006/1015 are reserved for "no code" and local reports.
@@ -121,13 +143,70 @@ def is_sendable_close_code(code: int | None) -> bool:
     return code is not None and (code in SENDABLE_CLOSE_CODES or 3000 <= code <= 4999)
 
 
-def handshake_frame(columns: int, rows: int, auth_token: str = "") -> bytes:
-    """The first frame on every socket: sizes the PTY before tmux attaches and paints."""
-    return json.dumps({"AuthToken": auth_token, "columns": int(columns), "rows": int(rows)}).encode()
+def handshake_frame(columns: int, rows: int, auth_token: str = "", *, protocol: int | None = None) -> bytes:
+    """The first frame on every socket: sizes the PTY before tmux attaches and paints. ``protocol``: the livepane
+    protocol this client speaks (the pane passes :data:`PROTOCOL_VERSION`); ``None`` sends ttyd's frame unchanged."""
+    handshake: dict[str, Any] = {"AuthToken": auth_token, "columns": int(columns), "rows": int(rows)}
+    if protocol is not None:
+        handshake["livepane"] = {"protocol": int(protocol)}
+    return json.dumps(handshake).encode()
+
+
+def client_protocol(handshake: Any) -> int:
+    """The livepane protocol a parsed handshake declares; 0 for a plain ttyd client (or anything malformed)."""
+    try:
+        value = handshake["livepane"]["protocol"]
+    except (KeyError, TypeError, IndexError):
+        return 0
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def input_frame(data: str | bytes) -> bytes:
     return INPUT + (data.encode() if isinstance(data, str) else bytes(data))
+
+
+def split_input(payload: bytes, max_payload_bytes: int = MAX_CLIENT_FRAME_BYTES - len(INPUT)) -> list[bytes]:
+    """Input cut into payloads of at most ``max_payload_bytes``, never inside a UTF-8 sequence.
+
+    A cut backs up over at most three continuation bytes (10xxxxxx) to the start of a sequence; bytes that are not
+    UTF-8 (a legacy mouse report) are cut where they fall. Joined, the pieces are ``payload``.
+    """
+    if max_payload_bytes < 4:
+        raise ValueError("max_payload_bytes must hold a whole UTF-8 sequence (4 bytes)")
+    pieces: list[bytes] = []
+    start, end = 0, len(payload)
+    while end - start > max_payload_bytes:
+        cut = start + max_payload_bytes
+        back = cut
+        while back > cut - 3 and payload[back] & 0xC0 == 0x80:
+            back -= 1
+        if payload[back] & 0xC0 != 0x80:
+            cut = back  # payload[back] starts a sequence (or is ASCII): cut before it
+        pieces.append(payload[start:cut])
+        start = cut
+    pieces.append(payload[start:end])
+    return pieces
+
+
+def probe_frame(payload: str) -> bytes:
+    data = payload.encode("ascii")
+    if len(data) > MAX_PROBE_PAYLOAD_BYTES:
+        raise ValueError(f"a probe payload is at most {MAX_PROBE_PAYLOAD_BYTES} bytes")
+    return PROBE + data
+
+
+def probe_answer_frame(payload: bytes) -> bytes:
+    return bytes([PROBE_ANSWER]) + payload
+
+
+def ack_frame(count: int) -> bytes:
+    return bytes([ACK]) + str(int(count)).encode()
+
+
+def parse_ack(payload: str) -> int | None:
+    """The count an ACK frame carries; ``None`` if it is not a plain non-negative decimal."""
+    text = payload.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
 
 
 def resize_frame(columns: int, rows: int) -> bytes:
@@ -142,10 +221,22 @@ def title_frame(title: str) -> bytes:
     return bytes([TITLE]) + title.encode()
 
 
-def preferences_frame(keepalive_ms: float) -> bytes:
-    """The preferences frame serve.py sends after the title: ttyd's frame, livepane's fields under "livepane"."""
-    livepane = {"protocol": PROTOCOL_VERSION, "keepalive_ms": int(keepalive_ms)}
+def preferences_frame(keepalive_ms: float, protocol: int = 1) -> bytes:
+    """The preferences frame serve.py sends after the title: ttyd's frame, livepane's fields under "livepane".
+
+    ``protocol``: what this server implements. Advertise :data:`PROTOCOL_VERSION` (2) only from a server that answers
+    probes and acks input: a client probes a protocol-2 server and drops a connection whose probe goes unanswered.
+    """
+    livepane = {"protocol": int(protocol), "keepalive_ms": int(keepalive_ms)}
     return bytes([PREFERENCES]) + json.dumps({"livepane": livepane}).encode()
+
+
+def server_protocol(preferences_json: str) -> int:
+    """The livepane protocol a server's preferences frame advertises; 0 from a plain ttyd (or anything malformed)."""
+    try:
+        return client_protocol(json.loads(preferences_json))
+    except ValueError:
+        return 0
 
 
 def keepalive_ms(preferences_json: str) -> float | None:

@@ -102,6 +102,11 @@ class FakeSocket:
         if self.onopen:
             self.onopen(None)
 
+    def answer(self, first: Any = b"1bash") -> None:
+        """Open, and the terminal answers with its first frame (serve.py and ttyd send the title first)."""
+        self.accept()
+        self.message(first)
+
     def message(self, data: Any) -> None:
         if self.onmessage:
             self.onmessage(MessageEvent(data))
@@ -113,10 +118,14 @@ class FakeSocket:
         if self.onclose:
             self.onclose(CloseEvent(1006, "", wasClean=False))
 
-    def server_close(self, code: int, reason: str = "") -> None:
+    def server_close(self, code: int, reason: str = "", *, clean: bool = True) -> None:
         self.readyState = self.CLOSED
         if self.onclose:
-            self.onclose(CloseEvent(code, reason))
+            self.onclose(CloseEvent(code, reason, wasClean=clean))
+
+    def input_frames(self) -> list[bytes]:
+        """The input (``0``) frames this socket carried, in order."""
+        return [f for f in self.sent if isinstance(f, bytes) and f[:1] == b"0"]
 
     @property
     def attached(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyclient.gate import Admission, HandshakeGate
+from pyclient.gate import GATE_POLICY, Admission, GatePolicy, HandshakeGate
 
 
 def test_admits_up_to_the_limit_then_queues_in_order() -> None:
@@ -67,3 +67,9 @@ def test_a_start_that_raises_holds_no_slot() -> None:
 def test_limit_must_be_positive() -> None:
     with pytest.raises(ValueError):
         HandshakeGate(0)
+
+
+def test_the_gate_policy_holds_its_number_and_rejects_nonsense() -> None:
+    assert HandshakeGate().limit == GATE_POLICY.handshakes_in_flight == 6
+    with pytest.raises(ValueError):
+        GatePolicy(handshakes_in_flight=0)

@@ -37,6 +37,10 @@ DA2_REPLY = "\x1b[>0;276;0c"
 class PaneSocket(FakeSocket):
     """The shared scripted socket, spoken to in server frames."""
 
+    def answer(self, first: Any = b"0") -> None:
+        """Open, and the terminal answers (here with a keepalive: a first frame the pane shows nothing of)."""
+        super().answer(first)
+
     def output(self, data: bytes) -> None:
         self.message(b"0" + data)
 
@@ -152,7 +156,7 @@ class Harness:
     def open(self) -> FakeSocket:
         if not self.sockets:
             self.pane.start()
-        self.sock.accept()
+        self.sock.answer()
         return self.sock
 
 
@@ -192,7 +196,7 @@ def test_caption_follows_the_machine_through_a_drop_and_counts_down() -> None:
     h = Harness()
     h.pane.start()
     assert h.caption.text == "Connecting…"
-    h.sock.accept()
+    h.sock.answer()
     assert h.caption.visible is False
     h.sock.drop()  # failure 1: the quiet first retry in 150 ms
     assert (h.caption.text, h.view.states[-1]) == ("Reconnecting…", "connecting")
@@ -222,7 +226,7 @@ def test_every_open_sends_the_size_first_and_resets_the_screen_before_output() -
     h = Harness()
     h.terminal.columns, h.terminal.rows = 100, 30
     sock = h.open()
-    assert json.loads(sock.sent[0]) == {"AuthToken": "", "columns": 100, "rows": 30}
+    assert json.loads(sock.sent[0]) == {"AuthToken": "", "columns": 100, "rows": 30, "livepane": {"protocol": 2}}
     assert len(sock.sent) == 1  # the fit inside on_open sent no resize before (or after) the handshake
     assert h.terminal.queue == [(FULL_RESET, "barrier")]
     sock.output(b"repaint")
@@ -232,7 +236,7 @@ def test_every_open_sends_the_size_first_and_resets_the_screen_before_output() -
     h.timers.advance(150)
     sock2 = h.sock
     assert sock2 is not sock
-    sock2.accept()
+    sock2.answer()
     sock2.output(b"repaint 2")
     h.terminal.parse_all()
     assert h.terminal.screen == [b"repaint 2"]
@@ -246,7 +250,7 @@ def test_keystrokes_typed_while_down_arrive_in_order_after_the_handshake() -> No
     for key in "ls\r":
         h.pane.on_data(key)
     h.timers.advance(150)
-    h.sock.accept()
+    h.sock.answer()
     assert h.sock.sent[0].startswith(b"{")
     assert h.sock.sent[1:] == [b"0l", b"0s", b"0\r"]
 
@@ -256,8 +260,10 @@ def test_too_much_typing_while_down_shows_a_notice() -> None:
     h.open().drop()
     h.pane.on_data("abc")
     h.pane.on_data("defg")
-    assert h.view.notices == ["5 bytes of typing not sent: more than 4 bytes typed while offline"]
-    assert h.pane.stats.input_dropped_bytes == 5
+    assert h.view.notices == [
+        "4 bytes of typing not sent: not connected and 4 bytes already waiting (at most 4 bytes is held)"
+    ]
+    assert h.pane.stats.input_dropped_bytes == 4
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -278,7 +284,7 @@ def test_replies_are_never_held_across_a_drop() -> None:
     h.open().drop()
     h.pane.on_data(DA2_REPLY)
     h.timers.advance(150)
-    h.sock.accept()
+    h.sock.answer()
     assert h.sock.sent[1:] == []
     assert h.pane.stats.replies_dropped == 1
 
@@ -291,7 +297,7 @@ def test_replies_to_an_older_connections_output_never_reach_the_new_one() -> Non
     old.drop()
     h.timers.advance(150)
     new = h.sock
-    new.accept()  # queue: old query, then the reset barrier
+    new.answer()  # queue: old query, then the reset barrier
     new.output(b"\x1b[>c")  # the new tmux asks too
     h.terminal.parse_all()
     replies = [frame for frame in new.sent if frame == b"0" + DA2_REPLY.encode()]
@@ -404,17 +410,63 @@ def test_title_and_keepalive_preferences() -> None:
     assert h.pane.status.state is State.CONNECTING
 
 
+PREFS_V2 = b'2{"livepane": {"protocol": 2, "keepalive_ms": 10000}}'
+
+
+def test_protocol_2_frames_reach_the_machine_and_nothing_else() -> None:
+    h = Harness()
+    sock = h.open()
+    assert json.loads(sock.sent[0])["livepane"] == {"protocol": 2}  # the handshake declares protocol 2
+    sock.server_frame(PREFS_V2)
+    assert h.pane.machine.server_protocol == 2
+    h.pane.on_data("ls")
+    assert h.pane.machine.unacked_bytes == 3
+    sock.server_frame(b"81")  # ACK 1
+    assert h.pane.machine.unacked_bytes == 0
+    sock.server_frame(b"91")  # a probe answer: liveness only
+    assert h.terminal.queue == [(FULL_RESET, "barrier")] and h.view.titles == []
+
+
+def test_output_before_any_preferences_means_a_plain_server() -> None:
+    h = Harness()
+    sock = h.open()
+    sock.output(b"$ ")
+    assert h.pane.machine.server_protocol == 0
+    h.pane.on_data("ls")
+    assert h.pane.machine.unacked_bytes == 0
+
+
+def test_input_that_may_not_have_arrived_is_shown() -> None:
+    h = Harness()
+    sock = h.open()
+    sock.server_frame(PREFS_V2)
+    h.pane.on_data("rm -rf build\r")
+    sock.drop(1006)
+    assert len(h.view.notices) == 1  # its wording is the display's (caption/notice) business
+    assert h.pane.stats.input_uncertain_bytes == 13
+
+
+def test_set_online_reaches_the_machine() -> None:
+    h = Harness()
+    sock = h.open()
+    h.pane.set_online(False)
+    assert h.pane.status.offline and sock.closed_with == (4000, "offline")
+    h.pane.set_online(True)
+    assert len(h.sockets) == 2 and not h.pane.status.offline
+
+
 @pytest.mark.parametrize(("code", "reason"), [(1000, "session ended"), (4404, "no such session")])
 def test_an_ended_session_is_reported_once_and_never_reopened(code: int, reason: str) -> None:
+    message = reason
     h = Harness()
     h.open().drop(code, reason)
     assert h.ended == []  # not from inside the close handler
     h.timers.advance(0)
-    assert h.ended == ["session ended"]
+    assert h.ended == [message]
     assert h.pane.status.stop_reason in (StopReason.SESSION_ENDED, StopReason.NO_SUCH_SESSION)
     h.pane.dispose()
     h.timers.advance(60_000)
-    assert len(h.sockets) == 1 and h.ended == ["session ended"]
+    assert len(h.sockets) == 1 and h.ended == [message]
 
 
 def test_unauthorized_shows_the_message_and_stops() -> None:

@@ -91,3 +91,77 @@ def test_close_codes_are_sendable_except_the_local_ones() -> None:
         assert protocol.is_sendable_close_code(code) is (code not in local), code
     assert not protocol.is_sendable_close_code(1005)
     assert not protocol.is_sendable_close_code(None)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Protocol 2 (docs/protocol.md §2)
+
+
+def test_protocol_2_frames() -> None:
+    assert json.loads(protocol.handshake_frame(80, 24, protocol=2)) == {
+        "AuthToken": "",
+        "columns": 80,
+        "rows": 24,
+        "livepane": {"protocol": 2},
+    }
+    assert protocol.probe_frame("17") == b"917"
+    assert protocol.probe_answer_frame(b"17") == b"917"
+    assert protocol.ack_frame(42) == b"842"
+    assert (ord("8"), ord("9"), b"9") == (protocol.ACK, protocol.PROBE_ANSWER, protocol.PROBE)
+    with pytest.raises(ValueError):
+        protocol.probe_frame("x" * 17)
+    assert protocol.PROTOCOL_VERSION == 2
+    # A server advertises what it implements: protocol 1 unless it says otherwise (see preferences_frame).
+    assert json.loads(preferences_frame(10_000)[1:])["livepane"]["protocol"] == 1
+    assert json.loads(preferences_frame(10_000, 2)[1:])["livepane"]["protocol"] == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"livepane": {"protocol": 2, "keepalive_ms": 10000}}', 2),
+        ('{"livepane": {"protocol": 1}}', 1),
+        ('{"fontSize": 14}', 0),  # a plain ttyd
+        ('{"livepane": {"protocol": true}}', 0),
+        ('{"livepane": {"protocol": "2"}}', 0),
+        ('{"livepane": {"protocol": -3}}', 0),
+        ('{"livepane": []}', 0),
+        ("[]", 0),
+        ("not json", 0),
+    ],
+)
+def test_server_protocol_is_read_only_from_a_livepane_field(text: str, expected: int) -> None:
+    assert protocol.server_protocol(text) == expected
+    assert protocol.client_protocol(json.loads(text) if text != "not json" else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"), [("0", 0), ("12", 12), (" 7 ", 7), ("-1", None), ("1e3", None), ("", None), ("٣", None)]
+)
+def test_parse_ack(payload: str, expected: int | None) -> None:
+    assert protocol.parse_ack(payload) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        ("a" * 10, 4),
+        ("é" * 10, 5),  # 2-byte sequences across an odd limit
+        ("€" * 10, 4),  # 3-byte
+        ("😀" * 10, 6),  # 4-byte
+        ("a😀é€" * 50, 7),
+        ("", 4),
+    ],
+)
+def test_split_input_never_cuts_inside_a_utf8_sequence(text: str, limit: int) -> None:
+    pieces = protocol.split_input(text.encode(), limit)
+    assert b"".join(pieces) == text.encode()
+    assert all(0 < len(p) <= limit for p in pieces) or text == ""
+    assert "".join(p.decode() for p in pieces) == text  # each piece decodes on its own
+
+
+def test_split_input_cuts_bytes_that_are_not_utf8_where_they_fall() -> None:
+    data = b"\x80" * 10
+    assert protocol.split_input(data, 4) == [b"\x80" * 4, b"\x80" * 4, b"\x80" * 2]
+    most = protocol.MAX_CLIENT_FRAME_BYTES - 1  # the payload of the largest frame: one byte goes to the command
+    assert protocol.split_input(b"x" * (most + 1)) == [b"x" * most, b"x"]

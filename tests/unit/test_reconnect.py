@@ -8,15 +8,19 @@ import itertools
 import pytest
 from reconnect_fakes import FakeSocketFactory, FakeTimers, FixedRandom
 
+from pyclient.protocol import MAX_CLIENT_FRAME_BYTES
 from pyclient.reconnect import (
+    Action,
     IllegalTransition,
     Phase,
     ReconnectingSocket,
     ReconnectPolicy,
+    Schedule,
     State,
     Status,
     StopReason,
     TicketRefused,
+    classify,
     delay_envelope_ms,
     nominal_delay_ms,
     retry_delay_ms,
@@ -37,6 +41,8 @@ class Harness:
         self.tickets: list[tuple[object, object]] = []  # pending (resolve, reject)
         self.log: list[str] = []
         self.handshakes = 0
+        self.opens = 0
+        self.uncertain: list[bytes] = []
         self.conn = ReconnectingSocket(
             open_socket=self.factory,
             set_timeout=self.timers.set_timeout,
@@ -46,22 +52,27 @@ class Harness:
             policy=policy,
             get_ticket=(lambda resolve, reject: self.tickets.append((resolve, reject))) if ticket else None,
             on_state=self.states.append,
+            handshake=self._handshake,
             on_open=self._on_open,
             on_message=self.messages.append,
             on_input_dropped=lambda n, why: self.dropped.append((n, why)),
+            on_input_uncertain=self.uncertain.append,
             log=self.log.append,
         )
 
-    def _on_open(self) -> None:
+    def _handshake(self) -> bytes:
         self.handshakes += 1
-        self.conn.send(b"HANDSHAKE", hold=False)
+        return b"HANDSHAKE"
+
+    def _on_open(self) -> None:
+        self.opens += 1
 
     @property
     def state(self) -> State:
         return self.conn.state
 
     def open_now(self) -> None:
-        self.factory.last.accept()
+        self.factory.last.answer()
         assert self.state is State.OPEN
 
     def attempt_times(self) -> list[float]:
@@ -102,6 +113,103 @@ def test_policy_rejects_nonsense() -> None:
         ReconnectPolicy(factor=0.5)
     with pytest.raises(dataclasses.FrozenInstanceError):
         POLICY.cap_ms = 1  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# What an ending means: the close table, row by row
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "clean", "ticket_status", "action", "stop"),
+    [
+        (1000, "session ended", True, None, Action.STOP, StopReason.SESSION_ENDED),
+        (1000, "bye", True, None, Action.RETRY, None),
+        (1000, "", False, None, Action.RETRY, None),
+        (1006, "", False, None, Action.RETRY, None),
+        (1009, "message too big", True, None, Action.RETRY, None),
+        (1012, "service restart", True, None, Action.RESTART, None),
+        (1012, "", False, None, Action.RESTART, None),
+        (1013, "try again later", True, None, Action.BACK_OFF, None),
+        (1014, "bad gateway", True, None, Action.RETRY, None),
+        (4400, "bad request: columns", True, None, Action.RETRY, None),
+        (4401, "unauthorized", True, None, Action.STOP, StopReason.UNAUTHORIZED),
+        (4403, "origin not allowed", True, None, Action.STOP, StopReason.FORBIDDEN),
+        (4404, "no such session", True, None, Action.STOP, StopReason.NO_SUCH_SESSION),
+        (None, "connect timeout", True, None, Action.RETRY, None),  # a local failure
+        (None, "", True, 401, Action.STOP, StopReason.UNAUTHORIZED),
+        (None, "", True, 403, Action.STOP, StopReason.FORBIDDEN),
+        (None, "", True, 500, Action.RETRY, None),
+        (None, "", True, 404, Action.RETRY, None),
+    ],
+)
+def test_close_table(
+    code: int | None, reason: str, clean: bool, ticket_status: int | None, action: Action, stop: StopReason | None
+) -> None:
+    verdict = classify(code, reason, clean=clean, ticket_status=ticket_status)
+    assert (verdict.action, verdict.stop) == (action, stop)
+
+
+@pytest.mark.parametrize(("status", "fatal"), [(401, True), (403, True), (502, False), (None, False)])
+def test_a_ticket_error_is_fatal_exactly_when_the_table_says_stop(status: int | None, fatal: bool) -> None:
+    assert TicketRefused("x", status=status).fatal is fatal
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The schedule object: (its state, a drop) -> (delay, its new state), row by row
+
+R = 0.5  # the random draw for every row: 1 - jitter * R = 0.75 of nominal
+
+
+@pytest.mark.parametrize(
+    ("failures", "restart_until", "action", "open_for", "now", "delay", "failures_after", "restart_after"),
+    [
+        # never opened: one more failure, the nominal schedule (the first retry unjittered)
+        (0, None, Action.RETRY, None, 0, 150, 1, None),
+        (1, None, Action.RETRY, None, 0, 600, 2, None),
+        (4, None, Action.RETRY, None, 0, 4800, 5, None),
+        (9, None, Action.RETRY, None, 0, 6000, 10, None),
+        # a stable connection resets first; a short one does not
+        (6, None, Action.RETRY, 5000, 0, 150, 1, None),
+        (6, None, Action.RETRY, 4999, 0, 6000, 7, None),
+        # 1012: reset, a spread first try, a window
+        (6, None, Action.RESTART, 100, 1000, 125, 0, 11_000),
+        # inside the window: the second failure on retries every restart_retry_ms (jittered)
+        (0, 11_000, Action.RETRY, None, 2000, 150, 1, 11_000),
+        (1, 11_000, Action.RETRY, None, 2000, 187.5, 2, 11_000),
+        (30, 11_000, Action.RETRY, None, 10_999, 187.5, 31, 11_000),
+        # the window is over: the normal schedule at the count reached
+        (30, 11_000, Action.RETRY, None, 11_000, 6000, 31, None),
+        # 1013: at least the second step, the window closed
+        (0, None, Action.BACK_OFF, 60_000, 0, 600, 2, None),
+        (3, 11_000, Action.BACK_OFF, None, 2000, 2400, 4, None),
+    ],
+)
+def test_schedule_after_drop(
+    failures: int,
+    restart_until: float | None,
+    action: Action,
+    open_for: float | None,
+    now: float,
+    delay: float,
+    failures_after: int,
+    restart_after: float | None,
+) -> None:
+    schedule = Schedule(POLICY)
+    schedule.failures, schedule.restart_until_ms = failures, restart_until
+    assert schedule.after_drop(action, open_for, now, R) == delay
+    assert (schedule.failures, schedule.restart_until_ms) == (failures_after, restart_after)
+    assert schedule.restarting is (restart_after is not None)
+
+
+@pytest.mark.parametrize(
+    ("failures", "restart_until", "failures_after"),
+    [(3, None, 3), (3, 11_000, 0)],  # only failures inside an announced restart are forgotten on open
+)
+def test_schedule_on_open(failures: int, restart_until: float | None, failures_after: int) -> None:
+    schedule = Schedule(POLICY)
+    schedule.failures, schedule.restart_until_ms = failures, restart_until
+    schedule.on_open()
+    assert (schedule.failures, schedule.restart_until_ms) == (failures_after, None)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -175,7 +283,7 @@ def test_messages_reach_the_pane_and_handshake_precedes_everything() -> None:
     h.conn.start()
     h.open_now()
     h.factory.last.message(b"0hello")
-    assert h.messages == [b"0hello"]
+    assert h.messages == [b"1bash", b"0hello"]
     assert h.factory.last.sent == [b"HANDSHAKE"]
 
 
@@ -209,7 +317,7 @@ def test_close_while_open_closes_the_socket_with_1000_and_ignores_its_late_event
     onmessage(type("E", (), {"data": b"0late"})())
     onclose(type("E", (), {"code": 1006, "reason": ""})())
     h.timers.advance(60_000)
-    assert h.messages == []
+    assert h.messages == [b"1bash"]
     assert len(h.factory.sockets) == 1
     assert h.timers.pending() == []
     h.conn.close()  # a second close does nothing
@@ -239,10 +347,10 @@ def test_events_from_a_replaced_socket_are_ignored() -> None:
     h.timers.advance(150)
     new = h.factory.last
     assert new is not old
-    new.accept()
+    new.answer()
     stale_message(type("E", (), {"data": b"0stale"})())
     stale_close(type("E", (), {"code": 1006, "reason": ""})())
-    assert h.messages == []
+    assert h.messages == [b"1bash", b"1bash"]
     assert h.state is State.OPEN
     assert h.factory.live() == [new]
 
@@ -451,14 +559,16 @@ def test_keys_typed_while_down_arrive_in_order_after_the_handshake() -> None:
 
 
 def test_held_input_is_bounded_and_the_excess_is_reported() -> None:
-    h = Harness()
+    h = Harness(policy=dataclasses.replace(POLICY, held_input_limit_bytes=4096))
     h.conn.start()
     chunk = b"0" + b"x" * 1023
     assert all(h.conn.send(chunk) for _ in range(4))
     assert not h.conn.send(b"0y")
-    assert h.dropped == [(2, "more than 4096 bytes typed while offline")]
+    assert h.dropped == [(1, "not connected and 4 KiB already waiting (at most 4 KiB is held)")]
+    assert h.conn.status.held_inputs == 4
     h.open_now()
     assert h.factory.last.sent == [b"HANDSHAKE", chunk, chunk, chunk, chunk]
+    assert h.conn.status.held_inputs == 0
 
 
 def test_terminal_replies_are_never_held() -> None:
@@ -475,9 +585,9 @@ def test_held_input_is_dropped_visibly_when_the_session_ends() -> None:
     h.conn.start()
     h.conn.send(b"0ls\r")
     h.factory.last.server_close(1000, "session ended")
-    assert h.dropped == [(4, "session ended")]
+    assert h.dropped == [(3, "session ended")]
     assert not h.conn.send(b"0more")
-    assert h.dropped[-1] == (5, "session ended")
+    assert h.dropped[-1] == (4, "session ended")
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -579,3 +689,331 @@ def test_failures_during_an_announced_restart_do_not_count_as_flapping_afterward
     h.timers.advance(1000)
     h.factory.last.server_close(1006)  # but a server that keeps dropping still escalates
     assert h.conn.status.retry_at_ms - h.timers.now == 800
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# "open" means the terminal answered (issue 9)
+
+
+def test_open_is_the_first_frame_not_the_socket() -> None:
+    h = Harness()
+    h.conn.start()
+    h.conn.send(b"0early")
+    sock = h.factory.last
+    sock.accept()
+    assert sock.sent == [b"HANDSHAKE"]  # the handshake goes out at once ...
+    assert h.state is State.CONNECTING  # ... but nothing answered yet: keys stay held, the caption stays up
+    assert h.conn.status.held_inputs == 1 and h.opens == 0
+    sock.message(b"1bash")
+    assert h.state is State.OPEN and h.opens == 1
+    assert sock.sent == [b"HANDSHAKE", b"0early"]
+    assert h.messages == [b"1bash"]  # on_open ran before the first frame reached on_message
+
+
+def test_a_socket_whose_terminal_never_answers_is_a_failed_attempt() -> None:
+    h = Harness()
+    h.conn.start()
+    sock = h.factory.last
+    sock.accept()  # e.g. a proxy that accepted and is still retrying its upstream
+    h.timers.advance(POLICY.connect_timeout_ms)
+    assert sock.closed_with == (4000, "connect timeout")
+    assert h.conn.phase is Phase.WAITING and h.conn.status.failures == 1
+
+
+def test_a_proxy_accepting_does_not_end_the_restart_window() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.factory.last.server_close(1012, "service restart")
+    assert h.conn.status.restarting
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.factory.last.accept()  # the proxy's accept: not the terminal
+    assert h.conn.status.restarting
+    h.factory.last.server_close(1014, "bad gateway: upstream")
+    assert h.conn.status.restarting  # still inside the window: fast retries, steady "server restarting"
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    assert not h.conn.status.restarting
+
+
+def test_restarting_lasts_through_the_fast_retries_and_ends_with_the_window() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.factory.last.server_close(1012, "service restart")
+    seen = []
+    while h.timers.now < POLICY.restart_window_ms - 500:
+        h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+        seen.append(h.conn.status.restarting)  # attempting
+        h.factory.last.fail()
+        seen.append(h.conn.status.restarting)  # waiting
+    assert all(seen)
+    while h.conn.status.restarting:
+        h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+        h.factory.last.fail()
+    assert h.timers.now >= POLICY.restart_window_ms  # ended by the first drop after the window, not before
+    assert h.conn.status.retry_at_ms - h.timers.now == nominal_delay_ms(POLICY, h.conn.status.failures)
+
+
+def test_an_unknown_session_says_so() -> None:
+    h = Harness()
+    h.conn.start()
+    h.factory.last.server_close(4404, "no such session")
+    assert h.conn.status.message == "no such session"
+    assert h.conn.status.stop_reason is StopReason.NO_SUCH_SESSION
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Offline (issue 9)
+
+
+def test_offline_leaves_the_connection_at_once_holds_keys_and_attempts_nothing() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    sock = h.factory.last
+    h.conn.set_online(False)
+    assert sock.closed_with == (4000, "offline") and not sock.attached
+    assert h.state is not State.OPEN and h.conn.status.offline
+    assert h.conn.status.retry_at_ms is None and h.timers.pending() == []
+    assert h.conn.send(b"0ls\r") and h.conn.status.held_inputs == 1
+    h.timers.advance(600_000)
+    assert len(h.factory.sockets) == 1
+    h.conn.set_online(True)  # back: retry at once, not after a backoff
+    assert len(h.factory.sockets) == 2 and h.factory.last.created_at == h.timers.now
+    assert not h.conn.status.offline
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE", b"0ls\r"]
+
+
+def test_offline_while_waiting_cancels_the_retry_and_a_stable_connection_restarts_the_schedule() -> None:
+    h = Harness()
+    h.conn.start()
+    for _ in range(4):
+        h.factory.last.fail()
+        h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    h.timers.advance(POLICY.stable_after_ms)
+    h.conn.set_online(False)
+    assert h.conn.status.failures == 0  # a healthy connection: offline is not a failure
+    h.conn.set_online(True)
+    h.factory.last.fail()
+    assert h.conn.status.retry_at_ms - h.timers.now == 150
+    h.conn.set_online(False)
+    assert h.timers.pending() == [] and h.conn.status.retry_at_ms is None
+    h.timers.advance(60_000)
+    assert len(h.factory.sockets) == 6
+
+
+def test_start_while_offline_waits_for_online_and_retry_now_still_tries_once() -> None:
+    h = Harness()
+    h.conn.set_online(False)
+    h.conn.start()
+    assert h.factory.sockets == [] and h.conn.status.offline
+    h.conn.retry_now()  # the user's button: one attempt even so (a local server works offline)
+    assert len(h.factory.sockets) == 1
+    h.factory.last.fail()
+    assert h.timers.pending() == []  # no automatic retry while offline
+    h.conn.retry_now()
+    h.open_now()  # the terminal answered: whatever the browser said, the link works
+    assert not h.conn.status.offline
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The probe: a link that goes silent while the user types (issue 9)
+
+
+def open_v2(h: Harness) -> None:
+    h.conn.start()
+    h.open_now()
+    h.conn.set_server_protocol(2)
+
+
+def test_input_then_silence_sends_a_probe_and_an_unanswered_probe_drops_the_link() -> None:
+    h = Harness()
+    open_v2(h)
+    sock = h.factory.last
+    pressed = h.timers.now
+    h.conn.send(b"0x")
+    h.timers.advance(POLICY.probe_after_ms - 1)
+    assert sock.sent[-1] == b"0x"
+    h.timers.advance(1)
+    assert sock.sent[-1] == b"91"  # PROBE with a counter as payload
+    h.timers.advance(POLICY.probe_timeout_ms - 1)
+    assert h.state is State.OPEN
+    h.timers.advance(1)
+    assert sock.closed_with == (4000, "probe timeout")
+    assert h.conn.phase is Phase.WAITING
+    assert h.timers.now - pressed <= 5000  # the goal: a half-open link is left within 5 s of the keypress
+
+
+def test_anything_received_answers_for_the_link() -> None:
+    h = Harness()
+    open_v2(h)
+    sock = h.factory.last
+    h.conn.send(b"0x")
+    h.timers.advance(10)
+    sock.message(b"80")  # an ack (or the echo): alive, no probe needed
+    h.timers.advance(10_000)
+    assert [f for f in sock.sent if f.startswith(b"9")] == []
+    h.conn.send(b"0y")
+    h.timers.advance(POLICY.probe_after_ms)
+    sock.message(b"91")  # the probe's answer
+    h.timers.advance(60_000)
+    assert h.state is State.OPEN
+    assert [f for f in sock.sent if f.startswith(b"9")] == [b"91"]
+
+
+@pytest.mark.parametrize("protocol", [None, 0, 1])
+def test_no_probe_to_a_server_that_does_not_answer_probes(protocol: int | None) -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    if protocol is not None:
+        h.conn.set_server_protocol(protocol)
+    h.conn.send(b"0x")
+    h.timers.advance(60_000)
+    assert h.state is State.OPEN
+    assert [f for f in h.factory.last.sent if f.startswith(b"9")] == []
+
+
+def test_an_idle_link_sends_no_probe() -> None:
+    h = Harness()
+    open_v2(h)
+    h.timers.advance(60_000)
+    assert h.state is State.OPEN and h.factory.last.sent == [b"HANDSHAKE"]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Acks and the delivery guarantee (issue 10)
+
+
+def test_acks_settle_input_and_a_clean_1012_from_a_protocol_2_server_delivers_the_rest() -> None:
+    h = Harness()
+    open_v2(h)
+    for key in (b"0a", b"0b", b"0c"):
+        h.conn.send(key)
+    assert h.conn.unacked_bytes == 6
+    h.conn.ack(1)
+    assert h.conn.unacked_bytes == 4
+    h.conn.ack(1)  # never decreasing, repeats change nothing
+    assert h.conn.unacked_bytes == 4
+    h.factory.last.server_close(1012, "service restart", clean=True)
+    assert h.uncertain == []  # the server kept reading until the close handshake ended: b and c arrived
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE"]  # nothing resent
+
+
+@pytest.mark.parametrize(
+    ("code", "clean"), [(1006, False), (1012, False), (1011, True), (1000, True)]
+)
+def test_any_other_drop_reports_unacked_typing_as_uncertain_and_never_resends_it(code: int, clean: bool) -> None:
+    h = Harness()
+    open_v2(h)
+    h.conn.send(b"0ls")
+    h.conn.send(b"0\x1b[0n", hold=False)  # a terminal reply: never reported
+    h.conn.send(b"0 -la\r")
+    h.conn.ack(1)
+    h.factory.last.server_close(code, "", clean=clean)
+    assert h.uncertain == [b" -la\r"]
+    h.conn.send(b"0pwd\r")
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE", b"0pwd\r"]
+
+
+def test_a_probe_timeout_reports_what_may_not_have_arrived() -> None:
+    h = Harness()
+    open_v2(h)
+    h.conn.send(b"0rm x\r")
+    h.timers.advance(POLICY.probe_after_ms + POLICY.probe_timeout_ms)
+    assert h.conn.phase is Phase.WAITING
+    assert h.uncertain == [b"rm x\r"]
+
+
+def test_a_server_without_acks_is_not_tracked() -> None:
+    h = Harness()
+    h.conn.start()
+    h.open_now()
+    h.conn.set_server_protocol(1)
+    h.conn.send(b"0ls\r")
+    assert h.conn.unacked_bytes == 0
+    h.factory.last.server_close(1006, clean=False)
+    assert h.uncertain == []  # nothing to go on: protocol 1 has no acks (docs/protocol.md §2)
+
+
+def test_input_sent_before_the_preferences_is_tracked_until_the_server_says_its_protocol() -> None:
+    h = Harness()
+    h.conn.start()
+    h.conn.send(b"0held")
+    h.open_now()  # the held frame goes out after the title, before the preferences
+    assert h.conn.unacked_bytes == 5
+    h.conn.set_server_protocol(1)
+    assert h.conn.unacked_bytes == 0
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Large pastes: split, paced, or refused visibly (issue 10)
+
+
+def test_a_paste_is_split_into_frames_under_the_limit_never_inside_a_utf8_sequence() -> None:
+    h = Harness()
+    open_v2(h)
+    paste = "é" * 100_000  # 200,000 bytes of two-byte sequences
+    h.conn.send(b"0" + paste.encode())
+    h.conn.ack(10)
+    frames = [f for f in h.factory.last.sent if f.startswith(b"0")]
+    assert len(frames) == 4
+    assert all(len(f) <= MAX_CLIENT_FRAME_BYTES for f in frames)
+    assert "".join(f[1:].decode() for f in frames) == paste  # each frame decodes on its own
+
+
+def test_a_paste_is_paced_by_the_unacked_limit_and_drained_by_acks_in_order() -> None:
+    policy = dataclasses.replace(POLICY, unacked_limit_bytes=2 * MAX_CLIENT_FRAME_BYTES)
+    h = Harness(policy=policy)
+    open_v2(h)
+    paste = bytes(range(97, 123)) * 40_000  # ~1 MB, 16 frames
+    h.conn.send(b"0" + paste)
+    sock = h.factory.last
+
+    def inputs() -> list[bytes]:
+        return [f for f in sock.sent if f.startswith(b"0")]
+
+    assert len(inputs()) == 2 and h.conn.unacked_bytes <= policy.unacked_limit_bytes
+    assert h.conn.status.held_inputs == 14
+    h.conn.send(b"0after")  # typed during the paste: waits its turn
+    acked = 0
+    while h.conn.status.held_inputs:
+        acked = len(inputs())
+        h.conn.ack(acked)
+        assert h.conn.unacked_bytes <= policy.unacked_limit_bytes
+    assert b"".join(f[1:] for f in inputs()) == paste + b"after"
+
+
+def test_a_paste_too_large_to_hold_while_down_is_refused_visibly() -> None:
+    h = Harness()
+    h.conn.start()
+    h.conn.send(b"0" + b"x" * 2_100_000)
+    assert h.dropped == [(2_100_000, "paste of 2.1 MB refused: not connected (at most 64 KiB is held)")]
+    assert h.conn.status.held_inputs == 0
+    assert h.conn.send(b"0" + b"y" * 60_000)  # a moderate paste is held
+    h.open_now()
+    assert [len(f) for f in h.factory.last.sent[1:]] == [60_001]
+
+
+def test_the_unsent_rest_of_a_paste_survives_a_drop_and_replies_do_not() -> None:
+    policy = dataclasses.replace(POLICY, unacked_limit_bytes=MAX_CLIENT_FRAME_BYTES)
+    h = Harness(policy=policy)
+    open_v2(h)
+    h.conn.send(b"0" + b"p" * 200_000)  # 4 frames, one in flight
+    h.conn.send(b"0\x1b[0n", hold=False)  # a reply, queued behind the paste to keep the stream in order
+    first = h.factory.last.sent[1]
+    h.factory.last.server_close(1006, clean=False)
+    assert h.uncertain == [first[1:]]
+    assert h.conn.status.held_inputs == 3
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    h.conn.set_server_protocol(1)  # a plain server: no pacing
+    rest = h.factory.last.sent[1:]
+    assert b"".join(f[1:] for f in rest) == b"p" * (200_000 - len(first) + 1)

@@ -1,14 +1,19 @@
 """Properties of the reconnect machine over random event sequences (hypothesis).
 
-Whatever the server, the network and the user do, in any order:
+Whatever the server, the network, the browser and the user do, in any order:
 - at most one socket is live (connecting or open, and hooked to the machine) at a time;
 - after ``close()`` no socket is ever opened and no timer is left armed;
 - every retry delay lies inside the documented envelope;
-- input is never reordered: what the server receives is a subsequence, in order, of what the user typed.
+- typed input is never reordered or duplicated: what all sockets carried, joined, is a prefix of what was typed;
+- every typed byte is exactly one of: sent and acknowledged, sent and delivered by a clean 1012 from a protocol-2
+  server, sent to a server that does not ack (protocol < 2), sent and reported uncertain, sent and still unacked on
+  the current connection, still held or queued, or reported dropped;
+- never more than ``unacked_limit_bytes`` (or one frame) of unacked input in flight; the status counts held frames.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from hypothesis import settings
@@ -16,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from reconnect_fakes import FakeSocket, FakeSocketFactory, FakeTimers
 
+from pyclient.protocol import MAX_CLIENT_FRAME_BYTES
 from pyclient.reconnect import (
     Phase,
     ReconnectingSocket,
@@ -26,10 +32,21 @@ from pyclient.reconnect import (
     delay_envelope_ms,
 )
 
-POLICY = ReconnectPolicy()
+# Small enough limits that pastes get split (64 KiB frames), paced and refused within a few steps.
+POLICY = dataclasses.replace(ReconnectPolicy(), held_input_limit_bytes=160_000, unacked_limit_bytes=100_000)
 EPS_MS = 1e-6
 CODES = st.sampled_from([1000, 1001, 1003, 1006, 1009, 1011, 1012, 1013, 1014, 4400, 4401, 4403, 4404])
 REASONS = st.sampled_from(["", "session ended", "bye"])
+REPLY = b"\x1b[0n"  # a terminal reply: hold=False, never counted as typed
+
+
+@dataclasses.dataclass
+class SocketBook:
+    """What the test (playing the server) did with one socket."""
+
+    protocol: int | None = None
+    acked: int = 0  # input frames acknowledged (replies included: the server counts every input frame)
+    delivered: bool = False  # ended by a clean 1012 while speaking protocol 2
 
 
 class ReconnectMachine(RuleBasedStateMachine):
@@ -40,11 +57,16 @@ class ReconnectMachine(RuleBasedStateMachine):
         self.tickets: list[tuple[object, object]] = []
         self.rand_values: list[float] = []
         self.closed_at_sockets: int | None = None
-        self.typed: list[bytes] = []
+        self.typed = bytearray()  # every typed byte the machine accepted, in order
         self.key = 0
         self.restart_seen_at: float | None = None
         self.delays: list[tuple[float, Status]] = []
+        self.last_retry_at: float | None = None
         self.use_ticket = False
+        self.books: dict[int, SocketBook] = {}
+        self.dropped = 0  # every byte on_input_dropped reported
+        self.refused = 0  # of which: sends refused on the spot (never accepted, so not in self.typed)
+        self.uncertain = 0
         self.conn = self._make(False)
 
     def _make(self, use_ticket: bool) -> ReconnectingSocket:
@@ -57,7 +79,10 @@ class ReconnectMachine(RuleBasedStateMachine):
             random=self._rand,
             policy=POLICY,
             get_ticket=(lambda res, rej: self.tickets.append((res, rej))) if use_ticket else None,
+            handshake=lambda: b"{}",
             on_state=self._on_state,
+            on_input_dropped=self._on_dropped,
+            on_input_uncertain=self._on_uncertain,
             log=lambda _: None,
         )
 
@@ -65,10 +90,27 @@ class ReconnectMachine(RuleBasedStateMachine):
         return self.rand_values.pop() if self.rand_values else 0.5
 
     def _on_state(self, status: Status) -> None:
-        if status.phase is Phase.WAITING and status.retry_at_ms is not None:
+        # A new retry (not a later status of the same wait, e.g. a key held meanwhile) is read at the time it was armed.
+        new_retry = status.retry_at_ms is not None and status.retry_at_ms != self.last_retry_at
+        self.last_retry_at = status.retry_at_ms
+        if status.phase is Phase.WAITING and new_retry:
             self.delays.append((status.retry_at_ms - self.timers.now, status))
             if status.close_code == 1012:
                 self.restart_seen_at = self.timers.now
+
+    def _on_dropped(self, nbytes: int, why: str) -> None:
+        self.dropped += nbytes
+
+    def _on_uncertain(self, data: bytes) -> None:
+        assert REPLY not in data
+        self.uncertain += len(data)
+
+    def _book(self, sock: FakeSocket) -> SocketBook:
+        return self.books.setdefault(id(sock), SocketBook())
+
+    def _open_socket(self) -> FakeSocket | None:
+        live = self.factory.live()
+        return live[-1] if live and live[-1].readyState == FakeSocket.OPEN else None
 
     # -- rules -----------------------------------------------------------------------------------------------------
 
@@ -76,20 +118,24 @@ class ReconnectMachine(RuleBasedStateMachine):
     @rule(use_ticket=st.booleans())
     def start(self, use_ticket: bool) -> None:
         if use_ticket:
-            self.conn = self._make(True)
+            self.conn = self._make(True)  # a fresh machine: what the idle one accepted is gone with it
+            self.typed.clear()
+            self.dropped = self.refused = self.uncertain = 0
         self.conn.start()
 
-    @rule(ms=st.sampled_from([0, 1, 149, 150, 400, 1000, 5000, 8000, 25_000]), r=st.floats(0, 0.999999))
+    @rule(ms=st.sampled_from([0, 1, 149, 150, 400, 1000, 2000, 5000, 8000, 25_000]), r=st.floats(0, 0.999999))
     def advance(self, ms: float, r: float) -> None:
         self.rand_values.append(r)
         self.timers.advance(ms)
 
     @precondition(lambda self: self.factory.live())
-    @rule()
-    def server_accepts(self) -> None:
+    @rule(answer=st.booleans())
+    def server_accepts(self, answer: bool) -> None:
         sock = self.factory.live()[-1]
         if sock.readyState == FakeSocket.CONNECTING:
             sock.accept()
+        if answer and sock.readyState == FakeSocket.OPEN:
+            sock.message(b"1title")
 
     @precondition(lambda self: self.factory.live())
     @rule()
@@ -97,20 +143,36 @@ class ReconnectMachine(RuleBasedStateMachine):
         self.factory.live()[-1].fail()
 
     @precondition(lambda self: self.factory.live())
-    @rule(code=CODES, reason=REASONS)
-    def server_closes(self, code: int, reason: str) -> None:
-        self.factory.live()[-1].server_close(code, reason)
+    @rule(code=CODES, reason=REASONS, clean=st.booleans())
+    def server_closes(self, code: int, reason: str, clean: bool) -> None:
+        sock = self.factory.live()[-1]
+        book = self._book(sock)
+        book.delivered = code == 1012 and clean and book.protocol is not None and book.protocol >= 2
+        sock.server_close(code, reason, clean=clean)
 
-    @precondition(lambda self: self.factory.live())
+    @precondition(lambda self: self._open_socket() is not None)
     @rule()
     def server_sends(self) -> None:
-        sock = self.factory.live()[-1]
-        if sock.readyState == FakeSocket.OPEN:
-            sock.message(b"0x")
+        self._open_socket().message(b"0x")
 
-    @rule(ms=st.sampled_from([100, 1000, 10_000]))
-    def keepalive_advertised(self, ms: float) -> None:
-        self.conn.expect_keepalive(ms)
+    @precondition(lambda self: self.conn.phase is Phase.OPEN and self.conn.server_protocol is None)
+    @rule(version=st.sampled_from([0, 1, 2]))
+    def server_says_its_protocol(self, version: int) -> None:
+        self._book(self._open_socket()).protocol = version
+        self.conn.set_server_protocol(version)
+
+    @precondition(lambda self: self.conn.server_protocol == 2 and self._open_socket() is not None)
+    @rule(fraction=st.floats(0, 1))
+    def server_acks(self, fraction: float) -> None:
+        sock = self._open_socket()
+        book = self._book(sock)
+        received = len(sock.input_frames())
+        book.acked = max(book.acked, round(book.acked + (received - book.acked) * fraction))
+        self.conn.ack(book.acked)
+
+    @rule(keepalive_ms=st.sampled_from([100, 1000, 10_000]))
+    def keepalive_advertised(self, keepalive_ms: float) -> None:
+        self.conn.expect_keepalive(keepalive_ms)
 
     @precondition(lambda self: self.tickets)
     @rule(outcome=st.sampled_from(["ok", "transient", "fatal"]))
@@ -119,14 +181,27 @@ class ReconnectMachine(RuleBasedStateMachine):
         if outcome == "ok":
             resolve("t")
         else:
-            reject(TicketRefused(outcome, fatal=outcome == "fatal", status=401 if outcome == "fatal" else 502))
+            reject(TicketRefused(outcome, status=401 if outcome == "fatal" else 502))
+
+    @rule(paste=st.sampled_from([0, 0, 0, 70_000, 150_000]))
+    def user_types(self, paste: int) -> None:
+        self.key += 1
+        payload = b"k%d;" % self.key + b"p" * paste
+        before = self.dropped
+        if self.conn.send(b"0" + payload):
+            self.typed += payload
+            assert self.dropped == before
+        else:
+            assert self.dropped - before == len(payload)  # refused visibly, all of it
+            self.refused += len(payload)
 
     @rule()
-    def user_types(self) -> None:
-        self.key += 1
-        frame = b"0k%d" % self.key
-        if self.conn.send(frame):
-            self.typed.append(frame)
+    def terminal_replies(self) -> None:
+        self.conn.send(b"0" + REPLY, hold=False)
+
+    @rule(online=st.booleans())
+    def browser_goes(self, online: bool) -> None:
+        self.conn.set_online(online)
 
     @rule()
     def retry_now(self) -> None:
@@ -154,6 +229,12 @@ class ReconnectMachine(RuleBasedStateMachine):
             assert self.conn.state is State.CLOSED
 
     @invariant()
+    def no_attempt_while_offline(self) -> None:
+        if self.conn.status.offline:
+            assert self.conn.phase is not Phase.OPEN
+            assert self.conn.status.retry_at_ms is None
+
+    @invariant()
     def every_delay_is_inside_its_envelope(self) -> None:
         # Delays are read back as retry_at_ms - now: allow float rounding of a microsecond.
         def within(lo: float, delay: float, hi: float) -> bool:
@@ -172,15 +253,44 @@ class ReconnectMachine(RuleBasedStateMachine):
         self.delays.clear()
 
     @invariant()
-    def input_arrives_in_order_without_duplicates(self) -> None:
-        received = [f for s in self.factory.sockets for f in s.sent]
-        positions = [self.typed.index(f) for f in received]
-        assert positions == sorted(positions)
-        assert len(set(positions)) == len(positions)
+    def typed_input_arrives_in_order_once(self) -> None:
+        carried = b"".join(
+            f[1:] for s in self.factory.sockets for f in s.input_frames() if f[1:] != REPLY
+        )
+        assert bytes(self.typed[: len(carried)]) == carried
 
     @invariant()
-    def held_input_is_bounded(self) -> None:
-        assert 0 <= self.conn.held_bytes <= POLICY.held_input_limit_bytes
+    def every_typed_byte_is_accounted_for_exactly_once(self) -> None:
+        current = self.factory.live()[-1] if self.factory.live() else None
+        sent = acked_or_delivered = untracked = unacked_now = 0
+        expected_uncertain = 0
+        for sock in self.factory.sockets:
+            book = self._book(sock)
+            frames = sock.input_frames()
+            typed = [len(f) - 1 for f in frames if f[1:] != REPLY]
+            sent += sum(typed)
+            acked = sum(len(f) - 1 for f in frames[: book.acked] if f[1:] != REPLY)
+            rest = sum(typed) - acked
+            acked_or_delivered += acked
+            if book.protocol is not None and book.protocol < 2:
+                untracked += rest
+            elif sock is current and self.conn.phase is Phase.OPEN:
+                unacked_now += rest
+            elif book.delivered:
+                acked_or_delivered += rest
+            else:
+                expected_uncertain += rest
+        assert self.uncertain == expected_uncertain
+        # The machine's queue, read from inside: typed frames only (a reply may wait behind a paced paste).
+        queued = sum(len(frame) - 1 for frame, typed in self.conn._queue if typed)
+        dropped_later = self.dropped - self.refused  # accepted, then dropped with the queue at a stop or close
+        assert len(self.typed) == sent + queued + dropped_later
+        assert acked_or_delivered + untracked + unacked_now + expected_uncertain == sent
+        assert self.conn.status.held_inputs == len(self.conn._queue)
+
+    @invariant()
+    def unacked_input_is_paced(self) -> None:
+        assert self.conn.unacked_bytes <= max(POLICY.unacked_limit_bytes, MAX_CLIENT_FRAME_BYTES)
 
 
 # Locally each run explores new sequences; CI replays a fixed set, so a red CI is reproducible.
