@@ -4,8 +4,14 @@ A SIGHUP successor is started through this file too (livepane_server.lifecycle.S
 tests keep naming `serve.py`.
 """
 
+import signal
 import sys
 from pathlib import Path
+
+# Hold the signals the server handles until its handlers are in place (livepane_server.lifecycle unblocks them):
+# one sent while this process starts (a SIGHUP successor's pid may be known early) is delivered then, not met by the
+# default action, which for SIGHUP is death.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP, signal.SIGTERM, signal.SIGINT})
 
 ROOT_DIR = Path(__file__).resolve().parent
 if str(ROOT_DIR) not in sys.path:  # run from elsewhere: livepane_server and pyclient sit beside this file

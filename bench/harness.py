@@ -205,6 +205,11 @@ class Stack:
     def signal_server(self, sig: int) -> None:
         self._signalled = self.serve.send_signal(sig)
 
+    @property
+    def signalled_pid(self) -> int | None:
+        """The process signal_server signalled last (None if nothing served)."""
+        return self._signalled
+
     async def wait_server_gone(self, timeout_s: float = 5) -> None:
         """Until the process signalled last has exited (no error at the deadline: the caller's start will tell)."""
         pid = self._signalled
@@ -341,3 +346,52 @@ class CountingProxy:
             self.server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.server.wait_closed(), 2)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# A pane's visible history: what a user would have seen, and when (epoch ms)
+
+PANE_HISTORY_JS = """([session, key]) => {
+  // Record in window.__bench.history[key] every change of the pane's state, its offline flag, the caption's text
+  // (when shown) and the header notice (when shown), with the epoch ms it was seen. Read defensively: a key the
+  // page does not set yet is recorded as ''.
+  const B = window.__bench;
+  B.history = B.history || {};
+  const root = document.querySelector(`section.pane[data-session="${session}"]`);
+  const out = (B.history[key] = []);
+  const shown = (el, inner) => (el && !el.hidden ? ((el.querySelector(inner) || el).textContent || '').trim() : '');
+  const snap = () => {
+    const rec = { t: performance.timeOrigin + performance.now(), state: root.dataset.state || '',
+                  offline: root.dataset.offline || '', caption: shown(root.querySelector('.caption'), '.caption-text'),
+                  notice: shown(root.querySelector('.pane-notice'), '.notice-text') };
+    const last = out[out.length - 1];
+    if (last && ['state', 'offline', 'caption', 'notice'].every((k) => last[k] === rec[k])) return;
+    out.push(rec);
+  };
+  snap();
+  const observer = new MutationObserver(snap);
+  observer.observe(root, { attributes: true, childList: true, subtree: true, characterData: true });
+  B.historyObservers = B.historyObservers || {};
+  if (B.historyObservers[key]) B.historyObservers[key].disconnect();
+  B.historyObservers[key] = observer;
+}"""
+
+
+async def watch_pane(page: Any, session: str, key: str) -> None:
+    """Start recording the pane's visible history under ``key`` (see PANE_HISTORY_JS); read it with pane_history."""
+    await page.evaluate(PANE_HISTORY_JS, [session, key])
+
+
+async def pane_history(page: Any, key: str) -> list[dict[str, Any]]:
+    return await page.evaluate("k => (window.__bench.history || {})[k] || []", key)
+
+
+async def pane_stats(page: Any, session: str) -> dict[str, Any]:
+    """``window.livepane.stats(session)`` as a dict ({} before the page has mounted it)."""
+    return await page.evaluate("s => (window.livepane && window.livepane.stats(s)) || {}", session) or {}
+
+
+def stat(stats: dict[str, Any], name: str) -> float:
+    """A counter from pane_stats; 0 when the page does not report it (older or newer pages name fewer counters)."""
+    value = stats.get(name)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0

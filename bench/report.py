@@ -292,13 +292,94 @@ def peers_rows(res: dict[str, Any]) -> list[str]:
     return out
 
 
+def typing_rows(res: dict[str, Any]) -> list[str]:
+    """One row per figure, each a count over the whole section (one sample: the total), judged against 0."""
+    ty = res.get("typing")
+    if not ty:
+        return []
+    out = []
+    for kind, k in ty["kinds"].items():
+        n = f"{kind} x{k['restarts']}"
+        said = (f"page: dropped {k['dropped_bytes']:g} B, may-not-have-arrived {k['uncertain_bytes']:g} B and "
+                f"{k['notices']} notices")
+        detail = (f"{k['lines']} lines typed near these restarts; lost {k['lost']}, damaged {k['damaged']}, "
+                  f"reordered {k['reordered']}; {said}; open again median {fmt(median(k['open_ms']))} ms after the "
+                  f"signal")
+        if kind == "SIGKILL":
+            bad = Figure(f"typing across {n}: lines lost or damaged", "", [float(k["lost"] + k["damaged"])])
+            bad.note = detail
+            doubled = Figure(f"typing across {n}: lines doubled", "", [float(k["doubled"])], target="<= 0")
+            unreported = Figure(f"typing across {n}: losses the page did not report", "", [float(k["unreported"])],
+                                target="<= 0")
+            unreported.note = "lost or damaged lines after a restart for which the page reported nothing"
+            out += [row(bad, 0), row(doubled, 0), row(unreported, 0)]
+        else:
+            bad = Figure(f"typing across {n}: lines lost or damaged", "", [float(k["lost"] + k["damaged"])],
+                         target="<= 0")
+            bad.note = detail
+            doubled = Figure(f"typing across {n}: lines doubled", "", [float(k["doubled"])], target="<= 0")
+            out += [row(bad, 0), row(doubled, 0)]
+    reordered = Figure("typing: lines reordered, all restarts", "",
+                       [float(sum(k["reordered"] for k in ty["kinds"].values()))], target="<= 0")
+    quiet = Figure("typing: lines lost, damaged or doubled away from any restart", "", [float(len(ty["quiet"]))],
+                   target="<= 0")
+    keys = Figure("typing: keys lost / extra, whole stream", "", [float(ty["keys_lost"])])
+    keys.note = (f"{ty['keys_lost']} lost, {ty['keys_extra']} extra of {ty['keys_typed']} typed "
+                 f"({ty['typed_lines']} lines typed, {ty['received_lines']} received)"
+                 + (f"; e.g. {', '.join(repr(x) for x in ty['examples'][:4])}" if ty["examples"] else ""))
+    return [*out, row(reordered, 0), row(quiet, 0), row(keys, 0)]
+
+
+def capped(runs: list[dict[str, Any]], key: str, cap_ms: float) -> Figure:
+    """A time per run, where a run that never got there counts as the cap (so the median is a lower bound)."""
+    return Figure("", "ms", [r[key] if r[key] is not None else cap_ms for r in runs])
+
+
+def capped_note(runs: list[dict[str, Any]], key: str, cap_ms: float) -> str:
+    missed = sum(1 for r in runs if r[key] is None)
+    return f"{missed} of {len(runs)} not within the {cap_ms / 1000:g} s cap (counted as the cap)" if missed else ""
+
+
+def silent_rows(res: dict[str, Any]) -> list[str]:
+    si = res.get("silent")
+    if not si or not si["runs"]:
+        return []
+    runs, cap = si["runs"], si["cap_ms"]
+    left = capped(runs, "left_ms", cap)
+    left.name, left.target = "silent server (SIGSTOP): keypress to pane not open", "<= 5000"
+    left.note = capped_note(runs, "left_ms", cap)
+    back = Figure("silent server: SIGCONT to open again", "ms",
+                  [r["back_ms"] for r in runs if r["back_ms"] is not None])
+    return [row(left, 0), row(back, 0)]
+
+
+def offline_rows(res: dict[str, Any]) -> list[str]:
+    of = res.get("offline")
+    if not of or not of["runs"]:
+        return []
+    runs, cap = of["runs"], of["cap_ms"]
+    said = capped(runs, "caption_ms", cap)
+    said.name, said.target = "browser offline: set_offline(True) to the pane saying offline", "<= 1000"
+    event = [r["event_ms"] for r in runs if r.get("event_ms") is not None]
+    said.note = "; ".join(x for x in (capped_note(runs, "caption_ms", cap),
+                                      f"the page's offline event came {fmt(median(event))} ms after the call"
+                                      if event else "") if x)
+    left = capped(runs, "left_ms", cap)
+    left.name = "browser offline: set_offline(True) to pane not open"
+    left.note = capped_note(runs, "left_ms", cap)
+    back = Figure("browser back online: set_offline(False) to open", "ms",
+                  [r["back_ms"] for r in runs if r["back_ms"] is not None])
+    return [row(said, 0), row(left, 0), row(back, 0)]
+
+
 def error_rows(res: dict[str, Any]) -> list[str]:
     return [f"| {name}: FAILED | | | | | | {msg} |" for name, msg in (res.get("errors") or {}).items()]
 
 
 def render(res: dict[str, Any]) -> str:
     rows = (error_rows(res) + boot_rows(res) + throughput_rows(res) + replay_rows(res) + echo_rows(res)
-            + flood_rows(res) + reconnect_rows(res) + outage_rows(res) + herd_rows(res) + peers_rows(res))
+            + flood_rows(res) + reconnect_rows(res) + outage_rows(res) + herd_rows(res) + typing_rows(res)
+            + silent_rows(res) + offline_rows(res) + peers_rows(res))
     parts = [HEADER, *rows]
     bd = boot_breakdown(res)
     if bd:
@@ -336,6 +417,22 @@ def targets(res: dict[str, Any]) -> list[str]:
     ot = res.get("outage") or {}
     add("SIGTERM to serve.py exited", ot.get("sigterm_exit_ms"), "<=", 1000, "ms")
     add("retry now to an attempt at the port", ot.get("retry_now_ms"), "<=", 500, "ms")
+    ty = (res.get("typing") or {}).get("kinds") or {}
+    for kind in ("SIGTERM", "SIGHUP"):
+        k = ty.get(kind)
+        add(f"typing across {kind}: lines lost or damaged", float(k["lost"] + k["damaged"]) if k else None, "<=", 0,
+            "")
+        add(f"typing across {kind}: lines doubled", float(k["doubled"]) if k else None, "<=", 0, "")
+    k = ty.get("SIGKILL")
+    add("typing across SIGKILL: lines doubled", float(k["doubled"]) if k else None, "<=", 0, "")
+    add("typing across SIGKILL: losses the page did not report", float(k["unreported"]) if k else None, "<=", 0, "")
+    for name, section, key, limit in (("silent server: keypress to pane not open, median", "silent", "left_ms", 5000),
+                                      ("browser offline: to the pane saying offline, median", "offline",
+                                       "caption_ms", 1000)):
+        sec = res.get(section) or {}
+        runs = sec.get("runs") or []
+        add(name, median([r[key] if r[key] is not None else sec["cap_ms"] for r in runs]) if runs else None, "<=",
+            limit, "ms")
     boot = (res.get("boot") or {}).get("baseline")
     if boot:
         for kind, limit in (("warm", 1500), ("cold", 2500)):

@@ -6,7 +6,8 @@ that file, and docs/decisions.md, are kept by hand. The raw samples go to bench/
 Each figure is a median with its spread; comparisons are ratios measured in the
 same run, their runs interleaved. Targets are goals, reported as met or not, never asserted: a bench reports.
 
-Sections (``--only`` takes these names): boot, throughput, echo, flood, reconnect, outage, herd, peers.
+Sections (``--only`` takes these names): boot, throughput, echo, flood, reconnect, outage, herd, peers, typing,
+silent, offline.
 Everything it starts (serve.py, tmux servers, Chromium) is stopped on exit, error or Ctrl-C.
 """
 
@@ -29,13 +30,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import boot
+import delivery
 import harness as H
 import live
+import liveness
 import peers
 import report
 import terminal_io
 
-SECTIONS = ["boot", "throughput", "echo", "flood", "reconnect", "outage", "herd", "peers"]
+SECTIONS = ["boot", "throughput", "echo", "flood", "reconnect", "outage", "herd", "peers",
+            "typing", "silent", "offline"]
 OUT_DIR = H.ROOT / "bench" / "out"
 
 
@@ -43,9 +47,13 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-async def with_stack(workdir: Path, name: str, fn: Any) -> Any:
+async def with_stack(workdir: Path, name: str, fn: Any, *, state: bool = False) -> Any:
+    """fn(stack) against a fresh tmux and serve.py; with ``state``, serve.py keeps its state (XDG_STATE_HOME) in the
+    stack's folder, so every start of it (as after a restart) finds the same state."""
     st = H.Stack(workdir / name)
     st.workdir.mkdir(parents=True, exist_ok=True)
+    if state:
+        st.serve.env["XDG_STATE_HOME"] = str(st.workdir / "state")
     try:
         st.new_session("main")
         await st.start_server()
@@ -112,6 +120,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             log(f"== herd: {panes} panes on one page, server restarted")
             await guarded(results, "herd", with_stack(
                 workdir, "herd", lambda st: live.herd(st, panes, 1 if quick else 2, log)))
+        if "typing" in only:
+            per_kind = 2 if quick else 10
+            log(f"== typing: lines typed through the page across {per_kind} SIGTERM, {per_kind} SIGHUP and "
+                f"{per_kind} SIGKILL restarts")
+            await guarded(results, "typing", with_stack(
+                workdir, "typing", lambda st: delivery.typing(st, per_kind, log), state=True))
+        if "silent" in only:
+            log("== silent: serve.py SIGSTOPped, a key pressed: until the pane is not open; SIGCONT: until open")
+            await guarded(results, "silent", with_stack(
+                workdir, "silent", lambda st: liveness.silent(st, 1 if quick else 4, log), state=True))
+        if "offline" in only:
+            log("== offline: the browser goes offline: until the pane says so; back online: until open")
+            await guarded(results, "offline", with_stack(
+                workdir, "offline", lambda st: liveness.offline(st, 1 if quick else 4, log), state=True))
         if "peers" in only:
             log("== peers: ttyd and WeTTY, same tmux, same measurements where they apply")
             await guarded(results, "peers", peers.run(workdir, args.ttyd, args.wetty, quick, log))
@@ -150,7 +172,9 @@ def machine() -> dict[str, str]:
     }
 
 
-RUN_DEADLINE_S = {"quick": 300, "full": 1200}  # a bench finishes in bounded time, whatever hangs
+# A bench finishes in bounded time, whatever hangs. The typing, silent and offline sections add up to ~2.5 min
+# quick and ~15 min full (each full one under 5 min) to the rest's ~3 and ~18.
+RUN_DEADLINE_S = {"quick": 600, "full": 2400}
 
 
 async def run_bounded(args: argparse.Namespace) -> dict[str, Any]:
@@ -166,7 +190,7 @@ async def run_bounded(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="livepane benchmarks (see docs/benchmarks.md)")
-    ap.add_argument("--quick", action="store_true", help="fewer runs and smaller herds: about 2 minutes")
+    ap.add_argument("--quick", action="store_true", help="fewer runs and smaller herds: about 6 minutes")
     ap.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     ap.add_argument("--ttyd", help="path to a ttyd binary (peer); skipped when absent")
     ap.add_argument("--wetty", help="command that starts WeTTY, e.g. 'node /x/node_modules/wetty/build/main.js'")

@@ -20,14 +20,16 @@ from aiohttp.typedefs import Handler
 from pyclient.protocol import SESSION_ID_RE, SUBPROTOCOL, Close, Reason
 
 from .assets import CACHE_NEVER, SECURITY_HEADERS, Assets
-from .auth import COOKIE_NAME, TICKET_TTL_S, Auth, TicketError, TicketJournal, origin_ok
+from .auth import COOKIE_NAME, TICKET_TTL_S, Auth, Refusal, TicketError, TicketJournal
 from .bridge import (
     WS_CLOSE_TIMEOUT_S,
     WS_HEARTBEAT_S,
     ProtocolError,
+    SocketCloser,
     TerminalPane,
     close_ws,
     frame_bytes,
+    handshake_protocol,
     parse_size,
 )
 from .client_json import BadJson, read_json_body
@@ -42,7 +44,8 @@ log = logging.getLogger("livepane")
 # Frames are terminal output; the browser is usually on loopback or a LAN, and per-message deflate costs CPU on
 # every frame for small screen diffs. Off, like a raw ttyd over loopback.
 WS_COMPRESS = False
-# SIGTERM must end the process within a second (issue 3): closes and bridge stops share this budget.
+# SIGTERM must end the process within a second (issue 3): closes and bridge stops share this budget (a restart's
+# close reads input for up to bridge.RESTART_CLOSE_DEADLINE_S of it).
 SHUTDOWN_BUDGET_S = 0.6
 
 SAME_SITE_REFRESH_HTML = (
@@ -52,6 +55,15 @@ SAME_SITE_REFRESH_HTML = (
 # Routes under this prefix pass _api_checks (cookie; Origin too when not GET).
 API_PREFIX = "/api/"
 UNAUTHORIZED_TEXT = "unauthorized: open the URL that serve.py printed (it ends in ?token=...)\n"
+# --public-url with a path, and a request that still carries it: the proxy forwarded the prefix instead of stripping
+# it. Without this the browser would get a bare 404 (or a page that loads nothing).
+UNSTRIPPED_PREFIX_TEXT = (
+    "not found: {path} reached livepane with the public URL's prefix {prefix} still on; livepane serves its page at "
+    "/ behind the proxy: strip the prefix (nginx: proxy_pass http://127.0.0.1:{port}/; with the slash; Caddy: "
+    "handle_path {prefix}*)\n"
+)
+# A cookie of a token that --rotate-token retired (auth.Auth.cookie_rotated): the pane can say why it stopped.
+ROTATED_TEXT = "unauthorized: the access token was rotated; open the new URL that serve.py printed\n"
 
 
 def text_error(status: int, reason: str) -> web.Response:
@@ -66,23 +78,25 @@ class LivepaneServer:
         config: Config,
         proxy_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         ticket_journal: TicketJournal | None = None,
+        retired_cookies: tuple[str, ...] = (),
     ) -> None:
         self.config = config
-        self.auth = Auth(config.token, journal=ticket_journal)
+        self.auth = Auth(config.token, journal=ticket_journal, retired_cookies=retired_cookies)
         self.assets = Assets(config.web_dir, config.pyclient_dir)
+        self.address = config.public_address()
         self.tmux = Tmux(config.tmux_socket, config.shell)
         self.proxy = (
             UpstreamProxy(config.upstream, config.upstream_token, config.retry, proxy_sleep)
             if config.upstream
             else None
         )
-        self.sockets: set[web.WebSocketResponse] = set()
+        self.sockets: dict[web.WebSocketResponse, SocketCloser] = {}
         self.handlers: set[asyncio.Task[None]] = set()
         self.stopping = False
 
     def build_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self._api_checks],
+            middlewares=[self._unstripped_prefix, self._api_checks],
             # Passed to aiohttp's RequestHandler for every connection (TestServer and AppRunner alike).
             handler_args={
                 "keepalive_timeout": self.config.http_idle_timeout_s,
@@ -130,13 +144,16 @@ class LivepaneServer:
             await self.proxy.stop()
 
     async def close_all_sockets(self) -> None:
-        """Every socket gets 1012 and its bridge ends; returns within SHUTDOWN_BUDGET_S."""
+        """Every socket gets 1012, input in flight is still written (SocketCloser.restart), and its bridge ends;
+        returns within SHUTDOWN_BUDGET_S."""
         self.stopping = True
-        closes = [close_ws(ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART) for ws in list(self.sockets)]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_BUDGET_S
+        restarts = [closer.restart() for closer in list(self.sockets.values())]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*closes, return_exceptions=True), SHUTDOWN_BUDGET_S / 2)
+            await asyncio.wait_for(asyncio.gather(*restarts, return_exceptions=True), SHUTDOWN_BUDGET_S / 2)
         if self.handlers:
-            await asyncio.wait(list(self.handlers), timeout=SHUTDOWN_BUDGET_S / 2)
+            await asyncio.wait(list(self.handlers), timeout=max(0.0, deadline - loop.time()))
 
     # -- HTTP -----------------------------------------------------------------------------------------------------
 
@@ -147,7 +164,9 @@ class LivepaneServer:
                 return text_error(401, "unauthorized: wrong token in the URL")
             query = request.rel_url.query.copy()
             del query["token"]
-            clean_url = request.rel_url.with_query(query)
+            # Relative to this URL, so it stays under whatever prefix the proxy strips (docs/deploy.md).
+            rest = request.rel_url.with_query(query).raw_query_string
+            clean_url = "./" + (f"?{rest}" if rest else "")
             if request.headers.get("Sec-Fetch-Site") == "cross-site":
                 # A link on another site (a chat, a wiki): the browser would not send the SameSite=Strict cookie on
                 # this navigation's redirect, so the 303 would land on 401. A refresh is a same-site navigation.
@@ -158,13 +177,51 @@ class LivepaneServer:
                 )
             else:
                 response = web.HTTPSeeOther(clean_url, headers={"Cache-Control": CACHE_NEVER})
-            response.set_cookie(COOKIE_NAME, self.auth.cookie_value, httponly=True, samesite="Strict", path="/")
+            response.set_cookie(
+                COOKIE_NAME,
+                self.auth.cookie_value,
+                httponly=True,
+                samesite="Strict",
+                path=self.address.path,
+                secure=self.address.secure(request) or None,
+            )
             if isinstance(response, web.HTTPSeeOther):
                 raise response
             return response
         if not self.auth.cookie_ok(request):
-            return text_error(401, UNAUTHORIZED_TEXT)
+            return self._unauthorized(request)
         return await self.assets.index(request)
+
+    def _unauthorized(self, request: web.Request) -> web.Response:
+        """401: a rotated token says so; with --public-url the text names the public URL and the cookie's path."""
+        return text_error(401, ROTATED_TEXT if self.auth.cookie_rotated(request) else self._unauthorized_text())
+
+    def _unauthorized_text(self) -> str:
+        if self.config.public_url is None:
+            return UNAUTHORIZED_TEXT
+        public = self.config.public_url
+        return f"unauthorized: open the URL that serve.py printed ({public}?token=...); the cookie is for {public.path}"
+
+    def _origin_refused(self, request: web.Request) -> Refusal | None:
+        """The Origin check (auth.PublicAddress), with the warning an operator needs to fix a refusal."""
+        refusal = self.address.refusal(request)
+        if refusal is not None:
+            log.warning("refused %s %s: %s", request.method, request.path, refusal.log_line)
+        return refusal
+
+    @web.middleware
+    async def _unstripped_prefix(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        public = self.config.public_url
+        if (
+            public is not None
+            and public.path != "/"
+            and request.match_info.http_exception is not None
+            and (request.path + "/").startswith(public.path)
+        ):
+            port = self.config.port or "PORT"
+            log.warning("404 for %s: the proxy did not strip the public URL's prefix %s", request.path, public.path)
+            return text_error(404, UNSTRIPPED_PREFIX_TEXT.format(path=request.path, prefix=public.path, port=port))
+        return await handler(request)
 
     @web.middleware
     async def _api_checks(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -173,10 +230,10 @@ class LivepaneServer:
         Checked in this order, on matched routes only: an unknown /api/ path or method stays aiohttp's 404/405.
         """
         if request.match_info.http_exception is None and request.path.startswith(API_PREFIX):
-            if request.method != "GET" and not origin_ok(request):
-                return text_error(403, "forbidden: origin not allowed")
+            if request.method != "GET" and (refusal := self._origin_refused(request)) is not None:
+                return text_error(403, refusal.body)
             if not self.auth.cookie_ok(request):
-                return text_error(401, UNAUTHORIZED_TEXT)
+                return self._unauthorized(request)
         return await handler(request)
 
     async def ticket(self, request: web.Request) -> web.Response:
@@ -199,12 +256,21 @@ class LivepaneServer:
         )
 
     async def list_sessions(self, request: web.Request) -> web.Response:
+        if self.proxy is not None and not self.proxy.upstream_token:
+            return web.json_response(self._single_terminal_listing(), headers={"Cache-Control": CACHE_NEVER})
         if self.proxy is not None:
             return await self._forward(request, "GET", "api/sessions")
         sessions = await self.tmux.list_sessions()
         return web.json_response(
             {"default": self.config.default_session, "sessions": sessions}, headers={"Cache-Control": CACHE_NEVER}
         )
+
+    def _single_terminal_listing(self) -> dict[str, object]:
+        """Proxy mode without an upstream token: one terminal (a ttyd), which has no session API. The listing names
+        the default session, so the printed URL mounts a pane on it; the sizes are unknown (0)."""
+        default = self.config.default_session
+        session = {"id": default, "attached": 0, "width": 0, "height": 0, "alive": True}
+        return {"default": default, "sessions": [session]}
 
     async def create_session(self, request: web.Request) -> web.Response:
         session_id = request.match_info["session"]
@@ -247,6 +313,7 @@ class LivepaneServer:
             heartbeat=WS_HEARTBEAT_S,
             compress=WS_COMPRESS,
             timeout=WS_CLOSE_TIMEOUT_S,
+            autoclose=False,  # a peer's close is answered by SocketCloser: never a second close frame after ours
         )
         if not ws.can_prepare(request).ok:
             return text_error(400, "bad request: expected a WebSocket upgrade")
@@ -254,30 +321,34 @@ class LivepaneServer:
         handshake_deadline = asyncio.get_running_loop().time() + self.config.handshake_timeout_s
         # aiohttp cancels a handler whose connection drops; the socket's work (and its cleanup: ending the tmux
         # client) runs in its own task, which notices the closed socket by itself.
-        work = asyncio.create_task(self._serve_socket(request, ws, handshake_deadline))
-        self.sockets.add(ws)
+        closer = SocketCloser(ws, request.transport)
+        work = asyncio.create_task(self._serve_socket(request, ws, closer, handshake_deadline))
+        self.sockets[ws] = closer
         self.handlers.add(work)
-        work.add_done_callback(lambda _: (self.sockets.discard(ws), self.handlers.discard(work)))
+        work.add_done_callback(lambda _: (self.sockets.pop(ws, None), self.handlers.discard(work)))
         await asyncio.shield(work)
         return ws
 
-    async def _serve_socket(self, request: web.Request, ws: web.WebSocketResponse, handshake_deadline: float) -> None:
+    async def _serve_socket(
+        self, request: web.Request, ws: web.WebSocketResponse, closer: SocketCloser, handshake_deadline: float
+    ) -> None:
         try:
             if self.stopping:
                 await close_ws(ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART)
             else:
-                await self._serve_checked_socket(request, ws, handshake_deadline)
+                await self._serve_checked_socket(request, ws, closer, handshake_deadline)
         except Exception:
             log.exception("terminal socket failed")
-            await close_ws(ws, Close.INTERNAL_ERROR, Reason.INTERNAL_ERROR)
+            await closer.close(Close.INTERNAL_ERROR, Reason.INTERNAL_ERROR)
+        finally:
+            closer.end()  # after a restart's close frame: end the connection before aiohttp's own close runs
 
     async def _serve_checked_socket(
-        self, request: web.Request, ws: web.WebSocketResponse, handshake_deadline: float
+        self, request: web.Request, ws: web.WebSocketResponse, closer: SocketCloser, handshake_deadline: float
     ) -> None:
         session_id = request.match_info["session"]
-        if not origin_ok(request):
-            log.warning("refused socket from origin %s", request.headers.get("Origin"))
-            await close_ws(ws, Close.FORBIDDEN, Reason.ORIGIN_NOT_ALLOWED)
+        if (refusal := self._origin_refused(request)) is not None:
+            await close_ws(ws, Close.FORBIDDEN, refusal.close_reason)
             return
         if not SESSION_ID_RE.match(session_id):
             await close_ws(ws, Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: bad session id")
@@ -288,26 +359,29 @@ class LivepaneServer:
             await close_ws(ws, Close.UNAUTHORIZED, str(exc))
             return
         if self.proxy is not None:
-            await self.proxy.relay(ws, session_id)
+            await self.proxy.relay(ws, session_id, closer)
             return
         if not await self.tmux.has_session(session_id):
             await close_ws(ws, Close.NO_SUCH_SESSION, Reason.NO_SUCH_SESSION)
             return
         try:
-            size = await self._handshake(ws, handshake_deadline)
+            handshake = await self._handshake(ws, handshake_deadline)
         except ProtocolError as exc:
             await close_ws(ws, exc.code, exc.reason)
             return
-        if size is None:
+        if handshake is None:
             return  # closed before the handshake
+        size, protocol_version = handshake
         if not self.config.tmux_socket:
             await self.tmux.prefer_latest_size(session_id)
-        await TerminalPane(ws, session_id, self.tmux, self.config.keepalive_s, size).run()
+        pane = TerminalPane(ws, session_id, self.tmux, self.config.keepalive_s, size, closer, protocol_version)
+        await pane.run()
 
     @staticmethod
-    async def _handshake(ws: web.WebSocketResponse, deadline: float) -> tuple[int, int] | None:
-        """The size the first frame asks for, by ``deadline`` (loop time; set at the upgrade, so pings, which
-        receive() answers without returning, cannot extend it: its own timeout restarted on each)."""
+    async def _handshake(ws: web.WebSocketResponse, deadline: float) -> tuple[tuple[int, int], int] | None:
+        """The handshake's size and the livepane protocol it declares (0: a plain ttyd client), by ``deadline``
+        (loop time, set at the upgrade: pings, which receive() answers without returning, cannot extend it; its own
+        timeout restarted on each)."""
         try:
             async with asyncio.timeout_at(deadline):
                 msg = await ws.receive()
@@ -315,4 +389,6 @@ class LivepaneServer:
             raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: no handshake") from None
         if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
             return None
-        return parse_size(frame_bytes(msg), "handshake", require_token=True)
+        payload = frame_bytes(msg)
+        size = parse_size(payload, "handshake", require_token=True)
+        return size, handshake_protocol(payload)

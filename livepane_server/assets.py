@@ -5,6 +5,8 @@ Rules:
 - Only index.html and pyscript.json are templated ({{vendor:PKG}}, {{snapshot}}); everything else is served byte for
   byte, with FileResponse's ETag and ranges.
 - A stale Pyodide snapshot is never offered nor served (snapshot_key).
+- Every URL templated into a page is relative to the page (`./vendor/...`, `./static/...`), never from the root: the
+  page then works under whatever path prefix a reverse proxy strips (docs/deploy.md), without being told it.
 """
 
 from __future__ import annotations
@@ -144,7 +146,8 @@ class Assets:
         return versions
 
     def vendor_prefix(self, package: str) -> str:
-        return f"/vendor/{package}@{self.versions[package]}"
+        """The package's versioned folder, relative to the page (which is always served at the root, `/`)."""
+        return f"./vendor/{package}@{self.versions[package]}"
 
     def template(self, text: str) -> str:
         def replace(match: re.Match[str]) -> str:
@@ -178,7 +181,7 @@ class Assets:
     def snapshot_url(self) -> str:
         """The snapshot's URL, versioned by its key, if it was made for this Pyodide and pyclient; else ""."""
         key = self.snapshot_valid_key()
-        return "" if key is None else f"/static/{SNAPSHOT_FILE}?key={key}"
+        return "" if key is None else f"./static/{SNAPSHOT_FILE}?key={key}"
 
     def templated_response(self, request: web.Request, text: str, content_type: str) -> web.Response:
         body = self.template(text).encode()

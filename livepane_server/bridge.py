@@ -5,7 +5,11 @@ Rules:
 - Frames are built and read with pyclient/protocol.py's bytes and builders; no frame literal here.
 - A client frame that breaks §2 raises ProtocolError, which carries the close code and reason; the pane closes with
   it and every other pane keeps running.
-- A close always has a code and a reason (close_ws), and waits at most WS_CLOSE_TIMEOUT_S for the peer.
+- A close always has a code and a reason (close_ws), and waits at most WS_CLOSE_TIMEOUT_S for the peer. A socket
+  sends exactly one close frame (SocketCloser): on a graceful restart input is read and written to the PTY until
+  the peer's close arrives, and the tmux client stays until that input is read off the PTY (docs/protocol.md §3).
+- Protocol 2 (a handshake declaring "livepane": {"protocol": 2}): input frames are acked once written to the PTY;
+  probes are answered at once, from any client. PAUSE holds output only, never acks or probe answers.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -23,14 +29,20 @@ from pyclient.protocol import (
     INPUT,
     KEEPALIVE_FRAME,
     MAX_CLIENT_FRAME_BYTES,
+    MAX_PROBE_PAYLOAD_BYTES,
     MAX_TERMINAL_SIDE,
     PAUSE,
+    PROBE,
+    PROTOCOL_VERSION,
     RESIZE,
     RESUME,
     Close,
     Reason,
+    ack_frame,
+    client_protocol,
     output_frame,
     preferences_frame,
+    probe_answer_frame,
     title_frame,
 )
 
@@ -47,6 +59,16 @@ PTY_READ_CHUNK_BYTES = 64 * 1024
 WS_HEARTBEAT_S = 20.0
 # How long a close waits for the peer's close frame; a peer that does not answer is cut off.
 WS_CLOSE_TIMEOUT_S = 1.0
+# A graceful restart's close reads the peer's input until its close frame arrives, at most this long. A browser
+# answers a close frame at once, so this is one round trip: 250 ms covers any link we serve (loopback and LAN ~1 ms,
+# another continent 150-250 ms) and leaves the rest of app.SHUTDOWN_BUDGET_S (0.6 s) for the bridge to hand that
+# input to tmux and stop its tmux client, inside the 1 s a SIGTERM or a reload hand-over may take.
+RESTART_CLOSE_DEADLINE_S = 0.25
+# When a socket ends, tmux gets this long to read the last input off the PTY before its client is stopped (it reads
+# within a millisecond when healthy; input it never read would be lost with the PTY). Bounded: a wedged tmux cannot
+# hold a shutdown. Polled every TMUX_READ_POLL_S: the kernel gives no event for "the slave's input queue is empty".
+TMUX_READ_DEADLINE_S = 0.1
+TMUX_READ_POLL_S = 0.002
 # A tmux client that exits this many times within the window means attaching is broken, not flaky: stop respawning.
 RESPAWN_LIMIT = 5
 RESPAWN_WINDOW_S = 10.0
@@ -88,53 +110,170 @@ def parse_size(payload: bytes, what: str, require_token: bool = False) -> tuple[
     return size[0], size[1]
 
 
+def handshake_protocol(payload: bytes) -> int:
+    """The livepane protocol a handshake (one parse_size accepted) declares; 0 for a plain ttyd client."""
+    try:
+        return client_protocol(parse_json(payload, "handshake", MAX_CLIENT_FRAME_BYTES))
+    except BadJson:
+        return 0
+
+
+def close_message(reason: str) -> bytes:
+    return reason.encode()[:123]  # RFC 6455: a close reason fits in 123 bytes
+
+
 async def close_ws(ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse, code: int, reason: str) -> None:
     """Close with a code and reason, giving the peer WS_CLOSE_TIMEOUT_S to answer; a no-op if already closed."""
     if ws.closed:
         return
-    message = reason.encode()[:123]  # RFC 6455: a close reason fits in 123 bytes
     with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
-        await asyncio.wait_for(ws.close(code=code, message=message), WS_CLOSE_TIMEOUT_S)
+        await asyncio.wait_for(ws.close(code=code, message=close_message(reason)), WS_CLOSE_TIMEOUT_S)
+
+
+class SocketCloser:
+    """A browser socket's close from the server's side: exactly one close frame, and input read after a restart's.
+
+    aiohttp's `WebSocketResponse.close()` sends the close frame and then reads and DISCARDS the peer's frames until
+    its close frame arrives; called while another task is inside `receive()` it drops the connection at once. Either
+    way the input in flight when a restart came was lost. So a graceful restart (`restart`) stops the socket's
+    senders, sends the close frame itself through the public `send_frame`, and lets the socket's one reader go on
+    handling input (RFC 6455 §5.5.1: the peer may send data until it has received our close). The reader hands the
+    peer's close to `peer_closed`, which ends the connection without a second close frame; RESTART_CLOSE_DEADLINE_S
+    ends it if the peer never answers. The socket is made with `autoclose=False` (app.py), so aiohttp never answers
+    a close by itself: a reader that sees a peer's close calls `peer_closed`, which answers it when we had not closed.
+    """
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
+        self.ws = ws
+        self.transport = transport
+        self.restarting = False  # restart() began: the reader goes on until the peer's close
+        self.close_sent = False  # our close frame is on the wire: no data frame may follow it
+        # Set while a bridge owns the socket: stops every task that sends (output, keepalives, acks), so the close
+        # frame is the last frame. Unset (nothing reads input yet), a restart is aiohttp's plain close.
+        self.stop_senders: Callable[[], Awaitable[None]] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+
+    async def close(self, code: int, reason: str) -> None:
+        """An ordinary close (an error, the session ended); after a restart's close frame, just end the connection."""
+        if self.close_sent:
+            self.end()
+        else:
+            await close_ws(self.ws, code, reason)
+
+    async def restart(self) -> None:
+        """Close 1012 "service restart" and keep reading: the reader writes input until the peer's close arrives."""
+        if self.close_sent or self.ws.closed:
+            return
+        if self.stop_senders is None:
+            await close_ws(self.ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART)
+            return
+        self.restarting = True
+        await self.stop_senders()
+        self.close_sent = True
+        # Armed first: sending can wait on a peer that reads nothing, and the deadline must hold then too.
+        self._deadline = asyncio.get_running_loop().call_later(RESTART_CLOSE_DEADLINE_S, self.end)
+        payload = struct.pack("!H", Close.SERVICE_RESTART) + close_message(Reason.SERVICE_RESTART)
+        try:
+            await self.ws.send_frame(payload, WSMsgType.CLOSE)
+        except (ConnectionError, RuntimeError):
+            self.end()
+
+    async def peer_closed(self) -> None:
+        """The reader got the peer's close frame: the handshake is complete (ours was sent) or answer it now."""
+        if self.close_sent:
+            self.end()
+        else:
+            await close_ws(self.ws, Close.NORMAL, "")
+
+    def end(self) -> None:
+        """After our close frame: end the connection (never a second close frame; aiohttp's own close, when the
+        handler returns, finds the transport closing and writes nothing)."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self.close_sent and self.transport is not None:
+            self.transport.close()  # flushes what is buffered (our close frame), then closes
 
 
 class TerminalPane:
     """One terminal socket bridged to one tmux session through a Pty and a supervised tmux client."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, session_id: str, tmux: Tmux, keepalive_s: float, size: tuple[int, int]
+        self,
+        ws: web.WebSocketResponse,
+        session_id: str,
+        tmux: Tmux,
+        keepalive_s: float,
+        size: tuple[int, int],
+        closer: SocketCloser | None = None,
+        client_protocol: int = 0,
     ) -> None:
         self.ws = ws
         self.session_id = session_id
         self.tmux = tmux
         self.keepalive_s = keepalive_s
+        self.closer = closer or SocketCloser(ws, None)
+        self.acks = client_protocol >= 2  # acks only to a client that declared protocol 2 (a plain ttyd never)
         self.pty = Pty(*size)
         self.client: TmuxClient | None = None
         self.resumed = asyncio.Event()
         self.resumed.set()
         self.last_sent = time.monotonic()
+        # Input frames of this connection: written to the PTY (acked as that count), and the PTY's queued_bytes at
+        # the end of each frame not yet written in full.
+        self.frames_written = 0
+        self.frames_acked = 0
+        self.unwritten_frame_ends: deque[int] = deque()
+        self.ack_wanted = asyncio.Event()
+        self.senders: list[asyncio.Task[None]] = []
 
     async def send(self, frame: bytes) -> None:
+        if self.closer.close_sent:
+            return  # nothing follows our close frame
         await self.ws.send_bytes(frame)
         self.last_sent = time.monotonic()
 
     async def run(self) -> None:
         """Title, preferences, then output until the socket or the session ends."""
-        await self.send(title_frame(self.session_id))
-        await self.send(preferences_frame(round(self.keepalive_s * 1000)))
-        tasks = [
-            asyncio.create_task(self.pump_output()),
-            asyncio.create_task(self.supervise()),
-            asyncio.create_task(self.keepalive()),
-        ]
+        self.closer.stop_senders = self.stop_senders  # from here a restart keeps reading (input may follow a title)
+        with contextlib.suppress(ConnectionError):  # a socket already gone: the reader below sees it closed
+            await self.send(title_frame(self.session_id))
+            await self.send(preferences_frame(round(self.keepalive_s * 1000), protocol=PROTOCOL_VERSION))
+        self.senders = [asyncio.create_task(self.pump_output()), asyncio.create_task(self.keepalive())]
+        if self.acks:
+            self.pty.on_written = self.ack_wanted.set
+            self.senders.append(asyncio.create_task(self.send_acks()))
+        supervisor = asyncio.create_task(self.supervise())
         try:
             await self.read_input()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            self.closer.stop_senders = None
+            await self.stop_senders()
+            supervisor.cancel()
+            await asyncio.gather(supervisor, return_exceptions=True)
+            await self.hand_input_to_tmux()
             if self.client is not None:
                 await self.client.stop()
             self.pty.close()
+
+    async def stop_senders(self) -> None:
+        for task in self.senders:
+            task.cancel()
+        await asyncio.gather(*self.senders, return_exceptions=True)
+
+    async def hand_input_to_tmux(self) -> None:
+        """Wait (at most TMUX_READ_DEADLINE_S) until tmux has read every input byte off the PTY: input still in it
+        when the tmux client stops would be lost with the PTY."""
+        if not self.pty.queued_bytes or self.client is None or self.client.exited.done():
+            return
+        deadline = time.monotonic() + TMUX_READ_DEADLINE_S
+        # One poll first: the kernel moves a master write to the slave's input queue a moment later, in a worker.
+        await asyncio.sleep(TMUX_READ_POLL_S)
+        while self.pty.pending_bytes or self.pty.unread_input_bytes():
+            if time.monotonic() >= deadline:
+                log.warning("session %s: tmux did not read the last input in time", self.session_id)
+                return
+            await asyncio.sleep(TMUX_READ_POLL_S)
 
     async def pump_output(self) -> None:
         """PTY -> socket, never faster than the socket drains (send_bytes waits while aiohttp's buffer is full)."""
@@ -156,6 +295,23 @@ class TerminalPane:
                     idle_s = 0.0
                 await asyncio.sleep(self.keepalive_s - idle_s)
 
+    def count_written_frames(self) -> None:
+        ends, written = self.unwritten_frame_ends, self.pty.written_bytes
+        while ends and ends[0] <= written:
+            ends.popleft()
+            self.frames_written += 1
+
+    async def send_acks(self) -> None:
+        """One ack per wake-up, after the reader's batch of writes: coalesced, never more than one per frame."""
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await self.ack_wanted.wait()
+                self.ack_wanted.clear()
+                self.count_written_frames()
+                if self.frames_written > self.frames_acked:
+                    self.frames_acked = self.frames_written
+                    await self.send(ack_frame(self.frames_acked))
+
     async def supervise(self) -> None:
         """Keep one live tmux client on the Pty while the session exists; close the socket when it ends."""
         exits: deque[float] = deque(maxlen=RESPAWN_LIMIT)
@@ -164,34 +320,43 @@ class TerminalPane:
                 self.client = TmuxClient(self.tmux.attach_argv(self.session_id), self.pty, self.tmux.env)
             except OSError as exc:
                 log.error("cannot start tmux for session %s: %s", self.session_id, exc)
-                await close_ws(self.ws, Close.INTERNAL_ERROR, f"{Reason.INTERNAL_ERROR}: cannot start tmux")
+                await self.closer.close(Close.INTERNAL_ERROR, f"{Reason.INTERNAL_ERROR}: cannot start tmux")
                 return
-            status = await self.client.exited
+            status = await asyncio.shield(self.client.exited)  # cancelling us must not mark the client exited
             if not await self.tmux.has_session(self.session_id):
-                await close_ws(self.ws, Close.NORMAL, Reason.SESSION_ENDED)
+                await self.closer.close(Close.NORMAL, Reason.SESSION_ENDED)
                 return
             now = time.monotonic()
             exits.append(now)
             if len(exits) == RESPAWN_LIMIT and now - exits[0] < RESPAWN_WINDOW_S:
                 log.error("tmux client for session %s keeps exiting (status %s); giving up", self.session_id, status)
-                await close_ws(self.ws, Close.INTERNAL_ERROR, f"{Reason.INTERNAL_ERROR}: tmux client keeps exiting")
+                await self.closer.close(Close.INTERNAL_ERROR, f"{Reason.INTERNAL_ERROR}: tmux client keeps exiting")
                 return
             log.info("tmux client for session %s exited (status %s); attaching again", self.session_id, status)
 
     async def read_input(self) -> None:
-        """Socket -> PTY, until the socket closes; a protocol error closes it with its code."""
+        """Socket -> PTY, until the socket closes (also after a restart's close frame: SocketCloser); a protocol
+        error closes it with its code."""
         try:
-            async for msg in self.ws:
+            while True:
+                msg = await self.ws.receive()
+                if msg.type is WSMsgType.CLOSE:
+                    await self.closer.peer_closed()
+                    return
                 if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
-                    break
+                    return
                 await self.handle_frame(frame_bytes(msg))
         except ProtocolError as exc:
-            await close_ws(self.ws, exc.code, exc.reason)
+            await self.closer.close(exc.code, exc.reason)
+        except ConnectionError:
+            return  # a probe answer found the connection gone
 
     async def handle_frame(self, data: bytes) -> None:
         command, payload = data[:1], data[1:]
         if command == INPUT:
             self.pty.write(payload)
+            self.unwritten_frame_ends.append(self.pty.queued_bytes)
+            self.ack_wanted.set()  # an empty frame, or one written at once: the ack task counts it
             await self.pty.drain()
         elif command == RESIZE:
             columns, rows = parse_size(payload, "resize")
@@ -202,6 +367,11 @@ class TerminalPane:
             self.resumed.clear()
         elif command == RESUME:
             self.resumed.set()
+        elif command == PROBE:
+            if len(payload) > MAX_PROBE_PAYLOAD_BYTES or not payload.isascii():
+                reason = f"{Reason.BAD_REQUEST}: a probe carries at most {MAX_PROBE_PAYLOAD_BYTES} ASCII bytes"
+                raise ProtocolError(Close.BAD_REQUEST, reason)
+            await self.send(probe_answer_frame(payload))  # at once: a PAUSE holds output, not this
         elif not command:
             raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: empty frame")
         else:

@@ -19,7 +19,7 @@ from yarl import URL
 from pyclient.protocol import SUBPROTOCOL, Close, Reason, is_sendable_close_code
 
 from .auth import COOKIE_NAME, cookie_value_for
-from .bridge import WS_HEARTBEAT_S, ProtocolError, close_ws, frame_bytes
+from .bridge import WS_HEARTBEAT_S, ProtocolError, SocketCloser, close_ws, frame_bytes
 from .config import RetryPolicy
 
 log = logging.getLogger("livepane")
@@ -130,18 +130,34 @@ class UpstreamProxy:
             log.info("upstream connect attempt %d failed: %s; retrying in %.1f s", attempt, error.reason, delay)
             await self.sleep(delay)
 
-    async def relay(self, browser: web.WebSocketResponse, session_id: str) -> None:
+    async def relay(self, browser: web.WebSocketResponse, session_id: str, closer: SocketCloser | None = None) -> None:
+        """Frames both ways, unchanged, until either side closes. Nothing reaches the browser before the upstream's
+        first frame (the pane is "open" only then). A graceful restart (closer) closes the browser 1012 and keeps
+        relaying its input upstream until its close arrives, like a bridge."""
+        closer = closer or SocketCloser(browser, None)
         try:
             upstream = await self.connect(session_id)
         except UpstreamError as exc:
             log.warning("upstream for session %s failed: %s", session_id, exc.reason)
-            await close_ws(browser, Close.BAD_GATEWAY, f"{Reason.BAD_GATEWAY}: {exc.reason}")
+            await closer.close(Close.BAD_GATEWAY, f"{Reason.BAD_GATEWAY}: {exc.reason}")
             return
-        to_upstream = asyncio.create_task(self._browser_to_upstream(browser, upstream))
-        to_browser = asyncio.create_task(self._upstream_to_browser(upstream, browser))
+        if browser.closed:  # closed (a restart, the browser left) while we were connecting
+            await close_ws(upstream, Close.GOING_AWAY, "")
+            return
+        to_browser = asyncio.create_task(self._upstream_to_browser(upstream, browser, closer))
+
+        async def stop_senders() -> None:
+            to_browser.cancel()
+            await asyncio.gather(to_browser, return_exceptions=True)
+
+        closer.stop_senders = stop_senders
+        to_upstream = asyncio.create_task(self._browser_to_upstream(browser, upstream, closer))
         try:
             await asyncio.wait({to_upstream, to_browser}, return_when=asyncio.FIRST_COMPLETED)
+            if closer.restarting:
+                await to_upstream  # the browser's input in flight still goes upstream, until its close
         finally:
+            closer.stop_senders = None
             for task in (to_upstream, to_browser):
                 task.cancel()
             await asyncio.gather(to_upstream, to_browser, return_exceptions=True)
@@ -149,25 +165,32 @@ class UpstreamProxy:
                 await close_ws(upstream, Close.NORMAL, "")
 
     @staticmethod
-    async def _browser_to_upstream(browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    async def _browser_to_upstream(
+        browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse, closer: SocketCloser
+    ) -> None:
         try:
-            async for msg in browser:
+            while True:
+                msg = await browser.receive()
                 if msg.type is WSMsgType.BINARY:
                     await upstream.send_bytes(frame_bytes(msg))
                 elif msg.type is WSMsgType.TEXT:
                     frame_bytes(msg)  # size check only
                     await upstream.send_str(msg.data)
                 else:
+                    if msg.type is WSMsgType.CLOSE:
+                        await closer.peer_closed()
                     break
         except ProtocolError as exc:
-            await close_ws(browser, exc.code, exc.reason)
+            await closer.close(exc.code, exc.reason)
         except ConnectionError:
             return  # the upstream is gone; the other direction reports it
         code = browser.close_code
         await close_ws(upstream, code if is_sendable_close_code(code) else Close.NORMAL, "")
 
     @staticmethod
-    async def _upstream_to_browser(upstream: aiohttp.ClientWebSocketResponse, browser: web.WebSocketResponse) -> None:
+    async def _upstream_to_browser(
+        upstream: aiohttp.ClientWebSocketResponse, browser: web.WebSocketResponse, closer: SocketCloser
+    ) -> None:
         reason = ""
         try:
             while True:
@@ -184,6 +207,6 @@ class UpstreamProxy:
             return  # the browser is gone; the other direction reports it
         code = upstream.close_code
         if is_sendable_close_code(code):
-            await close_ws(browser, code, reason)
+            await closer.close(code, reason)
         else:
-            await close_ws(browser, Close.BAD_GATEWAY, f"{Reason.BAD_GATEWAY}: upstream connection lost")
+            await closer.close(Close.BAD_GATEWAY, f"{Reason.BAD_GATEWAY}: upstream connection lost")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
 import errno
 import fcntl
@@ -33,6 +34,11 @@ class Pty:
         self._pending = bytearray()
         self._drained: asyncio.Future[None] | None = None
         self._closed = False
+        # Input counted in bytes since this PTY opened: handed to write(), and accepted by the kernel. The bridge
+        # acks input frames by comparing the two; on_written() is called whenever written_bytes grows.
+        self.queued_bytes = 0
+        self.written_bytes = 0
+        self.on_written: Callable[[], None] | None = None
 
     def resize(self, columns: int, rows: int) -> None:
         set_winsize(self.master, columns, rows)
@@ -77,16 +83,24 @@ class Pty:
         """Queue input for the terminal; written as the PTY accepts it."""
         if self._closed:
             return
+        self.queued_bytes += len(data)
         if not self._pending:
             try:
                 written = os.write(self.master, data)
             except BlockingIOError:
                 written = 0
+            self._count_written(written)
             data = data[written:]
             if not data:
                 return
             self._loop.add_writer(self.master, self._flush)
         self._pending += data
+
+    def _count_written(self, written: int) -> None:
+        if written:
+            self.written_bytes += written
+            if self.on_written is not None:
+                self.on_written()
 
     def _flush(self) -> None:
         try:
@@ -94,7 +108,9 @@ class Pty:
         except BlockingIOError:
             return
         except OSError:
-            written = len(self._pending)  # the terminal is gone; input for it is moot
+            del self._pending[:]  # the terminal is gone; input for it is moot (and not counted as written)
+            written = 0
+        self._count_written(written)
         del self._pending[:written]
         if not self._pending:
             self._loop.remove_writer(self.master)
@@ -107,6 +123,18 @@ class Pty:
             return
         self._drained = self._loop.create_future()
         await self._drained
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._pending)
+
+    def unread_input_bytes(self) -> int:
+        """Input written to the master that the terminal's reader (tmux) has not read from the slave yet."""
+        if self._closed:
+            return 0
+        count = array.array("i", [0])
+        fcntl.ioctl(self.slave, termios.FIONREAD, count)
+        return count[0]
 
     def close(self) -> None:
         if self._closed:

@@ -8,8 +8,9 @@ Rules:
   starts) and drops ``$TMUX``. Shells are ``bash --norc --noprofile``: root's .bashrc costs ~130 ms per shell.
 - serve.py is always started as ``python serve.py ...`` (the entry point), in a process group of its own so a SIGHUP
   successor, and every ``tmux attach`` client it spawned, goes with :meth:`ServeProcess.close`. Its environment is
-  ours minus ``LIVEPANE_*`` and ``$TMUX``, plus the token (``LIVEPANE_TOKEN``, never in argv) and the caller's
-  ``env`` (a value of None removes a variable).
+  ours minus ``LIVEPANE_*`` and ``$TMUX``, plus the token (``LIVEPANE_TOKEN``, never in argv), a state folder of its
+  own (``XDG_STATE_HOME`` = ``workdir/state``: no test touches the user's ``~/.local/state/livepane``) and the
+  caller's ``env`` (a value of None removes a variable).
 - "Ready" is a condition with a deadline: the pid file names the process we started and the port accepts (or the
   process exited: its log tail is in the error). Stops wait until the pid is gone and the port is free.
 - One log file per ServeProcess, appended across restarts, each start marked with a ``--- start N`` line.
@@ -138,7 +139,8 @@ class ServeProcess:
         *args: more serve.py options (``--upstream URL``, ``--public-url``, TLS flags, ...).
         port: fixed (e2e keeps one origin for the browser cache) or a free one.
         token: sent as LIVEPANE_TOKEN; None starts it without one (it prints a token URL).
-        env: extra environment (``XDG_STATE_HOME``...); a None value removes a variable.
+        env: extra environment; a None value removes a variable. ``XDG_STATE_HOME`` defaults to ``workdir/state``
+            (two ServeProcesses share a stored token by naming one folder).
         default_session: ``--default-session``, or None for serve.py's own default.
         log_level: ``--log-level`` (``debug`` turns on the access log), or None for serve.py's own default.
         root: the tree holding serve.py (bench/ serves variant copies of the repository).
@@ -161,7 +163,7 @@ class ServeProcess:
         self.root = root
         self.port = port or free_port()
         self.token = token
-        self.env = serve_env(token, env)
+        self.env = serve_env(token, {"XDG_STATE_HOME": str(workdir / "state"), **(env or {})})
         self.pid_file = workdir / "serve.pid"
         self.log_path = workdir / "serve.log"
         options = ["--host", "127.0.0.1", "--port", str(self.port), "--tmux-socket", tmux.socket_name,
@@ -174,6 +176,17 @@ class ServeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.pgids: set[int] = set()
+
+    @property
+    def state_dir(self) -> Path:
+        """The livepane state folder this process uses (credentials, ticket journals, serve-PORT.pid)."""
+        return Path(self.env["XDG_STATE_HOME"]) / "livepane"
+
+    def printed_url(self) -> str | None:
+        """The token URL serve.py printed since the log's latest start mark, once it has printed it."""
+        latest = self.log().rpartition("\n--- start ")[2]
+        found = re.search(r"livepane: open (https?://\S+)", latest)
+        return found.group(1) if found else None
 
     @property
     def origin(self) -> str:

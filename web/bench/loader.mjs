@@ -1,19 +1,22 @@
 // Bench-only: what index.html would do without PyScript. Loads Pyodide directly from the page's memory snapshot
 // (web/snapshot, the one PyScript's boot restores), writes pyscript.json's "files" (pyclient) into /home/pyodide,
-// and runs web/main.py, as PyScript would. The page gives: <meta name="livepane-pyodide" content="/vendor/pyodide@V">
+// and runs web/main.py, as PyScript would. The page gives: <meta name="livepane-pyodide" content="./vendor/pyodide@V">
 // and <meta name="livepane-snapshot" content="URL"> (empty: a plain boot). Sets globalThis.livepaneBoot like
-// web/pyodide-snap.mjs does.
+// web/pyodide-snap.mjs does. serve.py templates URLs relative to the page, and "files" relative to pyscript.json,
+// as PyScript resolves them: resolved here the same way (import() alone would use this module's folder).
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content;
-const PYODIDE = meta("livepane-pyodide") + "/";
-const snapURL = meta("livepane-snapshot");
+const fromPage = (url) => new URL(url, document.baseURI).href;
+const PYODIDE = fromPage(meta("livepane-pyodide") + "/");
+const snapURL = meta("livepane-snapshot") ? fromPage(meta("livepane-snapshot")) : "";
 // Every download starts now, side by side with pyodide.mjs and the wasm.
 const snapshot = snapURL ? fetch(snapURL).then((r) => {
   if (!r.ok) throw new Error(`snapshot ${snapURL}: HTTP ${r.status}`);
   return r.arrayBuffer();
 }) : undefined;
-const files = fetch("/static/pyscript.json").then((r) => r.json()).then((config) => Promise.all(
-  Object.entries(config.files).map(async ([url, dest]) => [dest, await (await fetch(url)).text()])));
-const mainPy = fetch("/static/main.py").then((r) => r.text());
+const configURL = fromPage("./static/pyscript.json");
+const files = fetch(configURL).then((r) => r.json()).then((config) => Promise.all(
+  Object.entries(config.files).map(async ([url, dest]) => [dest, await (await fetch(new URL(url, configURL))).text()])));
+const mainPy = fetch(fromPage("./static/main.py")).then((r) => r.text());
 const { loadPyodide } = await import(PYODIDE + "pyodide.mjs");
 const py = await loadPyodide(snapshot ? { indexURL: PYODIDE, _loadSnapshot: snapshot } : { indexURL: PYODIDE });
 globalThis.livepaneBoot = snapshot ? { snapshot: true } : { snapshot: false, reason: "no snapshot for this pyclient" };

@@ -1,0 +1,153 @@
+"""Proxy mode and protocol 2 (issue 9 items 4-5): frames relayed unchanged incl. acks and probes, a ttyd upstream
+that ignores the handshake's "livepane" key, the one-terminal session listing, input held through upstream retries,
+and the proxy's own graceful restarts delivering typed input exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from launch import SHELL
+from support import async_wait_until, free_port, port_accepts
+
+from pyclient import protocol
+
+from .conftest import TmuxServer, cookie_header, marker, running_app
+from .test_protocol2 import acks, handshake, open_with
+from .test_proxy import FakeUpstream, fake_upstream
+from .test_restart_input import LINES_PER_ROUND, ROUND_TIMEOUT_S, Typist, typed_lines
+
+UPSTREAM_TOKEN = "upstream-token"
+PROXY_RESTARTS_PER_KIND = 3
+# A ttyd 1.7.7 binary to test against (none is committed); tests that need it skip without it.
+TTYD = os.environ.get("LIVEPANE_TTYD")
+
+
+async def test_sessions_in_front_of_one_terminal_list_the_default_session(tmux_server: TmuxServer) -> None:
+    async with fake_upstream() as (_, url), running_app(tmux_server, upstream=url + "/tty") as (client, _):
+        response = await client.http.get(client.url("/api/sessions"), headers=cookie_header())
+        assert response.status == 200
+        listing = await response.json()
+    assert listing == {
+        "default": "anchor",
+        "sessions": [{"id": "anchor", "attached": 0, "width": 0, "height": 0, "alive": True}],
+    }
+
+
+async def test_acks_and_probe_answers_of_a_livepane_upstream_pass_through(
+    tmux_server: TmuxServer, session: str
+) -> None:
+    mark = marker()
+    async with running_app(tmux_server, token=UPSTREAM_TOKEN) as (upstream_client, _):
+        upstream_url = str(upstream_client.base_url.with_scheme("ws"))
+        async with running_app(tmux_server, upstream=upstream_url, upstream_token=UPSTREAM_TOKEN) as (client, _):
+            pane = await open_with(client, session, 2)
+            assert pane.got.preferences["livepane"]["protocol"] == 2
+            await pane.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
+            await pane.ws.send_bytes(protocol.PROBE + b"via-proxy")
+            await pane.read_until(
+                lambda got: 1 in acks(pane) and protocol.probe_answer_frame(b"via-proxy") in got.frames
+            )
+            await pane.wait_output(mark)
+
+
+async def test_input_sent_while_the_proxy_retries_follows_the_upstreams_first_frame(tmux_server: TmuxServer) -> None:
+    """Nothing reaches the browser before the upstream's first frame (the pane is "open" only then), and a frame
+    the browser sent meanwhile is relayed once the upstream is there, not dropped."""
+    port = free_port()
+    upstream = FakeUpstream()
+    retries: list[float] = []
+    browser_frames: list[bytes] = []
+
+    async def sleep_then_come_up(seconds: float) -> None:
+        retries.append(seconds)
+        if len(retries) == 2:
+            await upstream.start(port)
+
+    try:
+        async with running_app(tmux_server, upstream=f"ws://127.0.0.1:{port}", proxy_sleep=sleep_then_come_up) as (
+            client,
+            _,
+        ):
+            pane = await client.connect("late")
+            await pane.ws.send_bytes(protocol.input_frame("held"))
+            browser_frames.append(await pane.receive_one(timeout=10))
+            browser_frames.append(await pane.receive_one(timeout=10))
+    finally:
+        await upstream.stop()
+    assert browser_frames == [b"1late", b"0held"]  # the upstream's title first, then its echo of our input
+
+
+@pytest.mark.skipif(not TTYD, reason="set LIVEPANE_TTYD to a ttyd 1.7.7 binary (none is committed)")
+async def test_a_ttyd_upstream_ignores_the_livepane_key_and_sends_no_acks(tmux_server: TmuxServer) -> None:
+    port = free_port()
+    ttyd = subprocess.Popen(
+        [TTYD, "-p", str(port), "-i", "127.0.0.1", "-W", *shlex.split(SHELL)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PS1": "ttyd$ "},
+    )
+    try:
+        await async_wait_until(lambda: port_accepts(port), what="ttyd listening")
+        mark = marker()
+        async with running_app(tmux_server, upstream=f"ws://127.0.0.1:{port}/ws") as (client, _):
+            pane = await client.connect("anchor")
+            await pane.ws.send_bytes(handshake(2))
+            await pane.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
+            await pane.wait_output(mark)
+            await pane.ws.send_bytes(protocol.PROBE + b"x")  # a pane never probes a ttyd; ttyd must not choke
+            await pane.send_input(f"echo {mark[:2]}''{mark[2:]}-2\r")
+            await pane.wait_output(mark + "-2")
+            assert acks(pane) == []
+            assert pane.got.preferences is None or "livepane" not in pane.got.preferences
+    finally:
+        ttyd.terminate()
+        ttyd.wait(5)
+
+
+@pytest.mark.timeout(300)  # restarts start fresh interpreters: seconds each on a loaded machine
+async def test_lines_typed_across_proxy_restarts_arrive_exactly_once(
+    serve_process, tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "typed.txt"
+    session_id = tmux_server.new_session(shell=f"sh -c {shlex.quote(f'stty -echo; exec cat > {out}')}")
+    async with running_app(tmux_server, token=UPSTREAM_TOKEN) as (upstream_client, _):
+        upstream_url = str(upstream_client.base_url.with_scheme("ws"))
+        process = serve_process("--upstream", upstream_url, env={"LIVEPANE_UPSTREAM_TOKEN": UPSTREAM_TOKEN})
+        typist = Typist(process, session_id, handshake(2))
+        typing = asyncio.create_task(typist.run())
+        restarts = [signal.SIGTERM] * PROXY_RESTARTS_PER_KIND + [signal.SIGHUP] * PROXY_RESTARTS_PER_KIND
+        try:
+            for done, sig in enumerate([*restarts, None]):
+                await async_wait_until(
+                    lambda done=done: typist.connections > done and typist.sent_on_socket >= LINES_PER_ROUND,
+                    timeout_s=ROUND_TIMEOUT_S,
+                    what=f"typing on socket {done + 1} ({typist.connections} opened, {typist.sent} lines typed)",
+                )
+                if sig is signal.SIGHUP:
+                    await asyncio.to_thread(process.reload)
+                elif sig is signal.SIGTERM:
+                    await asyncio.to_thread(process.stop)
+                    await process.async_start()
+        finally:
+            typist.stopping.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(typing, ROUND_TIMEOUT_S)
+        expected = [f"L{n:05d}" for n in range(1, typist.sent + 1)]
+        with contextlib.suppress(AssertionError):  # too few lines: the asserts below name the lost ones
+            await async_wait_until(lambda: len(typed_lines(out)) >= len(expected), timeout_s=10, what="every line")
+    got = typed_lines(out)
+    lost = sorted(set(expected) - set(got))
+    print(f"proxy restart typing: {typist.sent} lines, {len(restarts)} restarts: {len(lost)} lost")
+    unclean = [close for close in typist.closes if close != (protocol.Close.SERVICE_RESTART, "service restart")]
+    assert unclean == [], unclean
+    assert lost == [], lost[:10]
+    assert got == expected
+    tmux_server.kill_session(session_id)
+

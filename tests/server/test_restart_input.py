@@ -1,0 +1,152 @@
+"""Typed input across graceful restarts (issue 10 item 2): every line typed arrives at tmux exactly once.
+
+A raw client types numbered lines without waiting for any echo, across SIGTERM+start and SIGHUP restarts of a real
+serve.py. The client follows docs/protocol.md §3's rule for a clean 1012: whatever it sent before the close arrived
+was written; it resends nothing and sends the lines it still holds on the next socket. The session runs `cat` into a
+file, so what tmux delivered is read back exactly. Speeds are bench/'s; this test asserts only counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+from launch import ServeProcess
+from support import async_wait_until
+
+from pyclient import protocol
+
+from .conftest import TOKEN, TmuxServer, cookie_header
+
+RESTARTS_PER_KIND = 10
+# The typist's pace: one line every few milliseconds is faster than any hand; the scenario, not a race guard.
+TYPE_INTERVAL_S = 0.003
+# Pause between connect attempts while nothing serves the port (the restart's downtime).
+RECONNECT_PAUSE_S = 0.02
+# Lines typed on each new socket before the next restart, so every restart lands while typing.
+LINES_PER_ROUND = 20
+ROUND_TIMEOUT_S = 30.0
+FIRST_FRAME_TIMEOUT_S = 5.0  # the pane's connect timeout
+
+
+class Typist:
+    """Types `L00001\\r`, `L00002\\r`, ... on whichever socket is open; a line is sent once, never resent."""
+
+    def __init__(self, process: ServeProcess, session_id: str, handshake: bytes) -> None:
+        self.process = process
+        self.session_id = session_id
+        self.handshake = handshake
+        self.sent = 0  # lines handed to an open socket
+        self.connections = 0
+        self.closes: list[tuple[int | None, str]] = []
+        self.stopping = asyncio.Event()
+        self.sent_on_socket = 0
+
+    async def run(self) -> None:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            while not self.stopping.is_set():
+                try:
+                    ws = await self._connect(http)
+                except (aiohttp.ClientError, OSError):
+                    await asyncio.sleep(RECONNECT_PAUSE_S)
+                    continue
+                async with ws:
+                    await self._type_on(ws)
+
+    async def _connect(self, http: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+        base = self.process.base_url
+        async with http.post(base / "api" / "ticket", json={"session": self.session_id},
+                             headers=cookie_header(TOKEN)) as response:
+            response.raise_for_status()
+            ticket = (await response.json())["ticket"]
+        url = base.with_scheme("ws").with_path(f"/ws/{self.session_id}").with_query(ticket=ticket)
+        return await http.ws_connect(url, protocols=(protocol.SUBPROTOCOL,))
+
+    async def _type_on(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        await ws.send_bytes(self.handshake)
+        try:  # "open" means the terminal answered (its first frame), not the socket
+            first = await ws.receive(timeout=FIRST_FRAME_TIMEOUT_S)
+        except TimeoutError:
+            self.closes.append((None, "no first frame"))
+            return
+        if first.type is not aiohttp.WSMsgType.BINARY:
+            self.closes.append((ws.close_code, "before the first frame"))
+            return
+        self.connections += 1
+        self.sent_on_socket = 0
+        reader = asyncio.create_task(self._read_until_close(ws))
+        try:
+            while not reader.done() and not self.stopping.is_set():
+                line = protocol.input_frame(f"L{self.sent + 1:05d}\r")
+                try:
+                    await ws.send_bytes(line)
+                except ConnectionError:
+                    break  # the close arrived: this line was not sent; it goes on the next socket
+                self.sent += 1
+                self.sent_on_socket += 1
+                await asyncio.sleep(TYPE_INTERVAL_S)
+        finally:
+            if self.stopping.is_set():
+                await ws.close()
+            await reader
+
+    async def _read_until_close(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            msg = await ws.receive()
+            if self.stopping.is_set() and msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+                return  # our own close at the end of the test
+            if msg.type is aiohttp.WSMsgType.CLOSE:
+                self.closes.append((msg.data, msg.extra or ""))
+                return
+            if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                self.closes.append((ws.close_code, "no close frame"))
+                return
+
+
+def typed_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.mark.timeout(300)  # 20 restarts, each a fresh interpreter: ~40 s alone, minutes on a loaded machine
+async def test_lines_typed_across_graceful_restarts_arrive_exactly_once(
+    serve_process, tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "typed.txt"
+    session_id = tmux_server.new_session(shell=f"sh -c {shlex.quote(f'stty -echo; exec cat > {out}')}")
+    process = serve_process()
+    typist = Typist(process, session_id, protocol.handshake_frame(80, 24))
+    typing = asyncio.create_task(typist.run())
+    restarts = [signal.SIGTERM] * RESTARTS_PER_KIND + [signal.SIGHUP] * RESTARTS_PER_KIND
+    try:
+        for done, sig in enumerate([*restarts, None]):
+            await async_wait_until(
+                lambda done=done: typist.connections > done and typist.sent_on_socket >= LINES_PER_ROUND,
+                timeout_s=ROUND_TIMEOUT_S,
+                what=f"typing on socket {done + 1} ({typist.connections} opened, {typist.sent} lines typed)",
+            )
+            if sig is signal.SIGHUP:
+                await asyncio.to_thread(process.reload)
+            elif sig is signal.SIGTERM:
+                await asyncio.to_thread(process.stop)
+                await process.async_start()
+    finally:
+        typist.stopping.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(typing, ROUND_TIMEOUT_S)
+    expected = [f"L{n:05d}" for n in range(1, typist.sent + 1)]
+    with contextlib.suppress(AssertionError):  # too few lines: the asserts below name the lost ones
+        await async_wait_until(lambda: len(typed_lines(out)) >= len(expected), timeout_s=10, what="every line")
+    got = typed_lines(out)
+    lost = sorted(set(expected) - set(got))
+    doubled = sorted({line for line in got if got.count(line) > 1})
+    print(f"restart typing: {typist.sent} lines, {len(restarts)} restarts: {len(lost)} lost, {len(doubled)} doubled")
+    unclean = [close for close in typist.closes if close != (protocol.Close.SERVICE_RESTART, "service restart")]
+    assert unclean == [], unclean
+    assert lost == [] and doubled == [], (lost[:10], doubled[:10])
+    assert got == expected
+    tmux_server.kill_session(session_id)
