@@ -41,7 +41,11 @@ EXAMPLE_TIMEOUT_S = 10.0
 # Check the witness pane every this many examples (and after the last).
 WITNESS_EVERY = 25
 # A session whose command reads keys and does nothing with them, whatever they are (Ctrl-C, Ctrl-D, Ctrl-Z...).
-INERT_COMMAND = "sh -c " + shlex.quote("trap '' INT QUIT TSTP HUP; while :; do cat >/dev/null; done")
+# It ends once its terminal is gone or tmux (its parent) is: `while :` alone outlived a killed tmux server as an
+# orphan re-running `cat` on a hung-up terminal forever (34 of them once held the load average near 50).
+INERT_COMMAND = "sh -c " + shlex.quote(
+    "trap '' INT QUIT TSTP HUP; while [ -t 0 ] && kill -0 $PPID 2>/dev/null; do cat >/dev/null; done"
+)
 TMUX_PREFIX = 0x02  # C-b
 # A command byte neither protocol 1 nor 2 knows (8 and 9 are protocol 2's): the server closes 1003 on it.
 UNKNOWN_FRAME = b"7"
