@@ -4,8 +4,6 @@ and the proxy's own graceful restarts delivering typed input exactly once."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shlex
 import signal
@@ -21,7 +19,7 @@ from pyclient import protocol
 from .conftest import TmuxServer, cookie_header, marker, running_app
 from .test_protocol2 import acks, handshake, open_with
 from .test_proxy import FakeUpstream, fake_upstream
-from .test_restart_input import LINES_PER_ROUND, ROUND_TIMEOUT_S, Typist, typed_lines
+from .test_restart_input import Typist, assert_only_restart_closes, type_across_restarts
 
 UPSTREAM_TOKEN = "upstream-token"
 PROXY_RESTARTS_PER_KIND = 3
@@ -121,32 +119,11 @@ async def test_lines_typed_across_proxy_restarts_arrive_exactly_once(
         upstream_url = str(upstream_client.base_url.with_scheme("ws"))
         process = serve_process("--upstream", upstream_url, env={"LIVEPANE_UPSTREAM_TOKEN": UPSTREAM_TOKEN})
         typist = Typist(process, session_id, handshake(2))
-        typing = asyncio.create_task(typist.run())
         restarts = [signal.SIGTERM] * PROXY_RESTARTS_PER_KIND + [signal.SIGHUP] * PROXY_RESTARTS_PER_KIND
-        try:
-            for done, sig in enumerate([*restarts, None]):
-                await async_wait_until(
-                    lambda done=done: typist.connections > done and typist.sent_on_socket >= LINES_PER_ROUND,
-                    timeout_s=ROUND_TIMEOUT_S,
-                    what=f"typing on socket {done + 1} ({typist.connections} opened, {typist.sent} lines typed)",
-                )
-                if sig is signal.SIGHUP:
-                    await asyncio.to_thread(process.reload)
-                elif sig is signal.SIGTERM:
-                    await asyncio.to_thread(process.stop)
-                    await process.async_start()
-        finally:
-            typist.stopping.set()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(typing, ROUND_TIMEOUT_S)
-        expected = [f"L{n:05d}" for n in range(1, typist.sent + 1)]
-        with contextlib.suppress(AssertionError):  # too few lines: the asserts below name the lost ones
-            await async_wait_until(lambda: len(typed_lines(out)) >= len(expected), timeout_s=10, what="every line")
-    got = typed_lines(out)
+        expected, got = await type_across_restarts(process, typist, restarts, out)
     lost = sorted(set(expected) - set(got))
     print(f"proxy restart typing: {typist.sent} lines, {len(restarts)} restarts: {len(lost)} lost")
-    unclean = [close for close in typist.closes if close != (protocol.Close.SERVICE_RESTART, "service restart")]
-    assert unclean == [], unclean
+    assert_only_restart_closes(typist)
     assert lost == [], lost[:10]
     assert got == expected
     tmux_server.kill_session(session_id)

@@ -111,17 +111,12 @@ class Typist:
 def typed_lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
-
-@pytest.mark.timeout(300)  # 20 restarts, each a fresh interpreter: ~40 s alone, minutes on a loaded machine
-async def test_lines_typed_across_graceful_restarts_arrive_exactly_once(
-    serve_process, tmux_server: TmuxServer, tmp_path: Path
-) -> None:
-    out = tmp_path / "typed.txt"
-    session_id = tmux_server.new_session(shell=f"sh -c {shlex.quote(f'stty -echo; exec cat > {out}')}")
-    process = serve_process()
-    typist = Typist(process, session_id, protocol.handshake_frame(80, 24))
+async def type_across_restarts(
+    process: ServeProcess, typist: Typist, restarts: list[signal.Signals], out: Path
+) -> tuple[list[str], list[str]]:
+    """Type without pause while ``process`` gets each signal in turn (SIGTERM: stopped and started again; SIGHUP:
+    reloaded), each once the current socket has carried a round of lines. Returns (lines typed, lines tmux got)."""
     typing = asyncio.create_task(typist.run())
-    restarts = [signal.SIGTERM] * RESTARTS_PER_KIND + [signal.SIGHUP] * RESTARTS_PER_KIND
     try:
         for done, sig in enumerate([*restarts, None]):
             await async_wait_until(
@@ -139,14 +134,31 @@ async def test_lines_typed_across_graceful_restarts_arrive_exactly_once(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(typing, ROUND_TIMEOUT_S)
     expected = [f"L{n:05d}" for n in range(1, typist.sent + 1)]
-    with contextlib.suppress(AssertionError):  # too few lines: the asserts below name the lost ones
+    with contextlib.suppress(AssertionError):  # too few lines: the caller's asserts name the lost ones
         await async_wait_until(lambda: len(typed_lines(out)) >= len(expected), timeout_s=10, what="every line")
-    got = typed_lines(out)
+    return expected, typed_lines(out)
+
+
+def assert_only_restart_closes(typist: Typist) -> None:
+    unclean = [close for close in typist.closes if close != (protocol.Close.SERVICE_RESTART, "service restart")]
+    assert unclean == [], unclean
+
+
+
+@pytest.mark.timeout(300)  # 20 restarts, each a fresh interpreter: ~40 s alone, minutes on a loaded machine
+async def test_lines_typed_across_graceful_restarts_arrive_exactly_once(
+    serve_process, tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "typed.txt"
+    session_id = tmux_server.new_session(shell=f"sh -c {shlex.quote(f'stty -echo; exec cat > {out}')}")
+    process = serve_process()
+    typist = Typist(process, session_id, protocol.handshake_frame(80, 24))
+    restarts = [signal.SIGTERM] * RESTARTS_PER_KIND + [signal.SIGHUP] * RESTARTS_PER_KIND
+    expected, got = await type_across_restarts(process, typist, restarts, out)
     lost = sorted(set(expected) - set(got))
     doubled = sorted({line for line in got if got.count(line) > 1})
     print(f"restart typing: {typist.sent} lines, {len(restarts)} restarts: {len(lost)} lost, {len(doubled)} doubled")
-    unclean = [close for close in typist.closes if close != (protocol.Close.SERVICE_RESTART, "service restart")]
-    assert unclean == [], unclean
+    assert_only_restart_closes(typist)
     assert lost == [] and doubled == [], (lost[:10], doubled[:10])
     assert got == expected
     tmux_server.kill_session(session_id)
