@@ -49,8 +49,12 @@ def main() -> None:
                 page = context.new_page()
                 page.goto(f"{server.origin}/?token={TOKEN}")  # exchanges the token for the cookie
                 open_panes(page, server, SESSION)
-                for line in DEMO_LINES:
+                for number, line in enumerate(DEMO_LINES, 1):
                     page.keyboard.type(line + "\n")
+                    # Type the next line at the next prompt: typed ahead, bash's echo lands inside ls's output.
+                    wait_until(
+                        lambda n=number: screen(page, SESSION).count("you@livepane") >= n, 10, f"prompt {number}"
+                    )
                 wait_until(
                     lambda: "no page refresh" in screen(page, SESSION).split("printf", 1)[-1], 10, "the demo output"
                 )

@@ -2,14 +2,19 @@
 
 It turns the browser into what the pure modules are injected with: ``js.WebSocket`` behind a wrapper whose handler
 setters own their proxies, ``setTimeout``/``clearTimeout`` with once-callables, ``performance.now``, ``fetch`` for
-tickets, xterm.js for :class:`~pyclient.pane.TerminalPort` and the DOM for :class:`~pyclient.pane.ViewPort`. It also
-builds the page (one slot per session, the session list, ``window.livepane``).
+tickets, xterm.js for :class:`~pyclient.pane.TerminalPort` (:class:`XtermTerminal`) and the DOM for
+:class:`~pyclient.pane.ViewPort` (:class:`SlotView`). It also builds the page: one :class:`Slot` per session (cloned
+from the one pane template in ``web/index.html``), the session list, ``window.livepane``.
 
 Rules of this file:
 
-- Decisions belong in ``pane.py``/``reconnect.py``; this file only translates.
-- Every PyProxy has an owner that destroys it: a pane's proxies die with the pane (``try/finally``), the page's
-  live as long as the page. A Python callable handed to JavaScript is never converted implicitly (that leaks).
+- Decisions belong in ``page.py``/``pane.py``/``reconnect.py``; this file only translates (what a ticket answer
+  means, which URL to open, what to mount: ``pyclient/page.py``).
+- Every URL is built by ``pyclient/page.py`` against ``document.baseURI``: nothing here knows the origin's root.
+- Every PyProxy, listener and timer has an owner that registers its undo in a
+  :class:`~pyclient.disposables.Disposables`: a mount's die with the mount (in reverse order, each in
+  ``try/finally``), the page's live as long as the page. A Python callable handed to JavaScript is never converted
+  implicitly (that leaks).
 - Output goes from the socket to ``term.write`` as a ``Uint8Array`` view of the message's buffer: no copy into Python.
 """
 
@@ -26,15 +31,15 @@ from typing import Any
 import js
 from pyodide.ffi import create_once_callable, create_proxy, to_js
 
-from . import codecache
+from . import codecache, page
+from .disposables import Disposables, OneShotTimer
 from .gate import Admission, HandshakeGate
-from .pane import CaptionView, Pane, sessions_from_query
-from .protocol import OUTPUT, SESSION_ID_RE, SUBPROTOCOL, Close
-from .reconnect import ReconnectPolicy, Status, TicketRefused
+from .pane import CaptionView, EndedPanel, Notice, Pane
+from .protocol import OUTPUT, SUBPROTOCOL, Close
+from .reconnect import ReconnectPolicy, Status
 
 __all__ = ["main"]
 
-NOTICE_MS = 6000  # how long a "typing not sent" notice stays up
 WS_CONNECTING, WS_CLOSED = 0, 3  # WebSocket.readyState values
 
 
@@ -69,24 +74,46 @@ def _xterm_style_sheet() -> Any:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Proxies, timers, sockets
+# Proxies, listeners, timers, sockets
 
 
-class Proxies:
-    """Owns PyProxies: ``destroy_all`` in a ``finally`` frees every one still alive."""
+class LiveProxies:
+    """Page-wide count of PyProxies made by :func:`proxy` and not yet destroyed (``window.livepane.liveProxies``)."""
 
-    def __init__(self) -> None:
-        self._live: list[Any] = []
+    count = 0
 
-    def proxy(self, fn: Callable[..., Any]) -> Any:
-        proxy = create_proxy(fn)
-        self._live.append(proxy)
-        return proxy
 
-    def destroy_all(self) -> None:
-        live, self._live = self._live, []
-        for proxy in live:
-            proxy.destroy()
+def proxy(owner: Disposables, fn: Callable[..., Any]) -> Any:
+    """A PyProxy of ``fn`` whose ``destroy()`` ``owner`` runs on dispose."""
+    made = create_proxy(fn)
+    LiveProxies.count += 1
+
+    def destroy() -> None:
+        LiveProxies.count -= 1
+        made.destroy()
+
+    owner.add(destroy)
+    return made
+
+
+def listen(owner: Disposables, target: Any, event: str, fn: Callable[..., Any]) -> None:
+    """``target.addEventListener(event, fn)``; ``owner`` removes it (then destroys its proxy) on dispose."""
+    handler = proxy(owner, fn)
+    target.addEventListener(event, handler)
+    owner.add(lambda: target.removeEventListener(event, handler))
+
+
+def _dispose_each(items: list[Any]) -> None:
+    """Dispose every item, each even if another raises (the registry's own guarantee)."""
+    batch = Disposables()
+    for item in items:
+        batch.register(item)
+    batch.dispose()
+
+
+def subscribe(owner: Disposables, event: Any, fn: Callable[..., Any]) -> None:
+    """An xterm.js event (``term.onData`` &c.): its IDisposable is disposed, then the proxy destroyed."""
+    owner.register(event(proxy(owner, fn)))
 
 
 class BrowserTimers:
@@ -148,7 +175,7 @@ class BrowserSocket:
         self._protocol = protocol
         self._ws: Any = None
         self._binary_type = "blob"
-        self._proxies: list[Any] = []
+        self._owned = Disposables()  # the native socket's handler proxies
         self._handlers: dict[str, Any] = {}
         self._disposed = False
         self._admission: Admission | None = None
@@ -179,9 +206,8 @@ class BrowserSocket:
             return
         ws.binaryType = self._binary_type
         for name in self._HANDLERS:
-            proxy = create_proxy(lambda event, name=name: self._dispatch(name, event))
-            self._proxies.append(proxy)
-            setattr(ws, name, proxy)
+            setattr(ws, name, proxy(self._owned, lambda event, name=name: self._dispatch(name, event)))
+            self._owned.add(lambda name=name: setattr(ws, name, None))  # unhooked before its proxy is destroyed
         self._ws = ws
 
     def _dispatch(self, name: str, event: Any) -> None:
@@ -233,14 +259,11 @@ class BrowserSocket:
             return
         self._disposed = True
         BrowserSocket.live -= 1
-        if self._admission is not None:
-            self._admission.release()
-        if self._ws is not None:
-            for name in self._HANDLERS:
-                setattr(self._ws, name, None)
-        proxies, self._proxies = self._proxies, []
-        for proxy in proxies:
-            proxy.destroy()
+        try:
+            if self._admission is not None:
+                self._admission.release()
+        finally:
+            self._owned.dispose()
 
 
 @functools.cache
@@ -266,220 +289,130 @@ def split_frame(data: Any) -> tuple[int, Any, int]:
     return kind, payload.to_bytes().decode("utf-8", "replace"), nbytes
 
 
-async def _fetch(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, str]:
+async def _fetch(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, str]:
     options: dict[str, Any] = {"method": method, "credentials": "same-origin"}
     if body is not None:
         options["headers"] = {"Content-Type": "application/json"}
         options["body"] = json.dumps(body)
-    response = await js.fetch(path, _js_object(options))
+    response = await js.fetch(url, _js_object(options))
     return int(response.status), str(await response.text())
 
 
+def _base_url() -> str:
+    """The page's URL, against which ``pyclient/page.py`` builds every other (a path prefix stays in it)."""
+    return str(js.document.baseURI)
+
+
 # --------------------------------------------------------------------------------------------------------------------
-# One pane: xterm.js + DOM around the pure Pane
+# One session on the page: a Slot (the DOM, cloned from the template) and, while connected, a Mount in it
 
 
-class Slot:
-    """A session's place on the page. It outlives its panes: a relaunch mounts a fresh pane into the same slot."""
+# When its client exits, tmux clears the screen (ED 2) and leaves the alternate screen (DECRST 1049), and xterm.js
+# clears the alternate buffer as it leaves it: the last screen of an ended session would be gone. So the terminal keeps
+# the alternate screen's text as it was before its last full erase, and as it was when left.
+LEAVE_ALTERNATE_SCREEN = frozenset({47, 1047, 1049})  # DECRST parameters
+ERASE_DISPLAY = frozenset({2, 3})  # ED parameters: the whole screen (3: and the scrollback)
 
-    def __init__(self, app: App, session: str) -> None:
-        self.app = app
-        self.session = session
-        self.pane: BrowserPane | None = None
-        self.root = _element("section", "pane")
-        self.root.dataset.session = session
-        self.root.dataset.state = "connecting"
-        self.root.dataset.opens = "0"
-        self.root.dataset.attempts = "0"
-        self.header = _element("header", "pane-header")
-        self.header.appendChild(_element("span", "pane-name", session))
-        self.title = _element("span", "pane-title")
-        self.header.appendChild(self.title)
-        self.notice = _element("span", "pane-notice")
-        self.notice.hidden = True
-        self.header.appendChild(self.notice)
-        self.relaunch = _element("span", "relaunch")
-        self.relaunch.hidden = True
-        self.relaunch_text = _element("span", "relaunch-text")
-        self.relaunch_button = _element("button", "relaunch-button", "Relaunch")
-        self.relaunch.append(self.relaunch_text, self.relaunch_button)
-        self.header.appendChild(self.relaunch)
-        self.body = _element("div", "pane-body")
-        self.root.append(self.header, self.body)
-        self._relaunch_click = create_proxy(lambda event: self._start_relaunch())  # lives as long as the page
-        self.relaunch_button.addEventListener("click", self._relaunch_click)
-        self.opens_before = 0  # opens of this slot's earlier panes (before relaunches)
-
-    def mount(self, *, focus: bool) -> None:
-        self.relaunch.hidden = True
-        # A notice about input the ended session dropped stays beside the relaunch panel; a fresh pane starts clean.
-        self.notice.hidden = True
-        self.pane = BrowserPane(self, focus=focus)
-
-    def ended(self, message: str) -> None:
-        """The session is gone: swap in the relaunch panel and unmount the pane (its machine never reopens)."""
-        self.relaunch_text.textContent = message
-        self.relaunch_button.disabled = False
-        self.relaunch.hidden = False
-        pane, self.pane = self.pane, None
-        if pane is not None:
-            self.opens_before += pane.pane.stats.opens
-            pane.unmount()
-        self.root.dataset.state = "closed"
-
-    def _start_relaunch(self) -> None:
-        if self.relaunch_button.disabled:
-            return
-        self.relaunch_button.disabled = True  # now, not in the task: a second click must not mount a second pane
-        self.app.spawn(self._relaunch())
-
-    async def _relaunch(self) -> None:
-        try:
-            status, text = await _fetch("POST", f"/api/sessions/{self.session}")
-        except Exception as error:
-            status, text = 0, str(error)
-        if status in (200, 201):
-            self.mount(focus=True)
-            return
-        self.relaunch_text.textContent = f"relaunch failed ({status}): {text.strip()[:200]}"
-        self.relaunch_button.disabled = False
+TERMINAL_OPTIONS: dict[str, Any] = {
+    "cursorBlink": True,
+    "fontFamily": "'DejaVu Sans Mono', 'Liberation Mono', ui-monospace, monospace",
+    "fontSize": 14,
+    # At 1.0 the DOM renderer clips DejaVu's underscore at the bottom of the cell: "__init__" reads "  init  ".
+    "lineHeight": 1.1,
+    "scrollback": 1000,
+    "theme": {"background": "#000000"},
+}
 
 
-class BrowserPane:
-    """xterm.js and the DOM of one mounted pane; implements the pane's TerminalPort and ViewPort."""
+def _terminal_host(xterm_sheet: Any) -> tuple[Any, Any]:
+    """(the pane-term element, the element xterm opens in): a declarative shadow root when the browser can parse one
+    (Chromium 124, Firefox 123, Safari 17.4), else the pane-term element itself (PyScript then watches it).
 
-    def __init__(self, slot: Slot, *, focus: bool) -> None:
-        self.slot = slot
-        self.app = slot.app
-        self.proxies = Proxies()
-        self.timers = BrowserTimers()
-        self.disposables: list[Any] = []
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self.sockets: list[BrowserSocket] = []
-        self._notice_handle: int | None = None
-        self._unmounted = False
+    xterm lives in a shadow root that PyScript does not watch. PyScript observes every DOM mutation in the document,
+    and in every shadow root made by attachShadow (it wraps that method), to find new <script type="py">: with xterm's
+    DOM renderer rewriting rows, that cost ~20% of the output throughput (docs/benchmarks.md). A shadow root declared
+    in markup is made by the HTML parser, not by attachShadow, so PyScript never sees it."""
+    parser = _element("div")  # the parsed template's parent becomes the host (not the element parsed into)
+    if hasattr(parser, "setHTMLUnsafe"):
+        parser.setHTMLUnsafe('<div class="pane-term"><template shadowrootmode="open"><div class="term-root">')
+        host = parser.firstElementChild
+        shadow = host.shadowRoot
+        if shadow is not None:
+            shadow.adoptedStyleSheets = to_js([xterm_sheet])
+            return host, shadow.firstElementChild
+    _log("no declarative shadow DOM here: the terminal shares the document with PyScript's observer (slower)")
+    host = _element("div", "pane-term")
+    return host, host
 
-        # DOM: the terminal and its caption inside the slot's body. xterm lives in a shadow root that PyScript does
-        # not watch. PyScript observes every DOM mutation in the document, and in every shadow root made by
-        # attachShadow (it wraps that method), to find new <script type="py">: with xterm's DOM renderer rewriting
-        # rows, that cost ~20% of the output throughput (docs/benchmarks.md). A shadow root declared in markup is
-        # made by the HTML parser, not by attachShadow, so PyScript never sees it.
-        self.container, self.term_root = self._terminal_host()
-        self.caption = _element("div", "caption")
-        self.caption_text = _element("span", "caption-text")
-        self.retry_button = _element("button", "retry-now", "retry now")
-        self.retry_button.hidden = True
-        self.caption.append(self.caption_text, self.retry_button)
-        slot.body.replaceChildren(self.container, self.caption)
 
-        self.term = js.Terminal.new(
-            _js_object(
-                {
-                    "cursorBlink": True,
-                    "fontFamily": "'DejaVu Sans Mono', 'Liberation Mono', ui-monospace, monospace",
-                    "fontSize": 14,
-                    # At 1.0 the DOM renderer clips DejaVu's underscore at the bottom of the cell: "__init__" reads
-                    # "  init  ".
-                    "lineHeight": 1.1,
-                    "scrollback": 1000,
-                    "theme": {"background": "#000000"},
-                }
-            )
-        )
+def _buffer_text(buffer: Any, top: int, rows: int) -> str:
+    lines = []
+    for y in range(top, top + rows):
+        line = buffer.getLine(y)
+        lines.append("" if line is None else str(line.translateToString(True)))
+    return "\n".join(lines).rstrip("\n")
+
+
+class XtermTerminal:
+    """The pane's :class:`~pyclient.pane.TerminalPort` over xterm.js: one terminal at the top of its slot's body."""
+
+    def __init__(self, slot: Slot, owned: Disposables) -> None:
+        app = slot.app
+        self.host, root = _terminal_host(app.xterm_sheet)
+        slot.body.prepend(self.host)
+        owned.add(self.host.remove)
+        self.term = js.Terminal.new(_js_object(TERMINAL_OPTIONS))
+        self._pane: Pane | None = None
+        self._left_screen = ""  # the alternate screen as it was when tmux left it (see LEAVE_ALTERNATE_SCREEN)
+        self._erased_screen = ""  # the alternate screen as it was before its last full erase
+        # Write callbacks: one proxy each for the mount's life, dispatching to the pane attached below.
+        self._parsed = proxy(owned, lambda: self._pane is not None and self._pane.on_parsed())
+        self._barrier = proxy(owned, lambda: self._pane is not None and self._pane.on_barrier())
+        owned.add(self.term.dispose)  # before the callbacks' proxies are destroyed (disposal runs in reverse)
         self._term_write = self.term.write  # looked up once: it is called for every output frame
         self.fit_addon = js.FitAddon.FitAddon.new()
         self.term.loadAddon(self.fit_addon)
         self.term.loadAddon(js.WebLinksAddon.WebLinksAddon.new())
-        self.term.open(self.term_root)
-        if self.app.renderer == "webgl":
+        self.term.open(root)
+        if app.renderer == page.Renderer.WEBGL:
             try:
                 self.term.loadAddon(js.WebglAddon.WebglAddon.new())
             except Exception as error:  # no WebGL2 context here: xterm keeps its DOM renderer
                 _log(f"webgl renderer unavailable ({error}); using the DOM renderer")
+        leave, erase = _js_object({"prefix": "?", "final": "l"}), _js_object({"final": "J"})
+        owned.register(self.term.parser.registerCsiHandler(leave, proxy(owned, self._on_reset_mode)))
+        owned.register(self.term.parser.registerCsiHandler(erase, proxy(owned, self._on_erase_display)))
 
-        self.pane = Pane(
-            session=slot.session,
-            terminal=self,
-            view=self,
-            split_frame=split_frame,
-            open_socket=self._open_socket,
-            set_timeout=self.timers.set_timeout,
-            clear_timeout=self.timers.clear_timeout,
-            now_ms=now_ms,
-            get_ticket=self._get_ticket,
-            policy=self.app.policy,
-            on_ended=lambda pane, message: self.slot.ended(message),
-            log=_log,
-        )
-        self._parsed = self.proxies.proxy(self.pane.on_parsed)
-        self._barrier = self.proxies.proxy(self.pane.on_barrier)
-        self._listen(self.term.onData, self.pane.on_data)
-        self._listen(self.term.onBinary, self.pane.on_binary)
-        self._listen(self.term.onResize, lambda size: self.pane.on_resize(size.cols, size.rows))
-        self._retry_click = self.proxies.proxy(lambda event: self.pane.retry_now())
-        self.retry_button.addEventListener("click", self._retry_click)
-        self.observer = js.ResizeObserver.new(self.proxies.proxy(lambda entries, observer: self.pane.request_fit()))
-        self.observer.observe(self.container)
+    def attach(self, pane: Pane, owned: Disposables) -> None:
+        """Route xterm's events and the container's size to ``pane``; ``owned`` undoes it all."""
+        self._pane = pane
+        subscribe(owned, self.term.onData, pane.on_data)
+        subscribe(owned, self.term.onBinary, pane.on_binary)
+        subscribe(owned, self.term.onResize, lambda size: pane.on_resize(size.cols, size.rows))
+        observer = js.ResizeObserver.new(proxy(owned, lambda entries, observer: pane.request_fit()))
+        observer.observe(self.host)
+        owned.add(observer.disconnect)
 
-        self.fit()
-        if focus:
-            self.term.focus()
-        self.pane.start()
+    def _in_alternate_screen(self, params: Any, wanted: frozenset[int]) -> bool:
+        if self.term.buffer.active.type != "alternate":
+            return False
+        return any(isinstance(p, int | float) and int(p) in wanted for p in params)
 
-    def _terminal_host(self) -> tuple[Any, Any]:
-        """(the pane-term element, the element xterm opens in): a declarative shadow root when the browser can parse
-        one (Chromium 124, Firefox 123, Safari 17.4), else the pane-term element itself (PyScript then watches it)."""
-        parser = _element("div")  # the parsed template's parent becomes the host (not the element parsed into)
-        if hasattr(parser, "setHTMLUnsafe"):
-            parser.setHTMLUnsafe('<div class="pane-term"><template shadowrootmode="open"><div class="term-root">')
-            host = parser.firstElementChild
-            shadow = host.shadowRoot
-            if shadow is not None:
-                shadow.adoptedStyleSheets = to_js([self.app.xterm_sheet])
-                return host, shadow.firstElementChild
-        _log("no declarative shadow DOM here: the terminal shares the document with PyScript's observer (slower)")
-        host = _element("div", "pane-term")
-        return host, host
+    def _on_reset_mode(self, params: Any) -> bool:
+        """A DECRST: if it leaves the alternate screen, keep its text. Returns False: xterm then handles it as usual."""
+        if self._in_alternate_screen(params, LEAVE_ALTERNATE_SCREEN):
+            text = self.screen()
+            self._left_screen = text if text.strip() else self._erased_screen
+        return False
 
-    def _listen(self, event: Any, handler: Callable[..., Any]) -> None:
-        self.disposables.append(event(self.proxies.proxy(handler)))
+    def _on_erase_display(self, params: Any) -> bool:
+        """An ED: before a full erase of the alternate screen, keep its text (tmux's exit erases, then leaves)."""
+        if self._in_alternate_screen(params, ERASE_DISPLAY):
+            text = self.screen()
+            if text.strip():
+                self._erased_screen = text
+        return False
 
-    # ----------------------------------------------------------------------------------------------------------------
-    # Injected into the reconnect machine
-
-    def _open_socket(self, ticket: str | None) -> BrowserSocket:
-        location = js.window.location
-        scheme = "wss:" if location.protocol == "https:" else "ws:"
-        query = f"?ticket={js.encodeURIComponent(ticket)}" if ticket is not None else ""
-        url = f"{scheme}//{location.host}/ws/{self.slot.session}{query}"
-        sock = BrowserSocket(url, SUBPROTOCOL, self.app.handshake_gate)
-        self.sockets = [s for s in self.sockets if not s._disposed] + [sock]
-        return sock
-
-    def _get_ticket(self, resolve: Callable[[str], None], reject: Callable[[BaseException], None]) -> None:
-        async def fetch_ticket() -> None:
-            try:
-                status, text = await _fetch("POST", "/api/ticket", {"session": self.slot.session})
-            except Exception as error:  # network error: transient (CancelledError is not an Exception)
-                reject(TicketRefused(f"network error: {error}", fatal=False))
-                return
-            if status in (401, 403):
-                reject(TicketRefused(f"HTTP {status}: {text.strip()[:200]}", fatal=True, status=status))
-                return
-            try:
-                ticket = json.loads(text)["ticket"] if status == 200 else None
-            except (ValueError, KeyError, TypeError):
-                ticket = None
-            if not isinstance(ticket, str):
-                reject(TicketRefused(f"HTTP {status}: no ticket", fatal=False, status=status))
-                return
-            resolve(ticket)
-
-        task = asyncio.ensure_future(fetch_ticket())
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    # ----------------------------------------------------------------------------------------------------------------
     # TerminalPort
 
     def write(self, payload: Any, with_callback: bool) -> None:
@@ -492,57 +425,135 @@ class BrowserPane:
         self.term.write(data, self._barrier)
 
     def fit(self) -> tuple[int, int]:
-        if self.container.isConnected and self.container.clientWidth > 0:
+        if self.host.isConnected and self.host.clientWidth > 0:
             self.fit_addon.fit()
         return int(self.term.cols), int(self.term.rows)
 
-    # ----------------------------------------------------------------------------------------------------------------
-    # ViewPort
+    # For the page
+
+    def screen(self) -> str:
+        """The visible rows as text (trailing blanks trimmed)."""
+        buffer = self.term.buffer.active
+        return _buffer_text(buffer, int(buffer.viewportY), int(self.term.rows))
+
+    def last_screen(self) -> str:
+        """What the user last saw of the session: tmux's screen, even once tmux has left it (its client exited)."""
+        if self.term.buffer.active.type == "normal" and self._left_screen:
+            return self._left_screen
+        return self.screen()
+
+
+class SlotView:
+    """The pane's :class:`~pyclient.pane.ViewPort` over its slot's DOM. Writes nothing once the mount is gone."""
+
+    def __init__(self, slot: Slot) -> None:
+        self.slot = slot
+        self.attached = True
+
+    def detach(self) -> None:
+        self.attached = False
 
     def show_status(self, status: Status, opens: int) -> None:
-        if self._unmounted:
+        if not self.attached:
             return
         dataset = self.slot.root.dataset
         dataset.state = status.state.value
         dataset.opens = str(opens)
         dataset.attempts = str(status.attempts)
         dataset.failures = str(status.failures)
+        dataset.offline = "true" if status.offline else "false"
 
     def show_caption(self, caption: CaptionView) -> None:
-        if self._unmounted:
+        if not self.attached:
             return
-        self.caption.hidden = not caption.visible
-        self.caption.dataset.tone = caption.tone.value
-        self.caption_text.textContent = caption.text
-        self.retry_button.hidden = not caption.retry_button
+        slot = self.slot
+        slot.root.dataset.stale = "true" if caption.stale else "false"
+        slot.caption.hidden = not caption.visible
+        slot.caption.dataset.tone = caption.tone.value
+        slot.caption_text.textContent = caption.text
+        slot.retry_button.hidden = not caption.retry_button
 
     def show_title(self, title: str) -> None:
-        self.slot.title.textContent = "" if title == self.slot.session else title
+        if self.attached:
+            self.slot.title.textContent = "" if title == self.slot.session else title
 
-    def show_notice(self, text: str) -> None:
-        notice = self.slot.notice
-        notice.textContent = text
-        notice.hidden = False
-        if self._notice_handle is not None:
-            self.timers.clear_timeout(self._notice_handle)
+    def show_notice(self, notice: Notice) -> None:
+        if self.attached:
+            self.slot.show_notice(notice)
 
-        def hide() -> None:
-            self._notice_handle = None
-            notice.hidden = True
 
-        self._notice_handle = self.timers.set_timeout(hide, NOTICE_MS)
+class Mount:
+    """One :class:`~pyclient.pane.Pane` mounted in a slot: the pane, its two ports, and everything they own.
 
-    # ----------------------------------------------------------------------------------------------------------------
-    # Page-facing
+    Every proxy, listener, timer, task and socket is registered in ``owned`` as it is made; ``unmount`` disposes them
+    all in reverse order (the pane's one intentional close first, the timers last).
+    """
 
-    def screen(self) -> str:
-        buffer = self.term.buffer.active
-        top = int(buffer.viewportY)
-        lines = []
-        for y in range(top, top + int(self.term.rows)):
-            line = buffer.getLine(y)
-            lines.append("" if line is None else str(line.translateToString(True)))
-        return "\n".join(lines)
+    def __init__(self, slot: Slot, *, focus: bool) -> None:
+        self.slot = slot
+        self.app = app = slot.app
+        self.owned = owned = Disposables()
+        self.timers = BrowserTimers()
+        owned.register(self.timers)
+        self.sockets: list[BrowserSocket] = []
+        owned.add(lambda: _dispose_each(self.sockets))
+        self.tasks: set[asyncio.Task[Any]] = set()
+        owned.add(lambda: [task.cancel() for task in list(self.tasks)])
+        self.terminal = XtermTerminal(slot, owned)
+        self.view = SlotView(slot)
+        owned.add(self.view.detach)
+        self.pane = Pane(
+            session=slot.session,
+            terminal=self.terminal,
+            view=self.view,
+            split_frame=split_frame,
+            open_socket=self._open_socket,
+            set_timeout=self.timers.set_timeout,
+            clear_timeout=self.timers.clear_timeout,
+            now_ms=now_ms,
+            get_ticket=self._get_ticket,
+            policy=app.policy,
+            on_ended=lambda pane, panel: slot.ended(panel),
+            log=_log,
+        )
+        self.terminal.attach(self.pane, owned)
+        owned.register(self.pane)  # disposed first: the machine's close, then the listeners, the terminal, ...
+        self.terminal.fit()
+        if focus:
+            self.terminal.term.focus()
+        self.pane.start()
+        if not app.online:
+            self.pane.set_online(False)
+
+    # Injected into the reconnect machine
+
+    def _open_socket(self, ticket: str | None) -> BrowserSocket:
+        url = page.socket_url(_base_url(), self.slot.session, ticket)
+        sock = BrowserSocket(url, SUBPROTOCOL, self.app.handshake_gate)
+        self.sockets = [s for s in self.sockets if not s._disposed] + [sock]
+        return sock
+
+    def _get_ticket(self, resolve: Callable[[str], None], reject: Callable[[BaseException], None]) -> None:
+        session = self.slot.session
+
+        async def fetch_ticket() -> None:
+            try:
+                status, text = await _fetch("POST", page.ticket_url(_base_url()), {"session": session})
+            except Exception as error:  # network error (CancelledError is not an Exception)
+                reject(page.ticket_network_error(error))
+                return
+            try:
+                ticket = page.ticket(status, text)
+            except Exception as refused:
+                reject(refused)
+                return
+            resolve(ticket)
+
+        task = asyncio.ensure_future(fetch_ticket())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # For the page
 
     def stats(self) -> dict[str, Any]:
         pane, status = self.pane, self.pane.status
@@ -553,13 +564,17 @@ class BrowserPane:
             "failures": status.failures,
             "retry_at_ms": status.retry_at_ms,
             "close_code": status.close_code,
+            "offline": status.offline,
+            "restarting": status.restarting,
+            "held_inputs": status.held_inputs,
             "opens": pane.stats.opens,
-            "columns": int(self.term.cols),
-            "rows": int(self.term.rows),
+            "columns": int(self.terminal.term.cols),
+            "rows": int(self.terminal.term.rows),
             "replies_sent": pane.stats.replies_sent,
             "replies_dropped": pane.stats.replies_dropped,
             "output_bytes": pane.stats.output_bytes,
             "input_dropped_bytes": pane.stats.input_dropped_bytes,
+            "input_uncertain_bytes": pane.stats.input_uncertain_bytes,
             "held_bytes": pane.machine.held_bytes,
             "keepalive_ms": pane.machine.keepalive_ms,
             "pending_write_bytes": pane.flow.pending_bytes,
@@ -569,44 +584,123 @@ class BrowserPane:
         }
 
     def unmount(self) -> None:
-        """Close the machine for good and free everything this pane created. Safe to call twice."""
-        if self._unmounted:
+        """Close the machine for good and free everything this mount made. Safe to call twice."""
+        self.owned.dispose()
+
+
+class Slot:
+    """A session's place on the page, cloned from the pane template. It outlives its mounts: a relaunch (or creating
+    an unknown session) mounts a fresh pane into the same slot, and an ended one leaves its last screen there."""
+
+    def __init__(self, app: App, session: str) -> None:
+        self.app = app
+        self.session = session
+        self.mount: Mount | None = None
+        self.root = app.pane_template.cloneNode(True)
+        part = self.root.querySelector
+        self.root.dataset.session = session
+        part(".pane-name").textContent = session
+        self.title = part(".pane-title")
+        self.notice = part(".pane-notice")
+        self.body = part(".pane-body")
+        part(".pane-term").remove()  # each mount brings its own terminal host
+        self.last_screen = part(".pane-last-screen")
+        self.caption = part(".caption")
+        self.caption_text = part(".caption-text")
+        self.retry_button = part(".retry-now")
+        self.relaunch = part(".relaunch")
+        self.relaunch_text = part(".relaunch-text")
+        self.relaunch_button = part(".relaunch-button")
+        # Page-lifetime: the slot's buttons outlive its mounts.
+        listen(app.owned, self.relaunch_button, "click", lambda event: self._start_relaunch())
+        listen(app.owned, self.retry_button, "click", lambda event: self.mount and self.mount.pane.retry_now())
+        self.notice_timer = OneShotTimer(app.timers.set_timeout, app.timers.clear_timeout, self._hide_notice)
+        app.owned.register(self.notice_timer)
+        self.opens_before = 0  # opens of this slot's earlier mounts (before relaunches)
+
+    def mount_pane(self, *, focus: bool) -> None:
+        self.relaunch.hidden = True
+        # A notice about input the ended session dropped stays beside the relaunch panel; a fresh pane starts clean.
+        self._hide_notice()
+        self.last_screen.hidden = True
+        self.last_screen.textContent = ""
+        self.mount = Mount(self, focus=focus)
+
+    def ended(self, panel: EndedPanel) -> None:
+        """The session is gone: keep its last screen (dimmed), offer the panel's action, unmount the pane."""
+        mount, self.mount = self.mount, None
+        last = ""
+        if mount is not None:
+            try:
+                last = mount.terminal.last_screen()
+            finally:
+                self.opens_before += mount.pane.stats.opens
+                mount.unmount()
+        self.last_screen.textContent = last
+        self.last_screen.hidden = not last
+        self.caption.hidden = True
+        self.relaunch_text.textContent = panel.text
+        self.relaunch_button.textContent = panel.action
+        self.relaunch_button.disabled = False
+        self.relaunch.hidden = False
+        self.root.dataset.state = "closed"
+        self.root.dataset.stale = "true"
+
+    def show_notice(self, notice: Notice) -> None:
+        self.notice.textContent = notice.text
+        self.notice.hidden = False
+        self.notice_timer.arm(notice.duration_ms)
+
+    def _hide_notice(self) -> None:
+        self.notice_timer.cancel()
+        self.notice.hidden = True
+
+    def _start_relaunch(self) -> None:
+        if self.relaunch_button.disabled:
             return
-        self._unmounted = True
+        self.relaunch_button.disabled = True  # now, not in the task: a second click must not mount a second pane
+        self.app.spawn(self._relaunch())
+
+    async def _relaunch(self) -> None:
         try:
-            self.pane.dispose()
-            for task in self.tasks:
-                task.cancel()
-            self.observer.disconnect()
-            self.retry_button.removeEventListener("click", self._retry_click)
-            for disposable in self.disposables:
-                disposable.dispose()
-            self.term.dispose()
-        finally:
-            for sock in self.sockets:
-                sock.dispose()
-            self.timers.dispose()
-            self.proxies.destroy_all()
-            self.container.remove()
-            self.caption.remove()
+            status, text = await _fetch("POST", page.session_url(_base_url(), self.session))
+        except Exception as error:
+            status, text = 0, str(error)
+        if page.created(status):
+            self.mount_pane(focus=True)
+            return
+        self.relaunch_text.textContent = f"{self.relaunch_button.textContent} failed ({status}): {text.strip()[:200]}"
+        self.relaunch_button.disabled = False
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # The page
 
 
+def _pane_template(placeholder: Any) -> Any:
+    """The one pane template: index.html's placeholder (drawn before Python is up) is its first instance."""
+    template = placeholder.cloneNode(True)
+    template.classList.remove("placeholder")
+    return template
+
+
 class App:
     """The page: one slot per requested session, side by side, on one Pyodide runtime."""
 
     def __init__(self) -> None:
-        params = js.URLSearchParams.new(js.window.location.search)
-        self.renderer = str(params.get("renderer") or "dom")
+        self.query = page.page_query(str(js.window.location.search))
+        self.renderer = self.query.renderer
         self.slots: dict[str, Slot] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.page_proxies = Proxies()  # live as long as the page
+        self.owned = Disposables()  # the page's own proxies, listeners and timers: live as long as the page
+        self.timers = BrowserTimers()
+        self.owned.register(self.timers)
         self.policy = ReconnectPolicy()
-        self.handshake_gate = HandshakeGate(self.policy.handshakes_in_flight)  # one for the page: see gate.py
+        self.handshake_gate = HandshakeGate()  # one for the page (GatePolicy): see gate.py
+        self.online = bool(js.navigator.onLine)
         self.panes_el = js.document.getElementById("panes")
+        self.placeholder = self.panes_el.querySelector("section.pane.placeholder")
+        self.pane_template = _pane_template(self.placeholder)
         self.xterm_sheet = _xterm_style_sheet()
 
     def spawn(self, coroutine: Any) -> None:
@@ -614,118 +708,131 @@ class App:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def mounts(self) -> list[Mount]:
+        return [slot.mount for slot in self.slots.values() if slot.mount is not None]
+
     async def run(self) -> None:
         self._expose()
-        if self.renderer == "webgl":
+        if self.renderer == page.Renderer.WEBGL:
             try:
                 await self._load_script(js.document.querySelector('meta[name="livepane-webgl-addon"]').content)
             except Exception as error:
                 _log(f"cannot load the webgl addon ({error}); using the DOM renderer")
-                self.renderer = js.window.livepane.renderer = "dom"
-        sessions = sessions_from_query(str(js.window.location.search))
-        if not sessions:
-            sessions = await self._list_sessions()
-        self.panes_el.replaceChildren()
+                self.renderer = js.window.livepane.renderer = page.Renderer.DOM
+        sessions = list(self.query.sessions) or await self._list_sessions()
+        if sessions:  # else the placeholder stays, saying why
+            self.panes_el.replaceChildren()
         for index, session in enumerate(sessions):
             slot = Slot(self, session)
             self.slots[session] = slot
             self.panes_el.appendChild(slot.root)
-            slot.mount(focus=index == 0)
+            slot.mount_pane(focus=index == 0)
         self._listen_to_the_browser()
         js.window.livepane.ready = True
 
     async def _list_sessions(self) -> list[str]:
         """No ``?session=``: list the server's sessions above the panes and open the default one."""
         try:
-            status, text = await _fetch("GET", "/api/sessions")
-            listing = json.loads(text) if status == 200 else {}
+            status, text = await _fetch("GET", page.sessions_url(_base_url()))
         except Exception as error:
-            status, listing = 0, {}
+            status, text = 0, ""
             _log(f"listing sessions failed: {error}")
-        if status != 200:
-            self._placeholder_message(
-                "not authorized: reload the page with the token URL" if status == 401 else f"no sessions ({status})"
-            )
-            return []
-        default = str(listing.get("default") or "main")
-        ids = [str(s.get("id")) for s in listing.get("sessions", []) if SESSION_ID_RE.match(str(s.get("id", "")))]
-        nav = js.document.getElementById("sessions")
-        for session in dict.fromkeys([default, *ids]):
-            link = _element("a", "", session)
-            link.href = f"?session={js.encodeURIComponent(session)}"
-            if session == default:
-                link.setAttribute("aria-current", "page")
-            nav.appendChild(link)
-        nav.hidden = False
-        return [default] if SESSION_ID_RE.match(default) else []
+        listed = page.session_list(status, text)
+        if listed.message:
+            self._placeholder_message(listed.message)
+        if listed.links:
+            nav = js.document.getElementById("sessions")
+            for session in listed.links:
+                link = _element("a", "", session)
+                link.href = page.session_link(session)
+                if session == listed.current:
+                    link.setAttribute("aria-current", "page")
+                nav.appendChild(link)
+            nav.hidden = False
+        return list(listed.mount)
 
     def _placeholder_message(self, text: str) -> None:
-        caption = js.document.querySelector(".placeholder .caption-text")
-        if caption is not None:
-            caption.textContent = text
-            caption.parentElement.dataset.tone = "error"
+        caption = self.placeholder.querySelector(".caption")
+        caption.querySelector(".caption-text").textContent = text
+        caption.dataset.tone = "error"
 
     async def _load_script(self, src: str) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         element = js.document.createElement("script")
-        proxies = Proxies()
-        element.onload = proxies.proxy(lambda event: done.done() or done.set_result(None))
-        element.onerror = proxies.proxy(lambda event: done.done() or done.set_exception(RuntimeError(src)))
+        owned = Disposables()
+        element.onload = proxy(owned, lambda event: done.done() or done.set_result(None))
+        element.onerror = proxy(owned, lambda event: done.done() or done.set_exception(RuntimeError(src)))
+        owned.add(lambda: setattr(element, "onload", None))  # unhooked before their proxies are destroyed
+        owned.add(lambda: setattr(element, "onerror", None))
         element.src = src
         js.document.head.appendChild(element)
         try:
             await done
         finally:
-            element.onload = element.onerror = None
-            proxies.destroy_all()
+            owned.dispose()
 
     def _listen_to_the_browser(self) -> None:
-        """Back online, tab visible again, page restored from the back/forward cache: retry every pane at once."""
+        """Online/offline go to every pane; tab visible again or page restored from the back/forward cache: retry
+        every pane at once."""
 
-        def retry_all(event: Any = None) -> None:
-            if event is not None and event.type == "visibilitychange" and js.document.visibilityState != "visible":
+        def set_online(event: Any) -> None:
+            self.online = event.type == "online"
+            for mount in self.mounts():
+                mount.pane.set_online(self.online)
+                if self.online:
+                    mount.pane.retry_now()  # the network came back, whether or not we saw it leave: try at once
+
+        def retry_all(event: Any) -> None:
+            if event.type == "visibilitychange" and js.document.visibilityState != "visible":
                 return
-            for slot in self.slots.values():
-                if slot.pane is not None:
-                    slot.pane.pane.retry_now()
+            for mount in self.mounts():
+                mount.pane.retry_now()
 
-        handler = self.page_proxies.proxy(retry_all)
-        js.window.addEventListener("online", handler)
-        js.window.addEventListener("pageshow", handler)
-        js.document.addEventListener("visibilitychange", handler)
-
-    def _pane(self, session: Any) -> BrowserPane | None:
-        slot = self.slots.get(str(session))
-        return None if slot is None else slot.pane
+        listen(self.owned, js.window, "online", set_online)
+        listen(self.owned, js.window, "offline", set_online)
+        listen(self.owned, js.window, "pageshow", retry_all)
+        listen(self.owned, js.document, "visibilitychange", retry_all)
 
     def _expose(self) -> None:
         """``window.livepane``: what tests and benchmarks read."""
 
+        def mount_of(session: Any) -> Mount | None:
+            slot = self.slots.get(str(session))
+            return None if slot is None else slot.mount
+
         def screen(session: Any) -> str:
-            pane = self._pane(session)
-            return "" if pane is None else pane.screen()
+            mount = mount_of(session)
+            return "" if mount is None else mount.terminal.screen()
 
         def stats(session: Any) -> Any:
             slot = self.slots.get(str(session))
             if slot is None:
                 return None
-            values: dict[str, Any] = {"state": str(slot.root.dataset.state), "mounted": slot.pane is not None}
-            if slot.pane is not None:
-                values.update(slot.pane.stats())
+            dataset = slot.root.dataset
+            values: dict[str, Any] = {
+                "state": str(dataset.state),
+                "mounted": slot.mount is not None,
+                "stale": str(dataset.stale) == "true",
+            }
+            if slot.mount is not None:
+                values.update(slot.mount.stats())
             values["opens_total"] = slot.opens_before + values.get("opens", 0)
             return _js_object(values)
 
         def retry_now(session: Any) -> None:
-            pane = self._pane(session)
-            if pane is not None:
-                pane.pane.retry_now()
+            mount = mount_of(session)
+            if mount is not None:
+                mount.pane.retry_now()
 
         def sessions() -> Any:
             return to_js(list(self.slots))
 
-        def proxies_live() -> int:
+        def live_sockets() -> int:
             return BrowserSocket.live
+
+        def live_proxies() -> int:
+            return LiveProxies.count
 
         def code_cache() -> Any:
             cache = codecache.installed()
@@ -735,12 +842,13 @@ class App:
         api = js.Object.new()
         api.ready = False
         api.renderer = self.renderer
-        api.screen = self.page_proxies.proxy(screen)
-        api.stats = self.page_proxies.proxy(stats)
-        api.retryNow = self.page_proxies.proxy(retry_now)
-        api.sessions = self.page_proxies.proxy(sessions)
-        api.liveSockets = self.page_proxies.proxy(proxies_live)
-        api.codeCache = self.page_proxies.proxy(code_cache)
+        api.screen = proxy(self.owned, screen)
+        api.stats = proxy(self.owned, stats)
+        api.retryNow = proxy(self.owned, retry_now)
+        api.sessions = proxy(self.owned, sessions)
+        api.liveSockets = proxy(self.owned, live_sockets)
+        api.liveProxies = proxy(self.owned, live_proxies)
+        api.codeCache = proxy(self.owned, code_cache)
         js.window.livepane = api
 
 

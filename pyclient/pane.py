@@ -20,8 +20,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import parse_qs
 
+from .disposables import OneShotTimer
 from .protocol import (
     ACK,
     OUTPUT,
@@ -30,7 +30,6 @@ from .protocol import (
     PROBE_ANSWER,
     PROTOCOL_VERSION,
     RESUME,
-    SESSION_ID_RE,
     TITLE,
     handshake_frame,
     input_frame,
@@ -43,9 +42,12 @@ from .protocol import (
 from .reconnect import ReconnectingSocket, ReconnectPolicy, State, Status, StopReason, TicketFetcher
 
 __all__ = [
+    "ENDED_PANELS",
     "CaptionView",
+    "EndedPanel",
     "FlowControl",
     "FlowPolicy",
+    "Notice",
     "Pane",
     "ReplyGate",
     "ResizeDebouncer",
@@ -54,11 +56,9 @@ __all__ = [
     "ViewPort",
     "caption_refresh_ms",
     "caption_view",
-    "sessions_from_query",
+    "dropped_notice",
+    "uncertain_notice",
 ]
-
-# Stop reasons after which the pane offers to relaunch the session instead of showing a dead terminal.
-ENDED_REASONS = frozenset({StopReason.SESSION_ENDED, StopReason.NO_SUCH_SESSION})
 
 # A window resize fires many events while the user drags; one fit and one resize frame after they settle. 100 ms is
 # below what a user notices and above the ~16 ms between drag events.
@@ -83,12 +83,18 @@ class Tone(enum.Enum):
 
 @dataclass(frozen=True)
 class CaptionView:
-    """What the pane's corner caption shows."""
+    """What the pane's corner caption shows, and whether the screen behind it is stale."""
 
     visible: bool
     text: str = ""
     retry_button: bool = False
     tone: Tone = Tone.QUIET
+    # The screen is not live (not open, or the browser is offline): the page dims it but keeps it readable.
+    stale: bool = False
+
+
+OFFLINE_TEXT = "offline: waiting for the network…"
+RESTARTING_TEXT = "server restarting…"
 
 
 def _seconds_left(status: Status, now_ms: float) -> int | None:
@@ -97,35 +103,112 @@ def _seconds_left(status: Status, now_ms: float) -> int | None:
     return max(1, math.ceil((status.retry_at_ms - now_ms) / 1000))
 
 
-def caption_view(status: Status, now_ms: float, *, has_opened: bool) -> CaptionView:
-    """The caption for a machine status.
+def _held(text: str, held_inputs: int) -> str:
+    if held_inputs <= 0:
+        return text
+    return f"{text} · {held_inputs} {'key' if held_inputs == 1 else 'keys'} waiting"
 
-    ``connecting`` reads "Connecting…" before the pane ever opened and "Reconnecting…" after (the quiet first
-    retry); ``reconnecting`` counts down to ``retry_at_ms`` on the machine's own clock and offers "retry now";
-    ``closed`` shows the machine's message.
+
+def caption_view(status: Status, now_ms: float, *, has_opened: bool) -> CaptionView:
+    """The caption for a machine status; the first row that matches wins.
+
+    | status | caption | tone | "retry now" |
+    | --- | --- | --- | --- |
+    | open, online | hidden | | |
+    | closed | the machine's message | error | |
+    | offline (the browser says so) | "offline: waiting for the network…" | warn | |
+    | restarting (the 1012 window) | "server restarting…", steady: no countdown while the retries are fast | quiet | |
+    | connecting | "Connecting…" before the first open, "Reconnecting…" after (the quiet first retry) | quiet | |
+    | reconnecting, retry armed | "reconnecting in N s…", counted down on the machine's clock | warn | yes |
+    | reconnecting, attempt in flight | "reconnecting…" | warn | |
+
+    Keys typed meanwhile and waiting to be sent are counted at the end: "… · 3 keys waiting". Every caption that is
+    up marks the screen stale (dimmed).
     """
     state = status.state
-    if state is State.OPEN:
+    if state is State.OPEN and not status.offline:
         return CaptionView(visible=False)
     if state is State.CLOSED:
-        return CaptionView(visible=True, text=status.message or "closed", tone=Tone.ERROR)
+        return CaptionView(visible=True, text=status.message or "closed", tone=Tone.ERROR, stale=True)
+    held = status.held_inputs
+    if status.offline:
+        return CaptionView(visible=True, text=_held(OFFLINE_TEXT, held), tone=Tone.WARN, stale=True)
+    if status.restarting:
+        return CaptionView(visible=True, text=_held(RESTARTING_TEXT, held), stale=True)
     if state is State.CONNECTING:
-        return CaptionView(visible=True, text="Reconnecting…" if has_opened else "Connecting…")
+        return CaptionView(visible=True, text=_held("Reconnecting…" if has_opened else "Connecting…", held), stale=True)
     seconds = _seconds_left(status, now_ms)
     if seconds is None:  # an attempt is in flight: retry_now() would do nothing, so no button
-        return CaptionView(visible=True, text="reconnecting…", tone=Tone.WARN)
-    return CaptionView(visible=True, text=f"reconnecting in {seconds} s…", retry_button=True, tone=Tone.WARN)
+        return CaptionView(visible=True, text=_held("reconnecting…", held), tone=Tone.WARN, stale=True)
+    text = _held(f"reconnecting in {seconds} s…", held)
+    return CaptionView(visible=True, text=text, retry_button=True, tone=Tone.WARN, stale=True)
 
 
 def caption_refresh_ms(status: Status, now_ms: float) -> float | None:
     """How long until the caption's countdown text changes; ``None`` when it will not change by itself."""
-    if status.state is not State.RECONNECTING or status.retry_at_ms is None:
+    if status.state is not State.RECONNECTING or status.retry_at_ms is None or status.offline or status.restarting:
         return None
     seconds = _seconds_left(status, now_ms)
     if seconds is None or seconds <= 1:
         return None  # "1 s" stays until the attempt starts, which publishes a new status
     remaining = status.retry_at_ms - now_ms
     return max(MIN_CAPTION_TICK_MS, remaining - (seconds - 1) * 1000)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Endings and notices
+
+
+@dataclass(frozen=True)
+class EndedPanel:
+    """What the page shows when a session is gone: the text and the button that brings it back."""
+
+    text: str
+    action: str  # the button's label; either way it is POST api/sessions/<id>, then a fresh pane
+
+
+# Stop reasons after which the pane offers to bring the session back instead of showing a dead terminal.
+ENDED_PANELS: dict[StopReason, EndedPanel] = {
+    StopReason.SESSION_ENDED: EndedPanel("session ended", "Relaunch"),
+    StopReason.NO_SUCH_SESSION: EndedPanel("no such session", "Create it"),
+}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A line in the pane's header about input, shown for ``duration_ms``."""
+
+    text: str
+    duration_ms: float
+
+
+# A notice about input not sent stays long enough to read twice; one about input that may not have arrived stays
+# longer: the user has to look at the screen and decide whether to type it again.
+DROPPED_NOTICE_MS = 6000
+UNCERTAIN_NOTICE_MS = 20_000
+
+# How much of the uncertain input the notice quotes: a line of typing, not a whole paste.
+UNCERTAIN_QUOTE_CHARS = 60
+
+# Control characters as the user typed them: Enter as ⏎, Tab as ⇥, the rest as ^X (caret notation).
+_VISIBLE_CONTROLS = {"\r": "⏎", "\n": "⏎", "\t": "⇥", "\x1b": "⎋", "\x7f": "⌫"}
+
+
+def _visible(text: str) -> str:
+    return "".join(_VISIBLE_CONTROLS.get(ch) or (f"^{chr(ord(ch) + 64)}" if ord(ch) < 32 else ch) for ch in text)
+
+
+def uncertain_notice(data: bytes) -> Notice:
+    """Input the connection may or may not have delivered (it dropped before the server confirmed it)."""
+    text = _visible(data.decode("utf-8", "replace"))
+    if len(text) > UNCERTAIN_QUOTE_CHARS:
+        text = text[: UNCERTAIN_QUOTE_CHARS - 1] + "…"
+    return Notice(f"may not have arrived: “{text}” (check the screen)", UNCERTAIN_NOTICE_MS)
+
+
+def dropped_notice(nbytes: int, why: str) -> Notice:
+    """Input the pane refused to send (too much typed while not open, or the session is gone)."""
+    return Notice(f"{nbytes} bytes of typing not sent: {why}", DROPPED_NOTICE_MS)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -264,19 +347,6 @@ class ResizeDebouncer:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Page
-
-
-def sessions_from_query(query: str) -> list[str]:
-    """The sessions a page URL asks for (``?session=a&session=b``): valid ids, first occurrence, in order."""
-    seen: list[str] = []
-    for value in parse_qs(query.lstrip("?"), keep_blank_values=False).get("session", []):
-        if SESSION_ID_RE.match(value) and value not in seen:
-            seen.append(value)
-    return seen
-
-
-# --------------------------------------------------------------------------------------------------------------------
 # The pane
 
 
@@ -299,7 +369,7 @@ class ViewPort(Protocol):
     def show_status(self, status: Status, opens: int) -> None: ...
     def show_caption(self, caption: CaptionView) -> None: ...
     def show_title(self, title: str) -> None: ...
-    def show_notice(self, text: str) -> None: ...
+    def show_notice(self, notice: Notice) -> None: ...
 
 
 @dataclass
@@ -324,8 +394,8 @@ class Pane:
             byte; for output, ``payload`` goes to ``terminal.write`` untouched (a view in the browser); for the title
             and preferences it is the decoded text.
         open_socket, set_timeout, clear_timeout, now_ms, random, get_ticket, policy: passed to the reconnect machine.
-        on_ended: called (later, from a timer) with the pane and the message when the session is gone, so the page
-            can offer a relaunch and unmount the pane.
+        on_ended: called (later, from a timer) with the pane and its :class:`EndedPanel` when the session is gone, so
+            the page can offer a relaunch (or to create it) and unmount the pane.
     """
 
     def __init__(
@@ -343,7 +413,7 @@ class Pane:
         get_ticket: TicketFetcher | None = None,
         policy: ReconnectPolicy | None = None,
         flow_policy: FlowPolicy | None = None,
-        on_ended: Callable[[Pane, str], None] | None = None,
+        on_ended: Callable[[Pane, EndedPanel], None] | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.session = session
@@ -360,8 +430,8 @@ class Pane:
         self.disposed = False
         self._sent_size: tuple[int, int] | None = None
         self._opening = False  # inside on_open: the handshake must be the socket's first frame
-        self._caption_handle: Any = None
-        self._ended_handle: Any = None
+        self._caption_tick = OneShotTimer(set_timeout, clear_timeout, self._refresh_caption)
+        self._ended_timer = OneShotTimer(set_timeout, clear_timeout, self._ended)
         self._resize = ResizeDebouncer(self.fit_now, set_timeout=set_timeout, clear_timeout=clear_timeout)
         extra = {"log": (lambda message: log(f"[{session}] {message}"))} if log is not None else {}
         self.machine = ReconnectingSocket(
@@ -416,10 +486,8 @@ class Pane:
             self.machine.close()
         finally:
             self._resize.cancel()
-            self._cancel_caption_tick()
-            handle, self._ended_handle = self._ended_handle, None
-            if handle is not None:
-                self._clear_timeout(handle)
+            self._caption_tick.cancel()
+            self._ended_timer.cancel()
 
     # ----------------------------------------------------------------------------------------------------------------
     # Terminal events
@@ -505,48 +573,39 @@ class Pane:
         self.stats.opens += 1
 
     def _on_input_uncertain(self, data: bytes) -> None:
-        """Typed input that was sent but may not have arrived (the link broke before the server acknowledged it)."""
+        """Typed input that was sent but may not have arrived (the link broke before the server acknowledged it):
+        quoted in a notice, never resent."""
         self.stats.input_uncertain_bytes += len(data)
-        text = data.decode("utf-8", "replace")
-        preview = text if len(text) <= 40 else text[:37] + "…"
-        self.view.show_notice(f"may not have arrived: {preview!r}")
+        self.view.show_notice(uncertain_notice(data))
 
     def _on_state(self, status: Status) -> None:
         if status.state is not State.OPEN:
             self.gate.lost()
         self.view.show_status(status, self.stats.opens)
         self._refresh_caption()
-        if status.state is State.CLOSED and status.stop_reason in ENDED_REASONS and self._ended_handle is None:
+        if status.state is State.CLOSED and status.stop_reason in ENDED_PANELS and not self._ended_timer.armed:
             # Not from inside the socket's close handler: the page will unmount this pane and destroy its proxies.
-            self._ended_handle = self._set_timeout(self._ended, 0)
+            self._ended_timer.arm(0)
 
     def _ended(self) -> None:
-        self._ended_handle = None
-        if self._on_ended is not None and not self.disposed:
-            self._on_ended(self, self.machine.status.message)
+        reason = self.machine.status.stop_reason
+        panel = ENDED_PANELS.get(reason) if reason is not None else None
+        if self._on_ended is not None and not self.disposed and panel is not None:
+            self._on_ended(self, panel)
 
     def _on_input_dropped(self, nbytes: int, why: str) -> None:
         self.stats.input_dropped_bytes += nbytes
-        self.view.show_notice(f"{nbytes} bytes of typing not sent: {why}")
+        self.view.show_notice(dropped_notice(nbytes, why))
 
     # ----------------------------------------------------------------------------------------------------------------
     # Caption countdown
 
     def _refresh_caption(self) -> None:
-        self._cancel_caption_tick()
+        self._caption_tick.cancel()
         if self.disposed:
             return
         status, now = self.machine.status, self._now_ms()
         self.view.show_caption(caption_view(status, now, has_opened=self.stats.opens > 0))
         delay = caption_refresh_ms(status, now)
         if delay is not None:
-            self._caption_handle = self._set_timeout(self._caption_tick, delay)
-
-    def _caption_tick(self) -> None:
-        self._caption_handle = None
-        self._refresh_caption()
-
-    def _cancel_caption_tick(self) -> None:
-        handle, self._caption_handle = self._caption_handle, None
-        if handle is not None:
-            self._clear_timeout(handle)
+            self._caption_tick.arm(delay)

@@ -17,13 +17,15 @@ from pyclient.pane import (
     CaptionView,
     FlowControl,
     FlowPolicy,
+    Notice,
     Pane,
     ReplyGate,
     ResizeDebouncer,
     Tone,
     caption_refresh_ms,
     caption_view,
-    sessions_from_query,
+    dropped_notice,
+    uncertain_notice,
 )
 from pyclient.reconnect import Phase, ReconnectPolicy, State, Status, StopReason
 
@@ -95,7 +97,7 @@ class FakeView:
     states: list[str] = field(default_factory=list)
     captions: list[CaptionView] = field(default_factory=list)
     titles: list[str] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
 
     def show_status(self, status: Status, opens: int) -> None:
         self.states.append(status.state.value)
@@ -106,8 +108,8 @@ class FakeView:
     def show_title(self, title: str) -> None:
         self.titles.append(title)
 
-    def show_notice(self, text: str) -> None:
-        self.notices.append(text)
+    def show_notice(self, notice: Notice) -> None:
+        self.notices.append(notice)
 
 
 def split_frame(data: bytes) -> tuple[int, Any, int]:
@@ -134,7 +136,7 @@ class Harness:
             clear_timeout=self.timers.clear_timeout,
             now_ms=self.timers.now_ms,
             random=lambda: 0.0,  # upper end of every jitter envelope
-            on_ended=lambda pane, message: self.ended.append(message),
+            on_ended=lambda pane, panel: self.ended.append(panel.text),
             log=lambda message: None,
             **kwargs,
         )
@@ -169,16 +171,59 @@ def status(state: State, **kwargs: Any) -> Status:
     return Status(state=state, phase=phase, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("st", "expected"),
+    [
+        (status(State.OPEN, offline=True), CaptionView(True, "offline: waiting for the network…", tone=Tone.WARN)),
+        (
+            status(State.RECONNECTING, offline=True, retry_at_ms=5000, held_inputs=2),
+            CaptionView(True, "offline: waiting for the network… · 2 keys waiting", tone=Tone.WARN),
+        ),
+        (status(State.CONNECTING, restarting=True), CaptionView(True, "server restarting…")),
+        (status(State.RECONNECTING, restarting=True, retry_at_ms=900), CaptionView(True, "server restarting…")),
+        (status(State.RECONNECTING, restarting=True), CaptionView(True, "server restarting…")),
+        (
+            status(State.CONNECTING, restarting=True, held_inputs=1),
+            CaptionView(True, "server restarting… · 1 key waiting"),
+        ),
+        (status(State.CONNECTING, held_inputs=3), CaptionView(True, "Reconnecting… · 3 keys waiting")),
+        (
+            status(State.RECONNECTING, retry_at_ms=3200, held_inputs=3),
+            CaptionView(True, "reconnecting in 4 s… · 3 keys waiting", retry_button=True, tone=Tone.WARN),
+        ),
+        (
+            status(State.CLOSED, message="no such session", offline=True, restarting=True),
+            CaptionView(True, "no such session", tone=Tone.ERROR),
+        ),
+    ],
+)
+def test_caption_for_offline_restarting_and_held_keys(st: Status, expected: CaptionView) -> None:
+    view = caption_view(st, 0, has_opened=True)
+    assert view == CaptionView(expected.visible, expected.text, expected.retry_button, expected.tone, stale=True)
+    if "in 4 s" not in expected.text:
+        assert caption_refresh_ms(st, 0) is None  # offline and restarting captions do not count down
+
+
+def test_only_an_open_online_pane_is_live() -> None:
+    for state in State:
+        for offline in (False, True):
+            view = caption_view(status(state, offline=offline), 0, has_opened=True)
+            assert view.stale is (state is not State.OPEN or offline)
+            assert view.visible is view.stale
+
+
 def test_caption_texts_for_each_state() -> None:
-    assert caption_view(status(State.CONNECTING), 0, has_opened=False) == CaptionView(True, "Connecting…")
-    assert caption_view(status(State.CONNECTING), 0, has_opened=True) == CaptionView(True, "Reconnecting…")
+    first = caption_view(status(State.CONNECTING), 0, has_opened=False)
+    assert first == CaptionView(True, "Connecting…", stale=True)
+    again = caption_view(status(State.CONNECTING), 0, has_opened=True)
+    assert again == CaptionView(True, "Reconnecting…", stale=True)
     assert caption_view(status(State.OPEN), 0, has_opened=True) == CaptionView(visible=False)
     counting = caption_view(status(State.RECONNECTING, retry_at_ms=3200), 0, has_opened=True)
-    assert counting == CaptionView(True, "reconnecting in 4 s…", retry_button=True, tone=Tone.WARN)
+    assert counting == CaptionView(True, "reconnecting in 4 s…", retry_button=True, tone=Tone.WARN, stale=True)
     attempting = caption_view(status(State.RECONNECTING), 0, has_opened=True)
-    assert attempting == CaptionView(True, "reconnecting…", retry_button=False, tone=Tone.WARN)
+    assert attempting == CaptionView(True, "reconnecting…", retry_button=False, tone=Tone.WARN, stale=True)
     closed = caption_view(status(State.CLOSED, message="session ended"), 0, has_opened=True)
-    assert closed == CaptionView(True, "session ended", tone=Tone.ERROR)
+    assert closed == CaptionView(True, "session ended", tone=Tone.ERROR, stale=True)
 
 
 @pytest.mark.parametrize(
@@ -261,7 +306,7 @@ def test_too_much_typing_while_down_shows_a_notice() -> None:
     h.pane.on_data("abc")
     h.pane.on_data("defg")
     assert h.view.notices == [
-        "4 bytes of typing not sent: not connected and 4 bytes already waiting (at most 4 bytes is held)"
+        dropped_notice(4, "not connected and 4 bytes already waiting (at most 4 bytes is held)")
     ]
     assert h.pane.stats.input_dropped_bytes == 4
 
@@ -442,7 +487,7 @@ def test_input_that_may_not_have_arrived_is_shown() -> None:
     sock.server_frame(PREFS_V2)
     h.pane.on_data("rm -rf build\r")
     sock.drop(1006)
-    assert len(h.view.notices) == 1  # its wording is the display's (caption/notice) business
+    assert h.view.notices == [uncertain_notice(b"rm -rf build\r")]
     assert h.pane.stats.input_uncertain_bytes == 13
 
 
@@ -455,18 +500,20 @@ def test_set_online_reaches_the_machine() -> None:
     assert len(h.sockets) == 2 and not h.pane.status.offline
 
 
-@pytest.mark.parametrize(("code", "reason"), [(1000, "session ended"), (4404, "no such session")])
-def test_an_ended_session_is_reported_once_and_never_reopened(code: int, reason: str) -> None:
-    message = reason
+@pytest.mark.parametrize(
+    ("code", "reason", "panel"),
+    [(1000, "session ended", "session ended"), (4404, "no such session", "no such session")],
+)
+def test_an_ended_session_is_reported_once_and_never_reopened(code: int, reason: str, panel: str) -> None:
     h = Harness()
     h.open().drop(code, reason)
     assert h.ended == []  # not from inside the close handler
     h.timers.advance(0)
-    assert h.ended == [message]
+    assert h.ended == [panel]  # an unknown session is not "ended": the page offers to create it
     assert h.pane.status.stop_reason in (StopReason.SESSION_ENDED, StopReason.NO_SUCH_SESSION)
     h.pane.dispose()
     h.timers.advance(60_000)
-    assert len(h.sockets) == 1 and h.ended == [message]
+    assert len(h.sockets) == 1 and h.ended == [panel]
 
 
 def test_unauthorized_shows_the_message_and_stops() -> None:
@@ -491,14 +538,20 @@ def test_dispose_closes_the_socket_and_cancels_every_timer() -> None:
     assert h.pane.status.state is State.CLOSED
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# Page
+def test_input_that_may_not_have_arrived_is_quoted_in_a_notice() -> None:
+    notice = uncertain_notice(b"echo hi\r\x03\t\x1b[A")
+    assert notice.text == "may not have arrived: “echo hi⏎^C⇥⎋[A” (check the screen)"
+    assert notice.duration_ms > dropped_notice(1, "x").duration_ms  # it asks the user to look and decide
+    long = uncertain_notice(("é" * 100).encode())
+    assert "é" * 59 + "…”" in long.text
+    assert "\ufffd" in uncertain_notice(b"\xff").text  # a split UTF-8 sequence shows, it does not raise
 
 
-def test_sessions_from_query_keeps_valid_ids_in_order_once() -> None:
-    assert sessions_from_query("?session=a&session=b&session=a&x=1") == ["a", "b"]
-    assert sessions_from_query("session=bad%20id&session=ok_1") == ["ok_1"]
-    assert sessions_from_query("") == []
+def test_the_pane_shows_uncertain_input_as_a_notice() -> None:
+    h = Harness()
+    h.pane._on_input_uncertain(b"ls\r")  # the machine's on_input_uncertain (wired by the machine's side)
+    assert h.view.notices == [uncertain_notice(b"ls\r")]
+    assert h.pane.stats.input_uncertain_bytes == 3
 
 
 def test_reply_gate_opens_only_when_connected_and_every_barrier_is_parsed() -> None:
@@ -514,3 +567,39 @@ def test_reply_gate_opens_only_when_connected_and_every_barrier_is_parsed() -> N
     assert gate.is_open
     gate.lost()
     assert not gate.is_open
+
+
+def _texts(captions: list[CaptionView]) -> list[str]:
+    """Caption texts as the user sees them change (hidden = ""), consecutive repeats collapsed."""
+    seen: list[str] = []
+    for caption in captions:
+        text = caption.text if caption.visible else ""
+        if not seen or text != seen[-1]:
+            seen.append(text)
+    return seen
+
+
+def test_a_restart_window_reads_steadily_then_counts_down_once_it_escalates() -> None:
+    h = Harness()
+    h.open()
+    start = len(h.view.captions) - 1  # from the hidden caption of the open pane
+    h.sock.drop(1012, "service restart")
+    for _ in range(8):  # the server is still down: fast retries fail inside the window
+        h.timers.advance(300)
+        h.sock.drop(1006)
+    assert _texts(h.view.captions[start:]) == ["", "server restarting…"]  # one change so far
+    h.timers.advance(300)
+    h.sock.answer()
+    assert _texts(h.view.captions[start:]) == ["", "server restarting…", ""]  # at most two per window
+
+    # A server that does not come back within the window: the schedule escalates and the countdown shows.
+    start = len(h.view.captions) - 1  # from the hidden caption of the open pane
+    h.sock.drop(1012, "service restart")
+    for _ in range(60):
+        h.timers.advance(300)
+        if h.pane.status.phase is Phase.ATTEMPTING:
+            h.sock.drop(1006)
+    texts = _texts(h.view.captions[start:])
+    assert texts[:2] == ["", "server restarting…"]
+    assert any(text.startswith("reconnecting in") for text in texts[2:]), texts
+    assert "server restarting…" not in texts[2:]  # it never comes back to "restarting" once escalated
