@@ -114,6 +114,7 @@ def test_a_silent_server_is_left_within_5_s_of_a_keypress_and_sigcont_brings_the
             f"left open {measured} ms after the keypress (bound {SILENT_BOUND_MS} ms; None: still open after "
             f"{SILENT_WAIT_S} s); history: {history(page)[-5:]}"
         )
+        print(f"left open {measured:.0f} ms after the keypress")  # shown with -s: the figure for the report
         assert stats(page, "lv1")["state"] != "open"
         # What was sent into the silence is reported, never resent: the user decides whether to type it again.
         wait_until(lambda: "may not have arrived" in notice(page, "lv1"), 5, "the uncertain-input notice")
