@@ -32,16 +32,15 @@ from .bridge import (
     handshake_protocol,
     parse_size,
 )
+from .client_json import BadJson, read_json_body
 from .config import Config
 from .proxy import UpstreamProxy, classify_upstream_error
+from .request_log import RequestLog
 from .tmux import Tmux
+from .websocket import TerminalSocket
 
 log = logging.getLogger("livepane")
 
-# aiohttp's own hard ceiling, above ours so that we, not aiohttp, answer an oversized frame (with our reason).
-WS_PARSER_MAX_MSG_BYTES = 1024 * 1024
-# The handshake is the client's first frame, sent on open; a socket silent for this long is not a livepane client.
-HANDSHAKE_TIMEOUT_S = 10.0
 # Frames are terminal output; the browser is usually on loopback or a LAN, and per-message deflate costs CPU on
 # every frame for small screen diffs. Off, like a raw ttyd over loopback.
 WS_COMPRESS = False
@@ -96,7 +95,14 @@ class LivepaneServer:
         self.stopping = False
 
     def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._unstripped_prefix, self._api_checks])
+        app = web.Application(
+            middlewares=[self._unstripped_prefix, self._api_checks],
+            # Passed to aiohttp's RequestHandler for every connection (TestServer and AppRunner alike).
+            handler_args={
+                "keepalive_timeout": self.config.http_idle_timeout_s,
+                "logger": RequestLog(logging.getLogger("aiohttp.server")),
+            },
+        )
         app.on_response_prepare.append(self._security_headers)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
@@ -232,9 +238,15 @@ class LivepaneServer:
 
     async def ticket(self, request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-            session_id = body["session"]
-        except (ValueError, KeyError, TypeError):
+            body = await read_json_body(request, self.config.http_body_timeout_s)
+        except BadJson as exc:
+            if exc.too_big:
+                return text_error(413, f"payload too large: {exc.reason}")
+            return text_error(400, f"{Reason.BAD_REQUEST}: {exc.reason}")
+        except TimeoutError:
+            return text_error(408, f"request timeout: body not received within {self.config.http_body_timeout_s} s")
+        session_id = body.get("session") if isinstance(body, dict) else None
+        if session_id is None:
             return text_error(400, 'bad request: body must be JSON {"session": "<id>"}')
         if not isinstance(session_id, str) or not SESSION_ID_RE.match(session_id):
             return text_error(400, f"bad request: session id must match {SESSION_ID_RE.pattern}")
@@ -296,10 +308,9 @@ class LivepaneServer:
     # -- WebSocket ------------------------------------------------------------------------------------------------
 
     async def terminal_socket(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(
+        ws = TerminalSocket(
             protocols=(SUBPROTOCOL,),
             heartbeat=WS_HEARTBEAT_S,
-            max_msg_size=WS_PARSER_MAX_MSG_BYTES,
             compress=WS_COMPRESS,
             timeout=WS_CLOSE_TIMEOUT_S,
             autoclose=False,  # a peer's close is answered by SocketCloser: never a second close frame after ours
@@ -307,22 +318,25 @@ class LivepaneServer:
         if not ws.can_prepare(request).ok:
             return text_error(400, "bad request: expected a WebSocket upgrade")
         await ws.prepare(request)
+        handshake_deadline = asyncio.get_running_loop().time() + self.config.handshake_timeout_s
         # aiohttp cancels a handler whose connection drops; the socket's work (and its cleanup: ending the tmux
         # client) runs in its own task, which notices the closed socket by itself.
         closer = SocketCloser(ws, request.transport)
-        work = asyncio.create_task(self._serve_socket(request, ws, closer))
+        work = asyncio.create_task(self._serve_socket(request, ws, closer, handshake_deadline))
         self.sockets[ws] = closer
         self.handlers.add(work)
         work.add_done_callback(lambda _: (self.sockets.pop(ws, None), self.handlers.discard(work)))
         await asyncio.shield(work)
         return ws
 
-    async def _serve_socket(self, request: web.Request, ws: web.WebSocketResponse, closer: SocketCloser) -> None:
+    async def _serve_socket(
+        self, request: web.Request, ws: web.WebSocketResponse, closer: SocketCloser, handshake_deadline: float
+    ) -> None:
         try:
             if self.stopping:
                 await close_ws(ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART)
             else:
-                await self._serve_checked_socket(request, ws, closer)
+                await self._serve_checked_socket(request, ws, closer, handshake_deadline)
         except Exception:
             log.exception("terminal socket failed")
             await closer.close(Close.INTERNAL_ERROR, Reason.INTERNAL_ERROR)
@@ -330,7 +344,7 @@ class LivepaneServer:
             closer.end()  # after a restart's close frame: end the connection before aiohttp's own close runs
 
     async def _serve_checked_socket(
-        self, request: web.Request, ws: web.WebSocketResponse, closer: SocketCloser
+        self, request: web.Request, ws: web.WebSocketResponse, closer: SocketCloser, handshake_deadline: float
     ) -> None:
         session_id = request.match_info["session"]
         if (refusal := self._origin_refused(request)) is not None:
@@ -351,7 +365,7 @@ class LivepaneServer:
             await close_ws(ws, Close.NO_SUCH_SESSION, Reason.NO_SUCH_SESSION)
             return
         try:
-            handshake = await self._handshake(ws)
+            handshake = await self._handshake(ws, handshake_deadline)
         except ProtocolError as exc:
             await close_ws(ws, exc.code, exc.reason)
             return
@@ -364,10 +378,13 @@ class LivepaneServer:
         await pane.run()
 
     @staticmethod
-    async def _handshake(ws: web.WebSocketResponse) -> tuple[tuple[int, int], int] | None:
-        """The handshake's size and the livepane protocol it declares (0: a plain ttyd client)."""
+    async def _handshake(ws: web.WebSocketResponse, deadline: float) -> tuple[tuple[int, int], int] | None:
+        """The handshake's size and the livepane protocol it declares (0: a plain ttyd client), by ``deadline``
+        (loop time, set at the upgrade: pings, which receive() answers without returning, cannot extend it; its own
+        timeout restarted on each)."""
         try:
-            msg = await ws.receive(timeout=HANDSHAKE_TIMEOUT_S)
+            async with asyncio.timeout_at(deadline):
+                msg = await ws.receive()
         except TimeoutError:
             raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: no handshake") from None
         if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):

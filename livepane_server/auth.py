@@ -39,6 +39,16 @@ def cookie_value_for(token: str) -> str:
     return hmac.new(token.encode(), b"livepane cookie v1", hashlib.sha256).hexdigest()
 
 
+def secret_bytes(given: str) -> bytes:
+    """What a client sent, as bytes to compare with a secret; never raises.
+
+    aiohttp decodes headers as UTF-8 with surrogateescape, so a byte like 0xff in a cookie arrives as a lone
+    surrogate, which a plain ``encode()`` refuses (that was a 500). Surrogates are encoded as they are: the result
+    never equals an ASCII secret, and only the secret's own text encodes to the secret.
+    """
+    return given.encode("utf-8", "surrogatepass")
+
+
 def cookie_fingerprint(cookie_value: str) -> str:
     """What the state folder keeps of a rotated token's cookie: enough to recognise it, useless as a cookie."""
     return hashlib.sha256(b"livepane retired cookie v1\n" + cookie_value.encode(errors="replace")).hexdigest()[:32]
@@ -151,7 +161,7 @@ class Auth:
         self.journal = journal or TicketJournal()
 
     def token_ok(self, given: str) -> bool:
-        return hmac.compare_digest(given.encode(), self._token)
+        return hmac.compare_digest(secret_bytes(given), self._token)
 
     @property
     def cookie_value(self) -> str:
@@ -159,7 +169,7 @@ class Auth:
 
     def cookie_ok(self, request: web.BaseRequest) -> bool:
         given = request.cookies.get(COOKIE_NAME)
-        return given is not None and hmac.compare_digest(given.encode(), self._cookie)
+        return given is not None and hmac.compare_digest(secret_bytes(given), self._cookie)
 
     def cookie_rotated(self, request: web.BaseRequest) -> bool:
         """The request's cookie belongs to a token that was rotated away (state.py keeps their fingerprints)."""
@@ -167,7 +177,7 @@ class Auth:
         return given is not None and cookie_fingerprint(given) in self._retired_cookies
 
     def _mac(self, session_id: str, expiry: str, nonce: str) -> str:
-        message = f"{session_id}\n{expiry}\n{nonce}".encode()
+        message = secret_bytes(f"{session_id}\n{expiry}\n{nonce}")  # the nonce is the client's text
         return hmac.new(self._ticket_key, message, hashlib.sha256).hexdigest()[:32]
 
     def issue_ticket(self, session_id: str) -> str:
@@ -181,9 +191,9 @@ class Auth:
             raise TicketError(f"{Reason.UNAUTHORIZED}: no ticket")
         expiry, _, rest = ticket.partition(".")
         nonce, _, mac = rest.partition(".")
-        if not (expiry.isdigit() and nonce and mac):
+        if not (expiry.isascii() and expiry.isdigit() and nonce and mac):  # "²".isdigit(), but int("²") raises
             raise TicketError("ticket invalid")
-        if not hmac.compare_digest(mac.encode(), self._mac(session_id, expiry, nonce).encode()):
+        if not hmac.compare_digest(secret_bytes(mac), self._mac(session_id, expiry, nonce).encode()):
             raise TicketError("ticket invalid")
         expires_at = int(expiry) / 1000
         now = self._clock()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import struct
 import time
@@ -47,6 +46,7 @@ from pyclient.protocol import (
     title_frame,
 )
 
+from .client_json import BadJson, parse_json
 from .pty import Pty
 from .tmux import Tmux, TmuxClient
 
@@ -84,19 +84,18 @@ class ProtocolError(Exception):
 
 
 def frame_bytes(msg: aiohttp.WSMessage) -> bytes:
-    """The payload of a data frame: binary as is, text as UTF-8 (ttyd's clients send either)."""
-    data = msg.data if msg.type is WSMsgType.BINARY else msg.data.encode()
-    if len(data) > MAX_CLIENT_FRAME_BYTES:
-        raise ProtocolError(Close.MESSAGE_TOO_BIG, Reason.MESSAGE_TOO_BIG)
-    return data
+    """The payload of a data frame: binary as is, text as UTF-8 (ttyd's clients send either).
+
+    Never over MAX_CLIENT_FRAME_BYTES: aiohttp's parser refuses a larger frame (websocket.TerminalSocket)."""
+    return msg.data if msg.type is WSMsgType.BINARY else msg.data.encode()
 
 
 def parse_size(payload: bytes, what: str, require_token: bool = False) -> tuple[int, int]:
     """Columns and rows from a handshake or resize JSON object."""
     try:
-        obj = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: {what} is not JSON") from None
+        obj = parse_json(payload, what, MAX_CLIENT_FRAME_BYTES)
+    except BadJson as exc:
+        raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: {exc.reason}") from None
     if not isinstance(obj, dict):
         raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: {what} is not a JSON object")
     if require_token and not isinstance(obj.get("AuthToken", ""), str):
@@ -114,8 +113,8 @@ def parse_size(payload: bytes, what: str, require_token: bool = False) -> tuple[
 def handshake_protocol(payload: bytes) -> int:
     """The livepane protocol a handshake (one parse_size accepted) declares; 0 for a plain ttyd client."""
     try:
-        return client_protocol(json.loads(payload))
-    except (ValueError, RecursionError):
+        return client_protocol(parse_json(payload, "handshake", MAX_CLIENT_FRAME_BYTES))
+    except BadJson:
         return 0
 
 

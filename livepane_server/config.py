@@ -38,6 +38,16 @@ DEFAULT_PORT = 8765
 DEFAULT_SESSION = "main"
 # docs/protocol.md §2 advertises keepalive_ms = 10000; the client's watchdog fires after 2.5x that.
 DEFAULT_KEEPALIVE_S = 10.0
+# An HTTP connection that has not delivered a whole request head this long after it opened or after its last response
+# is closed: aiohttp's keepalive_timeout, which is both the idle keep-alive timeout and the deadline for a request
+# whose headers never finish. Longer than nginx's upstream keepalive_timeout (60 s), so a reverse proxy drops its
+# idle connections before we do (aiohttp's own default, 3630 s, kept such connections open for an hour).
+DEFAULT_HTTP_IDLE_TIMEOUT_S = 75.0
+# A request body (the API's JSON, ~80 bytes, sent with its headers) must arrive whole within this long: 408 after.
+DEFAULT_HTTP_BODY_TIMEOUT_S = 15.0
+# The handshake is the client's first frame, sent on open; a socket that has not sent it this long after the upgrade
+# is not a livepane client (its ticket is spent) and is closed 4400. Absolute: pings do not extend it.
+DEFAULT_HANDSHAKE_TIMEOUT_S = 10.0
 
 # Environment shared between a process and the successor it starts on SIGHUP.
 ENV_TOKEN = "LIVEPANE_TOKEN"
@@ -130,6 +140,10 @@ class Config:
     certfile: Path | None = None
     keyfile: Path | None = None
     insecure: bool = False
+    # Deadlines not on the command line (tests shorten them): the DEFAULT_* constants above say why each is what it is.
+    http_idle_timeout_s: float = DEFAULT_HTTP_IDLE_TIMEOUT_S
+    http_body_timeout_s: float = DEFAULT_HTTP_BODY_TIMEOUT_S
+    handshake_timeout_s: float = DEFAULT_HANDSHAKE_TIMEOUT_S
 
     @property
     def tls(self) -> bool:

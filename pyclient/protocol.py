@@ -98,8 +98,10 @@ class Close(enum.IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002  # a frame that breaks RFC 6455 itself (aiohttp's parser refuses it)
     UNSUPPORTED_DATA = 1003
     ABNORMAL = 1006  # never sent: the browser reports it when the connection broke
+    INVALID_TEXT = 1007  # a text frame that is not UTF-8
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012
@@ -119,6 +121,8 @@ class Reason:
     NO_SUCH_SESSION = "no such session"
     SERVICE_RESTART = "service restart"
     MESSAGE_TOO_BIG = "message too big"
+    PROTOCOL_ERROR = "protocol error"
+    INVALID_TEXT = "text frame is not UTF-8"
     UNKNOWN_MESSAGE = "unknown message type"
     INTERNAL_ERROR = "internal error"
     ORIGIN_NOT_ALLOWED = "origin not allowed"
