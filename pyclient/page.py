@@ -29,6 +29,7 @@ __all__ = [
     "api_url",
     "created",
     "page_query",
+    "refusal_reason",
     "session_link",
     "session_list",
     "session_url",
@@ -141,10 +142,23 @@ def _quote_body(text: str) -> str:
     return text.strip()[:BODY_QUOTE_CHARS]
 
 
+def refusal_reason(text: str) -> str:
+    """The server's reason in a refusal's body, as a stopped pane's caption shows it: the first line of a text body
+    (serve.py writes one line that names the cause and the fix), at most :data:`BODY_QUOTE_CHARS`; ``""`` for an
+    empty body or a page of markup (a proxy's HTML error page is no sentence for a caption)."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if line.startswith("<"):
+        return ""
+    return line[:BODY_QUOTE_CHARS]
+
+
 def ticket(status: int, text: str) -> str:
-    """The ticket in a ``POST api/ticket`` answer, or :class:`TicketRefused` (fatal for 401/403)."""
+    """The ticket in a ``POST api/ticket`` answer, or :class:`TicketRefused` (fatal for 401/403, carrying the
+    server's :func:`refusal_reason`)."""
     if status in FATAL_TICKET_STATUSES:
-        raise TicketRefused(f"HTTP {status}: {_quote_body(text)}", fatal=True, status=status)
+        raise TicketRefused(
+            f"HTTP {status}: {_quote_body(text)}", fatal=True, status=status, reason=refusal_reason(text)
+        )
     value = None
     if status == 200:
         try:

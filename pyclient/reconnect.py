@@ -47,6 +47,7 @@ __all__ = [
     "delay_envelope_ms",
     "nominal_delay_ms",
     "retry_delay_ms",
+    "stop_message",
 ]
 
 
@@ -239,6 +240,19 @@ STOP_MESSAGES: dict[StopReason, str] = {
     StopReason.FORBIDDEN: "forbidden by the server",
 }
 
+# Refusals the server words for the person reading the caption: its one-line reason (the 401/403 body of the ticket
+# answer, or the 4401/4403 close reason) names the cause and the fix (a rotated token and what to open; the Origin it
+# compared and the two settings that fix it), which the fixed text above cannot know. Without one: the fixed text.
+SERVER_WORDED_STOPS = frozenset({StopReason.UNAUTHORIZED, StopReason.FORBIDDEN})
+
+
+def stop_message(stop: StopReason, server_reason: str = "") -> str:
+    """What a closed pane says: the server's reason, on one line, for a refusal it worded; else the fixed text."""
+    reason = " ".join(server_reason.split())
+    if stop in SERVER_WORDED_STOPS and reason:
+        return reason
+    return STOP_MESSAGES[stop]
+
 
 # --------------------------------------------------------------------------------------------------------------------
 # What an ending means: one table (docs/protocol.md §3, "client does"), one function.
@@ -378,14 +392,18 @@ class Status:
 
 
 class TicketRefused(Exception):
-    """Passed to ``reject`` by a ticket fetcher, with the HTTP ``status`` if there was one.
+    """Passed to ``reject`` by a ticket fetcher, with the HTTP ``status`` if there was one, and the server's one-line
+    ``reason`` if it gave one (a refusal's body: what a stopped pane says, :func:`stop_message`).
 
     What the status means is :data:`TICKET_TABLE`'s decision; ``fatal`` is derived from it (callers may still pass
     it, for compatibility; the machine does not read it)."""
 
-    def __init__(self, message: str, *, fatal: bool | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, fatal: bool | None = None, status: int | None = None, reason: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.reason = reason
         self.fatal = classify(ticket_status=status).action is Action.STOP if fatal is None else fatal
 
 
@@ -509,6 +527,7 @@ class ReconnectingSocket:
         self._close_code: int | None = None
         self._close_reason = ""
         self._stop_reason: StopReason | None = None
+        self._stop_message = ""
         self._online = True
         # Input frames not sent yet, in order: held while not open, or queued behind unacked_limit_bytes while open.
         self._queue: deque[tuple[bytes, bool]] = deque()
@@ -664,6 +683,7 @@ class ReconnectingSocket:
         self._cancel_retry()
         attempt = self._attempt
         self._stop_reason = StopReason.CLOSED_BY_CLIENT
+        self._stop_message = STOP_MESSAGES[StopReason.CLOSED_BY_CLIENT]
         if attempt is not None:
             self._leave(attempt, Close.NORMAL, "pane closed", delivered=False)
         self._drop_queue(STOP_MESSAGES[StopReason.CLOSED_BY_CLIENT])
@@ -709,7 +729,7 @@ class ReconnectingSocket:
             close_code=self._close_code,
             close_reason=self._close_reason,
             stop_reason=stop,
-            message=STOP_MESSAGES[stop] if stop is not None else "",
+            message=self._stop_message if stop is not None else "",
             offline=not self._online and phase is not Phase.CLOSED,
             restarting=self._schedule.restarting and phase in (Phase.WAITING, Phase.ATTEMPTING),
             held_inputs=len(self._queue),
@@ -755,8 +775,10 @@ class ReconnectingSocket:
         if attempt.ticket_settled:
             return
         attempt.ticket_settled = True
-        status = error.status if isinstance(error, TicketRefused) else None
-        self._ended(attempt, classify(ticket_status=status), None, f"ticket: {error}")
+        refused = isinstance(error, TicketRefused)
+        status = error.status if refused else None
+        server_reason = error.reason if refused else ""
+        self._ended(attempt, classify(ticket_status=status), None, f"ticket: {error}", server_reason)
 
     def _open(self, attempt: _Attempt, ticket: str | None) -> None:
         try:
@@ -812,7 +834,7 @@ class ReconnectingSocket:
         code = int(getattr(event, "code", Close.ABNORMAL) or Close.ABNORMAL)
         reason = str(getattr(event, "reason", "") or "")
         clean = bool(getattr(event, "wasClean", False))
-        self._ended(attempt, classify(code, reason, clean=clean), code, reason)
+        self._ended(attempt, classify(code, reason, clean=clean), code, reason, reason)
 
     def _on_connect_timeout(self, attempt: _Attempt) -> None:
         if self._phase is Phase.ATTEMPTING:
@@ -870,10 +892,13 @@ class ReconnectingSocket:
     # ----------------------------------------------------------------------------------------------------------------
     # Drops, stops and the schedule
 
-    def _ended(self, attempt: _Attempt, verdict: Verdict, code: int | None, reason: str) -> None:
+    def _ended(
+        self, attempt: _Attempt, verdict: Verdict, code: int | None, reason: str, server_reason: str = ""
+    ) -> None:
+        """``server_reason``: the server's own words for this ending (a close reason, a refusal's body), if any."""
         if verdict.action is Action.STOP:
             assert verdict.stop is not None
-            self._stop(attempt, verdict.stop, code, reason)
+            self._stop(attempt, verdict.stop, code, reason, server_reason)
         else:
             self._drop(attempt, verdict, code, reason)
 
@@ -904,15 +929,18 @@ class ReconnectingSocket:
         self._transition(Event.RETRY_DUE)
         self._begin_attempt()
 
-    def _stop(self, attempt: _Attempt, reason: StopReason, code: int | None, detail: str) -> None:
+    def _stop(
+        self, attempt: _Attempt, reason: StopReason, code: int | None, detail: str, server_reason: str = ""
+    ) -> None:
         self._transition(Event.STOP)
         self._cancel_retry()
         self._leave(attempt, Close.NORMAL, "", delivered=False)
         self._stop_reason = reason
+        self._stop_message = stop_message(reason, server_reason)
         self._close_code = code
         self._close_reason = detail
         self._log(f"stopped: {STOP_MESSAGES[reason]} ({detail})")
-        self._drop_queue(STOP_MESSAGES[reason])
+        self._drop_queue(self._stop_message)
         self._publish()
 
     def _leave(self, attempt: _Attempt, close_code: int | None, reason: str, *, delivered: bool) -> None:

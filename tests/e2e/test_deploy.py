@@ -192,11 +192,6 @@ def test_direct_tls_page_uses_wss_and_a_secure_cookie(tab: Any, trusting_browser
     assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
 
 
-@pytest.mark.xfail(
-    reason="needs the closed caption to show the server's 403 body / 4403 reason, not a fixed 'forbidden by the "
-    "server' (pyclient/reconnect.py STOP_MESSAGES, pane caption)",
-    strict=False,
-)
 def test_a_refused_host_says_the_fix_in_the_caption(tab: Any, deploy: dict[str, Any]) -> None:
     """Behind ``proxy_set_header Host $host`` without --public-url the Origin check must refuse; the pane's caption
     says why and what to change in one line, never just "forbidden" or an endless "Connecting…"."""

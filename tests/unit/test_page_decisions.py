@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from livepane_server.app import ROTATED_TEXT
 from pyclient.page import (
     DEFAULT_SESSION,
     PageQuery,
@@ -14,6 +15,7 @@ from pyclient.page import (
     api_url,
     created,
     page_query,
+    refusal_reason,
     session_link,
     session_list,
     session_url,
@@ -138,6 +140,30 @@ def test_a_refusal_quotes_one_line_of_the_body_not_a_page() -> None:
     with pytest.raises(TicketRefused) as refused:
         ticket(403, "x" * 5000)
     assert len(str(refused.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (ROTATED_TEXT, ROTATED_TEXT.strip()),  # serve.py's bodies are one line ending in a newline
+        ("\n  forbidden: origin x is not y: fix it\nmore\n", "forbidden: origin x is not y: fix it"),
+        ("<html>\r\n<head><title>403 Forbidden</title></head>\r\n</html>", ""),  # a proxy's page: no sentence
+        ("", ""),
+        ("y" * 5000, "y" * 200),
+    ],
+)
+def test_a_fatal_refusal_carries_the_servers_one_line_reason(body: str, reason: str) -> None:
+    assert refusal_reason(body) == reason
+    for status in (401, 403):
+        with pytest.raises(TicketRefused) as refused:
+            ticket(status, body)
+        assert refused.value.reason == reason
+
+
+def test_a_transient_refusal_carries_no_reason() -> None:
+    with pytest.raises(TicketRefused) as refused:
+        ticket(503, "down")
+    assert refused.value.reason == ""
 
 
 def test_a_network_error_is_transient() -> None:

@@ -516,11 +516,21 @@ def test_an_ended_session_is_reported_once_and_never_reopened(code: int, reason:
     assert len(h.sockets) == 1 and h.ended == [panel]
 
 
-def test_unauthorized_shows_the_message_and_stops() -> None:
+@pytest.mark.parametrize(
+    ("code", "reason", "caption"),
+    [
+        (4401, "", "not authorized: reload the page with the token URL"),
+        (4401, "ticket invalid: expired", "ticket invalid: expired"),
+        (4403, "origin not allowed: set --public-url, or proxy_set_header Host $http_host",
+         "origin not allowed: set --public-url, or proxy_set_header Host $http_host"),
+    ],
+)
+def test_a_refusal_shows_the_servers_reason_or_the_fixed_words_and_stops(code: int, reason: str, caption: str) -> None:
     h = Harness()
-    h.open().drop(4401, "unauthorized")
+    h.open().drop(code, reason)
     h.timers.advance(60_000)
-    assert h.caption.text == "not authorized: reload the page with the token URL"
+    assert h.caption.text == caption
+    assert h.caption.tone is Tone.ERROR
     assert h.ended == [] and len(h.sockets) == 1
 
 

@@ -24,6 +24,7 @@ from pyclient.reconnect import (
     delay_envelope_ms,
     nominal_delay_ms,
     retry_delay_ms,
+    stop_message,
 )
 
 POLICY = ReconnectPolicy()
@@ -618,6 +619,67 @@ def test_a_refused_ticket_is_fatal(status: int, stop: StopReason) -> None:
     assert h.conn.status.stop_reason is stop
     h.timers.advance(60_000)
     assert h.tickets == [] and h.factory.sockets == []
+
+
+# The server's one-line reasons (livepane_server/app.py ROTATED_TEXT, auth.Refusal.body and .close_reason).
+ROTATED = "unauthorized: the access token was rotated; open the new URL that serve.py printed"
+ORIGIN_BODY = (
+    "forbidden: origin https://example.org is not this server's (http://127.0.0.1:8765): set --public-url, "
+    "or proxy_set_header Host $http_host"
+)
+ORIGIN_CLOSE = "origin not allowed: set --public-url, or proxy_set_header Host $http_host"
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "message"),
+    [
+        (401, ROTATED, ROTATED),
+        (403, ORIGIN_BODY, ORIGIN_BODY),
+        (401, "", "not authorized: reload the page with the token URL"),  # a body without text: the fixed words
+        (403, "", "forbidden by the server"),
+    ],
+)
+def test_a_refused_ticket_says_the_servers_reason(status: int, reason: str, message: str) -> None:
+    h = Harness(ticket=True)
+    h.conn.start()
+    _, reject = h.tickets.pop()
+    reject(TicketRefused(f"HTTP {status}: {reason}", status=status, reason=reason))
+    assert h.state is State.CLOSED
+    assert h.conn.status.message == message
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "message"),
+    [
+        (4403, ORIGIN_CLOSE, ORIGIN_CLOSE),
+        (4401, "ticket invalid: expired", "ticket invalid: expired"),
+        (4401, "", "not authorized: reload the page with the token URL"),
+        (4403, "", "forbidden by the server"),
+    ],
+)
+def test_a_refused_socket_says_the_close_reason(code: int, reason: str, message: str) -> None:
+    h = Harness()
+    h.conn.start()
+    h.factory.last.server_close(code, reason)
+    assert h.state is State.CLOSED
+    assert h.conn.status.message == message
+
+
+def test_keys_dropped_at_a_refusal_are_reported_with_the_servers_reason() -> None:
+    h = Harness(ticket=True)
+    h.conn.start()
+    h.conn.send(b"0ls")  # held: not open yet
+    _, reject = h.tickets.pop()
+    reject(TicketRefused("HTTP 401", status=401, reason=ROTATED))
+    assert h.dropped == [(2, ROTATED)]
+
+
+def test_a_stop_message_is_one_line_and_only_refusals_take_the_servers_words() -> None:
+    assert stop_message(StopReason.FORBIDDEN, "  forbidden:\n origin  x \r\n") == "forbidden: origin x"
+    assert stop_message(StopReason.UNAUTHORIZED, " \n ") == "not authorized: reload the page with the token URL"
+    # An ending the pane words itself (its panels offer a relaunch) keeps its own text whatever the reason says.
+    assert stop_message(StopReason.SESSION_ENDED, "session ended") == "session ended"
+    assert stop_message(StopReason.NO_SUCH_SESSION, "no such session: x") == "no such session"
 
 
 @pytest.mark.parametrize("error", [TicketRefused("HTTP 502", fatal=False, status=502), OSError("network down")])
