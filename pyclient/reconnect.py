@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .disposables import Disposables, OneShotTimer
-from .gate import GATE_POLICY
 from .protocol import INPUT, Close, Reason, probe_frame, split_input
 
 __all__ = [
@@ -106,12 +105,6 @@ class ReconnectPolicy:
         for name in ("unacked_limit_bytes", "probe_after_ms", "probe_timeout_ms"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
-
-
-    @property
-    def handshakes_in_flight(self) -> int:
-        """Deprecated: the gate's number moved to ``pyclient.gate.GatePolicy``; kept until browser.py reads it there."""
-        return GATE_POLICY.handshakes_in_flight
 
 
 def nominal_delay_ms(policy: ReconnectPolicy, failures: int) -> float:
