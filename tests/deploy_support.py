@@ -103,6 +103,19 @@ def make_certificate(folder: Path) -> SiteCertificate:
 # nginx
 
 
+def terminate(proc: subprocess.Popen | None) -> bool:
+    """SIGTERM a proxy we started, SIGKILL it if it lingers; False if it was not running."""
+    if proc is None or proc.poll() is not None:
+        return False
+    proc.terminate()
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    return True
+
+
 def accepting(worker_pid: int) -> bool:
     """An nginx worker that still takes new connections: alive and not yet "shutting down" after a reload."""
     try:
@@ -238,14 +251,8 @@ class Nginx:
         wait_until(lambda: all(not accepting(pid) for pid in before), START_TIMEOUT_S, "nginx's old workers to stop")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        if not terminate(self.proc):
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
         for pid in self.workers():
             wait_until(lambda pid=pid: not pid_alive(pid), STOP_TIMEOUT_S, f"nginx worker {pid} to exit")
 
@@ -321,14 +328,7 @@ class Caddy:
         return self
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        terminate(self.proc)
 
     def log(self) -> str:
         return "".join(
