@@ -26,6 +26,10 @@ log = logging.getLogger("livepane")
 TMUX_CLIENT_STOP_S = 0.3
 
 
+# Terminal features of xterm.js that tmux cannot learn from TERM=xterm-256color (tmux(1) "terminal-features").
+CLIENT_FEATURES = "RGB"
+
+
 class Tmux:
     """The tmux server this process serves: one place that builds every tmux command line."""
 
@@ -113,7 +117,9 @@ class Tmux:
         return sessions
 
     def attach_argv(self, session_id: str) -> list[str]:
-        return self.argv("attach-session", "-t", f"={session_id}")
+        # -T (tmux >= 3.2) declares what this one client can draw, on the user's own tmux server too, without
+        # touching their config: without RGB tmux downgrades 38;2;R;G;B to the nearest of 256 colours.
+        return self.argv("-T", CLIENT_FEATURES, "attach-session", "-t", f"={session_id}")
 
 
 class TmuxClient:
