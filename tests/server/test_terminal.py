@@ -189,16 +189,3 @@ async def test_a_browser_that_stops_answering_pings_is_dropped(
         await reader  # the live pane kept answering pings and still works
         await dead.close()
 
-
-async def test_truecolor_reaches_the_client_as_rgb(tmux_server: TmuxServer, session: str) -> None:
-    """Issue 13: tmux must know this client draws RGB, or it downgrades 38;2;R;G;B to the nearest palette colour."""
-    mark = marker()
-    async with running_app(tmux_server) as (client, _):
-        pane = await client.open_pane(session)
-        # The typed line must not contain the sequence itself (the shell echoes it): printf assembles it.
-        await pane.send_input(f"printf '\\033[38;2;%d;%d;%dm%s\\033[0m\\n' 255 100 0 {mark}\r")
-        await pane.wait_output(mark)
-        await async_wait_until(
-            lambda: b"38;2;255;100;0" in pane.got.output or b"38:2::255:100:0" in pane.got.output,
-            what=f"the RGB colour in the output (got {bytes(pane.got.output[-300:])!r})",
-        )
