@@ -278,8 +278,9 @@ class LivepaneServer:
             return text_error(400, f"bad request: session id must match {SESSION_ID_RE.pattern}")
         if self.proxy is not None:
             return await self._forward(request, "POST", f"api/sessions/{session_id}")
-        created = not await self.tmux.has_session(session_id) and await self.tmux.new_session(session_id)
-        if not created and not await self.tmux.has_session(session_id):
+        existed = await self.tmux.has_session(session_id)
+        created = not existed and await self.tmux.new_session(session_id)
+        if not (existed or created or await self.tmux.has_session(session_id)):  # lost a race: someone else made it
             return text_error(500, "internal error: tmux could not create the session")
         status = 201 if created else 200
         body = {"id": session_id, "created": created}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from pyclient.protocol import Reason
+from pyclient.protocol import MAX_CLOSE_REASON_BYTES, Reason
 
 COOKIE_NAME = "livepane_auth"
 # docs/protocol.md §1: a ticket covers one connect attempt; 30 s is ample for a fetch followed by an upgrade.
@@ -216,8 +216,6 @@ ORIGIN_RE = re.compile(r"\A(?P<scheme>https?)://" + HOST_AND_PORT + r"\Z")
 # A Host (or X-Forwarded-Host) header: the same host and port, no scheme.
 HOST_RE = re.compile(r"\A" + HOST_AND_PORT + r"\Z")
 DEFAULT_PORTS = {"http": 80, "https": 443}
-# RFC 6455 §5.5: a close frame's payload is at most 125 bytes, 2 of them the code.
-MAX_CLOSE_REASON_BYTES = 123
 # The two fixes a refused Origin names (docs/deploy.md).
 ORIGIN_FIXES = "set --public-url, or proxy_set_header Host $http_host"
 

@@ -29,6 +29,7 @@ from pyclient.protocol import (
     INPUT,
     KEEPALIVE_FRAME,
     MAX_CLIENT_FRAME_BYTES,
+    MAX_CLOSE_REASON_BYTES,
     MAX_PROBE_PAYLOAD_BYTES,
     MAX_TERMINAL_SIDE,
     PAUSE,
@@ -119,7 +120,7 @@ def handshake_protocol(payload: bytes) -> int:
 
 
 def close_message(reason: str) -> bytes:
-    return reason.encode()[:123]  # RFC 6455: a close reason fits in 123 bytes
+    return reason.encode()[:MAX_CLOSE_REASON_BYTES]
 
 
 async def close_ws(ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse, code: int, reason: str) -> None:
@@ -355,8 +356,9 @@ class TerminalPane:
         command, payload = data[:1], data[1:]
         if command == INPUT:
             self.pty.write(payload)
-            self.unwritten_frame_ends.append(self.pty.queued_bytes)
-            self.ack_wanted.set()  # an empty frame, or one written at once: the ack task counts it
+            if self.acks:  # only the ack task empties this: without acks it would grow with every frame
+                self.unwritten_frame_ends.append(self.pty.queued_bytes)
+                self.ack_wanted.set()  # an empty frame, or one written at once: the ack task counts it
             await self.pty.drain()
         elif command == RESIZE:
             columns, rows = parse_size(payload, "resize")

@@ -19,7 +19,7 @@ from yarl import URL
 from pyclient.protocol import SUBPROTOCOL, Close, Reason, is_sendable_close_code
 
 from .auth import COOKIE_NAME, cookie_value_for
-from .bridge import WS_HEARTBEAT_S, ProtocolError, SocketCloser, close_ws, frame_bytes
+from .bridge import WS_HEARTBEAT_S, SocketCloser, close_ws, frame_bytes
 from .config import RetryPolicy
 
 log = logging.getLogger("livepane")
@@ -174,14 +174,11 @@ class UpstreamProxy:
                 if msg.type is WSMsgType.BINARY:
                     await upstream.send_bytes(frame_bytes(msg))
                 elif msg.type is WSMsgType.TEXT:
-                    frame_bytes(msg)  # size check only
-                    await upstream.send_str(msg.data)
+                    await upstream.send_str(msg.data)  # the size limit is aiohttp's parser's (websocket.py)
                 else:
                     if msg.type is WSMsgType.CLOSE:
                         await closer.peer_closed()
                     break
-        except ProtocolError as exc:
-            await closer.close(exc.code, exc.reason)
         except ConnectionError:
             return  # the upstream is gone; the other direction reports it
         code = browser.close_code

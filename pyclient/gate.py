@@ -25,7 +25,7 @@ class GatePolicy:
     """The gate's one number, in the house's policy form (read only by the browser adapter)."""
 
     # At most this many socket handshakes in flight, page-wide. With 50 panes reconnecting at once, six in flight
-    # brought them all back in 1.5 s instead of 4-5.6 s (docs/benchmarks.md, herd); six is also the browser's
+    # brought them all back in 1.5 s instead of 4.0 s (docs/benchmarks.md, herd); six is also the browser's
     # classic per-host connection limit.
     handshakes_in_flight: int = 6
 

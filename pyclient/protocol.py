@@ -22,6 +22,7 @@ __all__ = [
     "INPUT",
     "KEEPALIVE_FRAME",
     "MAX_CLIENT_FRAME_BYTES",
+    "MAX_CLOSE_REASON_BYTES",
     "MAX_PROBE_PAYLOAD_BYTES",
     "MAX_TERMINAL_SIDE",
     "OUTPUT",
@@ -134,6 +135,9 @@ class Reason:
     PROBE_TIMEOUT = "probe timeout"  # protocol 2: input sent, a probe sent, nothing received by its deadline
     OFFLINE = "offline"  # the browser said it is offline: the pane left the connection at once
 
+
+# RFC 6455 §5.5: a close frame's payload is at most 125 bytes, 2 of them the code.
+MAX_CLOSE_REASON_BYTES = 123
 
 # Codes a peer may put in a close frame (RFC 6455 §7.4): 1005/1006/1015 are reserved for "no code" and local reports.
 SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
