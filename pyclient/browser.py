@@ -394,9 +394,11 @@ class XtermTerminal:
         owned.add(observer.disconnect)
 
     def _in_alternate_screen(self, params: Any, wanted: frozenset[int]) -> bool:
-        if self.term.buffer.active.type != "alternate":
+        # The parameters first: tmux sends these sequences (e.g. ?25l) on most redraws, and asking xterm for the
+        # buffer's type is three calls into JS.
+        if not any(isinstance(p, int | float) and int(p) in wanted for p in params):
             return False
-        return any(isinstance(p, int | float) and int(p) in wanted for p in params)
+        return self.term.buffer.active.type == "alternate"
 
     def _on_reset_mode(self, params: Any) -> bool:
         """A DECRST: if it leaves the alternate screen, keep its text. Returns False: xterm then handles it as usual."""
@@ -669,7 +671,8 @@ class Slot:
         if page.created(status):
             self.mount_pane(focus=True)
             return
-        self.relaunch_text.textContent = f"{self.relaunch_button.textContent} failed ({status}): {text.strip()[:200]}"
+        reason = page.refusal_reason(text)
+        self.relaunch_text.textContent = f"{self.relaunch_button.textContent} failed ({status}): {reason}"
         self.relaunch_button.disabled = False
 
 
