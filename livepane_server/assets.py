@@ -30,6 +30,9 @@ VENDOR_PACKAGES = (
     "@xterm/addon-fit",
     "@xterm/addon-web-links",
     "@xterm/addon-webgl",
+    "@xterm/addon-unicode11",
+    "@xterm/addon-unicode-graphemes",
+    "@xterm/addon-clipboard",
 )
 VENDOR_PLACEHOLDER_RE = re.compile(r"\{\{vendor:([^}\s]+)\}\}")
 # Files templated with {{vendor:PKG}} and {{snapshot}} (everything else is served byte for byte).
