@@ -60,19 +60,6 @@ def _element(tag: str, class_name: str = "", text: str = "") -> Any:
     return el
 
 
-def _xterm_style_sheet() -> Any:
-    """xterm.css (loaded by the page) as a constructed sheet that every pane's shadow root adopts."""
-    sheet = js.CSSStyleSheet.new()
-    link = js.document.querySelector('link[rel="stylesheet"][href$="/css/xterm.css"]')
-    rules = link.sheet.cssRules if link is not None and link.sheet is not None else []
-    css = [str(rule.cssText) for rule in rules]
-    if not css:
-        _log("xterm.css is not loaded: the terminals will look wrong")
-    css.append(".term-root { position: absolute; inset: 0; }")
-    sheet.replaceSync("\n".join(css))
-    return sheet
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # Proxies, listeners, timers, sockets
 
@@ -313,38 +300,6 @@ def _base_url() -> str:
 LEAVE_ALTERNATE_SCREEN = frozenset({47, 1047, 1049})  # DECRST parameters
 ERASE_DISPLAY = frozenset({2, 3})  # ED parameters: the whole screen (3: and the scrollback)
 
-TERMINAL_OPTIONS: dict[str, Any] = {
-    "cursorBlink": True,
-    "fontFamily": "'DejaVu Sans Mono', 'Liberation Mono', ui-monospace, monospace",
-    "fontSize": 14,
-    # At 1.0 the DOM renderer clips DejaVu's underscore at the bottom of the cell: "__init__" reads "  init  ".
-    "lineHeight": 1.1,
-    "scrollback": 1000,
-    "theme": {"background": "#000000"},
-}
-
-
-def _terminal_host(xterm_sheet: Any) -> tuple[Any, Any]:
-    """(the pane-term element, the element xterm opens in): a declarative shadow root when the browser can parse one
-    (Chromium 124, Firefox 123, Safari 17.4), else the pane-term element itself (PyScript then watches it).
-
-    xterm lives in a shadow root that PyScript does not watch. PyScript observes every DOM mutation in the document,
-    and in every shadow root made by attachShadow (it wraps that method), to find new <script type="py">: with xterm's
-    DOM renderer rewriting rows, that cost ~20% of the output throughput (docs/benchmarks.md). A shadow root declared
-    in markup is made by the HTML parser, not by attachShadow, so PyScript never sees it."""
-    parser = _element("div")  # the parsed template's parent becomes the host (not the element parsed into)
-    if hasattr(parser, "setHTMLUnsafe"):
-        parser.setHTMLUnsafe('<div class="pane-term"><template shadowrootmode="open"><div class="term-root">')
-        host = parser.firstElementChild
-        shadow = host.shadowRoot
-        if shadow is not None:
-            shadow.adoptedStyleSheets = to_js([xterm_sheet])
-            return host, shadow.firstElementChild
-    _log("no declarative shadow DOM here: the terminal shares the document with PyScript's observer (slower)")
-    host = _element("div", "pane-term")
-    return host, host
-
-
 def _buffer_text(buffer: Any, top: int, rows: int) -> str:
     lines = []
     for y in range(top, top + rows):
@@ -358,10 +313,10 @@ class XtermTerminal:
 
     def __init__(self, slot: Slot, owned: Disposables) -> None:
         app = slot.app
-        self.host, root = _terminal_host(app.xterm_sheet)
-        slot.body.prepend(self.host)
+        # web/terminal.js makes every terminal (its options, addons and shadow-root host), for the page's previews too.
+        made = js.livepaneTerminal.create(slot.body)
+        self.host, self.term, self.fit_addon = made.host, made.term, made.fit
         owned.add(self.host.remove)
-        self.term = js.Terminal.new(_js_object(TERMINAL_OPTIONS))
         self._pane: Pane | None = None
         self._left_screen = ""  # the alternate screen as it was when tmux left it (see LEAVE_ALTERNATE_SCREEN)
         self._erased_screen = ""  # the alternate screen as it was before its last full erase
@@ -370,10 +325,6 @@ class XtermTerminal:
         self._barrier = proxy(owned, lambda: self._pane is not None and self._pane.on_barrier())
         owned.add(self.term.dispose)  # before the callbacks' proxies are destroyed (disposal runs in reverse)
         self._term_write = self.term.write  # looked up once: it is called for every output frame
-        self.fit_addon = js.FitAddon.FitAddon.new()
-        self.term.loadAddon(self.fit_addon)
-        self.term.loadAddon(js.WebLinksAddon.WebLinksAddon.new())
-        self.term.open(root)
         if app.renderer == page.Renderer.WEBGL:
             try:
                 self.term.loadAddon(js.WebglAddon.WebglAddon.new())
@@ -704,7 +655,6 @@ class App:
         self.panes_el = js.document.getElementById("panes")
         self.placeholder = self.panes_el.querySelector("section.pane.placeholder")
         self.pane_template = _pane_template(self.placeholder)
-        self.xterm_sheet = _xterm_style_sheet()
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)

@@ -1,0 +1,65 @@
+// livepane's terminal factory: the one place an xterm.js terminal is made, with its options and addons.
+// It is plain JavaScript because a terminal may be needed before Python is up (a preview painted from the page, keys
+// recorded from the first paint on); pyclient/browser.py (XtermTerminal) calls it for every pane it mounts.
+// Rules: it only builds and paints; every decision about what a pane does stays in Python.
+"use strict";
+(() => {
+  const OPTIONS = {
+    cursorBlink: true,
+    fontFamily: "'DejaVu Sans Mono', 'Liberation Mono', ui-monospace, monospace",
+    fontSize: 14,
+    // At 1.0 the DOM renderer clips DejaVu's underscore at the bottom of the cell: "__init__" reads "  init  ".
+    lineHeight: 1.1,
+    scrollback: 1000,
+    theme: { background: "#000000" },
+  };
+
+  let sheet = null;
+  // xterm.css (loaded by the page) as one constructed sheet that every pane's shadow root adopts.
+  function styleSheet() {
+    if (sheet) return sheet;
+    sheet = new CSSStyleSheet();
+    const link = document.querySelector('link[rel="stylesheet"][href$="/css/xterm.css"]');
+    const css = link && link.sheet ? Array.from(link.sheet.cssRules, (rule) => rule.cssText) : [];
+    if (!css.length) console.log("livepane: xterm.css is not loaded: the terminals will look wrong");
+    css.push(".term-root { position: absolute; inset: 0; }");
+    sheet.replaceSync(css.join("\n"));
+    return sheet;
+  }
+
+  // [the pane-term element, the element xterm opens in]: a declarative shadow root when the browser can parse one
+  // (Chromium 124, Firefox 123, Safari 17.4), else the pane-term element itself.
+  // xterm lives in a shadow root that PyScript does not watch. PyScript observes every DOM mutation in the document,
+  // and in every shadow root made by attachShadow (it wraps that method), to find new <script type="py">: with xterm's
+  // DOM renderer rewriting rows, that cost ~20% of the output throughput (docs/benchmarks.md). A shadow root declared
+  // in markup is made by the HTML parser, not by attachShadow, so PyScript never sees it.
+  function makeHost() {
+    const parser = document.createElement("div");
+    if (parser.setHTMLUnsafe) {
+      parser.setHTMLUnsafe('<div class="pane-term"><template shadowrootmode="open"><div class="term-root">');
+      const host = parser.firstElementChild;
+      if (host && host.shadowRoot) {
+        host.shadowRoot.adoptedStyleSheets = [styleSheet()];
+        return [host, host.shadowRoot.firstElementChild];
+      }
+    }
+    console.log("livepane: no declarative shadow DOM here: the terminal shares the document with PyScript's observer");
+    const host = document.createElement("div");
+    host.className = "pane-term";
+    return [host, host];
+  }
+
+  // A terminal opened at the top of `parent`: {host, term, fit}. The caller owns it: term.dispose(), host.remove().
+  function create(parent) {
+    const [host, root] = makeHost();
+    parent.prepend(host);
+    const term = new Terminal(OPTIONS);
+    const fit = new FitAddon.FitAddon();
+    term.loadAddon(fit);
+    term.loadAddon(new WebLinksAddon.WebLinksAddon());
+    term.open(root);
+    return { host, term, fit };
+  }
+
+  globalThis.livepaneTerminal = { create, options: OPTIONS };
+})();
