@@ -34,10 +34,9 @@ from .protocol import (
     handshake_frame,
     input_frame,
     is_terminal_reply,
-    keepalive_ms,
     parse_ack,
+    parse_preferences,
     resize_frame,
-    server_protocol,
 )
 from .reconnect import ReconnectingSocket, ReconnectPolicy, State, Status, StopReason, TicketFetcher
 
@@ -515,10 +514,10 @@ class Pane:
         elif kind == TITLE:
             self.view.show_title(payload)
         elif kind == PREFERENCES:
-            self.machine.set_server_protocol(server_protocol(payload))
-            interval = keepalive_ms(payload)
-            if interval is not None:
-                self.machine.expect_keepalive(interval)
+            prefs = parse_preferences(payload)
+            self.machine.set_server_protocol(prefs.protocol)
+            if prefs.keepalive_ms is not None:
+                self.machine.expect_keepalive(prefs.keepalive_ms)
         elif kind == PROBE_ANSWER:
             pass
 
