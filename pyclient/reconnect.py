@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .disposables import Disposables, OneShotTimer
-from .protocol import INPUT, Close, Reason, probe_frame, split_input
+from .protocol import INPUT, INPUT_END, Close, Reason, probe_frame, split_input
 
 __all__ = [
     "Action",
@@ -442,6 +442,9 @@ class _Attempt:
         self.unacked: deque[tuple[bytes, bool]] = deque()
         self.unacked_bytes = 0
         self.acked = 0  # the server's cumulative count (ACK N)
+        # The server said DRAIN (a restart is coming) and we answered INPUT_END: no input goes out on this connection
+        # any more; what is typed from now on waits in the queue for the next one.
+        self.input_ended = False
         self.unanswered_since_ms: float | None = None  # the first input sent since anything was received
         self.probe_sent_at_ms: float | None = None
         self.probes = 0
@@ -620,6 +623,18 @@ class ReconnectingSocket:
         if self._queue:
             self._pump()
             self._publish()
+
+    def drain(self) -> None:
+        """The server's DRAIN: it will close 1012 once this connection's input has ended. Answer INPUT_END and send
+        no input after it: the browser would drop whatever the page sends once the close frame has reached it, a
+        moment before the page hears of the close. Input typed meanwhile is held for the next connection; the
+        server acks every frame sent before INPUT_END before it closes."""
+        attempt = self._attempt
+        if self._phase is not Phase.OPEN or attempt is None or attempt.input_ended:
+            return
+        attempt.input_ended = True
+        if attempt.socket.readyState == WS_OPEN:
+            attempt.socket.send(INPUT_END)
 
     def set_server_protocol(self, version: int) -> None:
         """What the open connection's server speaks (its preferences say; 0 for a plain ttyd): a server below 2 sends
@@ -991,7 +1006,7 @@ class ReconnectingSocket:
         attempt = self._attempt
         limit = self.policy.unacked_limit_bytes
         while self._queue and self._phase is Phase.OPEN and attempt is not None:
-            if attempt.socket.readyState != WS_OPEN:
+            if attempt.socket.readyState != WS_OPEN or attempt.input_ended:
                 return
             frame, typed = self._queue[0]
             if attempt.tracks_acks and attempt.unacked_bytes and attempt.unacked_bytes + len(frame) > limit:
