@@ -590,7 +590,8 @@ class ReconnectingSocket:
                 attempt.socket.send(data)
                 return True
             return False
-        is_open = self._phase is Phase.OPEN
+        # Open, and its input not ended by a DRAIN: after one, typing is held for the next connection, as when down.
+        is_open = self._phase is Phase.OPEN and attempt is not None and not attempt.input_ended
         if not is_open and not hold:
             return False
         payload = bytes(data[1:])

@@ -967,6 +967,36 @@ def test_acks_settle_input_and_a_clean_1012_from_a_protocol_2_server_delivers_th
     assert h.factory.last.sent == [b"HANDSHAKE"]  # nothing resent
 
 
+def test_a_drain_ends_input_on_the_connection_and_what_is_typed_after_waits_for_the_next() -> None:
+    """The server's DRAIN (a restart is coming): answer INPUT_END once and send no input after it on this socket; a
+    browser would drop it once the close frame had reached it. It goes out first on the next connection."""
+    h = Harness()
+    open_v2(h)
+    sock = h.factory.last
+    h.conn.send(b"0a")
+    h.conn.drain()
+    h.conn.drain()  # a second DRAIN answers nothing more
+    h.conn.send(b"0b")
+    h.conn.send(b"0\x1b[>0;276;0c", hold=False)  # a reply to this connection's tmux: it dies with it
+    assert sock.sent == [b"HANDSHAKE", b"0a", b"7"]
+    assert h.conn.status.held_inputs == 1
+    h.conn.ack(1)  # the server's final ack: a arrived
+    sock.server_close(1012, "service restart", clean=True)
+    assert h.uncertain == []
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE", b"0b"]
+
+
+def test_a_drain_while_not_open_does_nothing() -> None:
+    h = Harness()
+    h.conn.start()
+    h.conn.drain()
+    h.conn.send(b"0a")
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE", b"0a"]
+
+
 @pytest.mark.parametrize(
     ("code", "clean"), [(1006, False), (1012, False), (1011, True), (1000, True)]
 )
