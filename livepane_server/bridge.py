@@ -296,7 +296,11 @@ class TerminalPane:
         try:
             await self.send(DRAIN_FRAME)
             await asyncio.wait_for(self.input_ended.wait(), RESTART_DRAIN_DEADLINE_S)
-        except (ConnectionError, TimeoutError):
+        except ConnectionError:
+            return
+        except TimeoutError:
+            log.info("session %s: the client did not end its input within %.0f ms; closing without it",
+                     self.session_id, RESTART_DRAIN_DEADLINE_S * 1000)
             return
         while self.pty.pending_bytes and time.monotonic() < deadline:  # a full PTY: the last frames are still going in
             await asyncio.sleep(TMUX_READ_POLL_S)
