@@ -296,24 +296,23 @@ class TerminalPane:
         next connection. The one reader handles every frame before INPUT_END, in order; once the PTY took them all,
         one last ack counts them, so the client knows every frame it sent arrived. A client that does not answer
         within RESTART_DRAIN_DEADLINE_S gets the close anyway (the reader still writes what follows it)."""
-        deadline = time.monotonic() + RESTART_DRAIN_DEADLINE_S
         await self.stop_senders(keep_acks=True)
         try:
-            await self.send(DRAIN_FRAME)
-            await asyncio.wait_for(self.input_ended.wait(), RESTART_DRAIN_DEADLINE_S)
+            # One deadline over every step: a peer that reads nothing can hold a send, and it must hold then too.
+            async with asyncio.timeout(RESTART_DRAIN_DEADLINE_S):
+                await self.send(DRAIN_FRAME)
+                await self.input_ended.wait()
+                while self.pty.pending_bytes:  # a full PTY: the last frames are still going in
+                    await asyncio.sleep(TMUX_READ_POLL_S)
+                self.count_written_frames()
+                if self.frames_written > self.frames_acked:
+                    self.frames_acked = self.frames_written
+                    await self.send(ack_frame(self.frames_acked))
         except ConnectionError:
             return
         except TimeoutError:
-            log.info("session %s: the client did not end its input within %.0f ms; closing without it",
+            log.info("session %s: the client's input did not end within %.0f ms; closing without it",
                      self.session_id, RESTART_DRAIN_DEADLINE_S * 1000)
-            return
-        while self.pty.pending_bytes and time.monotonic() < deadline:  # a full PTY: the last frames are still going in
-            await asyncio.sleep(TMUX_READ_POLL_S)
-        self.count_written_frames()
-        if self.frames_written > self.frames_acked:
-            self.frames_acked = self.frames_written
-            with contextlib.suppress(ConnectionError):
-                await self.send(ack_frame(self.frames_acked))
 
     async def hand_input_to_tmux(self) -> None:
         """Wait (at most TMUX_READ_DEADLINE_S) until tmux has read every input byte off the PTY: input still in it
