@@ -250,7 +250,8 @@ class TerminalPane:
         self.unwritten_frame_ends: deque[int] = deque()
         self.ack_wanted = asyncio.Event()
         self.input_ended = asyncio.Event()  # the client's INPUT_END arrived (every input frame before it is handled)
-        self.senders: list[asyncio.Task[None]] = []  # output and keepalives; then acks, which a drain keeps going
+        self.senders: list[asyncio.Task[None]] = []  # output and keepalives (a drain stops these first)
+        self.ack_sender: asyncio.Task[None] | None = None  # protocol 2; a drain keeps it going until the close
 
     async def send(self, frame: bytes) -> None:
         if self.closer.close_sent:
@@ -267,7 +268,7 @@ class TerminalPane:
         self.senders = [asyncio.create_task(self.pump_output()), asyncio.create_task(self.keepalive())]
         if self.acks:
             self.pty.on_written = self.ack_wanted.set
-            self.senders.append(asyncio.create_task(self.send_acks()))
+            self.ack_sender = asyncio.create_task(self.send_acks())
             self.closer.drain = self.drain
         supervisor = asyncio.create_task(self.supervise())
         try:
@@ -284,7 +285,7 @@ class TerminalPane:
             self.pty.close()
 
     async def stop_senders(self, keep_acks: bool = False) -> None:
-        tasks = self.senders[:2] if keep_acks else self.senders
+        tasks = [*self.senders, *([self.ack_sender] if self.ack_sender is not None and not keep_acks else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
