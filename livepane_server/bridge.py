@@ -71,10 +71,11 @@ WS_CLOSE_TIMEOUT_S = 1.0
 # input to tmux and stop its tmux client, inside the 1 s a SIGTERM or a reload hand-over may take.
 RESTART_CLOSE_DEADLINE_S = 0.25
 # Before that close, a protocol-2 client gets this long to answer DRAIN with INPUT_END (one round trip, as above, and
-# the page's event loop; ~2 ms on loopback) and the server to ack what it wrote. A client that does not answer (an
-# older page) gets the 1012 at this deadline, as before. With RESTART_CLOSE_DEADLINE_S and TMUX_READ_DEADLINE_S it
-# stays inside app.SHUTDOWN_BUDGET_S, and SocketCloser.restart() inside the half of it app.py gives the closes.
-RESTART_DRAIN_DEADLINE_S = 0.15
+# the page's event loop: ~2 ms on loopback, but a page typing 2,000 keys a second on a loaded machine once took over
+# 150 ms) and the server to ack what it wrote. A client that does not answer (an older page) gets the 1012 at this
+# deadline, as before, and reports its unacked input as uncertain. SocketCloser.restart() stays inside the half of
+# app.SHUTDOWN_BUDGET_S that app.py gives the closes; after a drain the peer's close follows at once.
+RESTART_DRAIN_DEADLINE_S = 0.25
 # When a socket ends, tmux gets this long to read the last input off the PTY before its client is stopped (it reads
 # within a millisecond when healthy; input it never read would be lost with the PTY). Bounded: a wedged tmux cannot
 # hold a shutdown. Polled every TMUX_READ_POLL_S: the kernel gives no event for "the slave's input queue is empty".

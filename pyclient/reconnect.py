@@ -265,7 +265,8 @@ class Verdict:
     action: Action
     stop: StopReason | None = None
     # Every input frame sent before this close was written to the PTY (a clean 1012 from a protocol-2 server keeps
-    # reading until the close handshake ends): unacknowledged frames count as delivered, not as uncertain.
+    # reading until the close handshake ends): unacknowledged frames count as delivered, not as uncertain, when the
+    # server drained the connection first (the machine checks that; see _leave).
     delivered: bool = False
 
 
@@ -954,7 +955,8 @@ class ReconnectingSocket:
 
     def _leave(self, attempt: _Attempt, close_code: int | None, reason: str, *, delivered: bool) -> None:
         """Release the current attempt (its timers and handlers), close its socket if ``close_code``, and settle what
-        it sent: after a clean 1012 from a protocol-2 server every sent frame arrived (``delivered``); otherwise what
+        it sent: after a clean 1012 from a protocol-2 server that drained it every sent frame arrived (``delivered``
+        and ``input_ended``); otherwise what
         the user typed and the server never acknowledged may not have arrived, and is reported, never resent."""
         self._release_attempt()
         if close_code is not None and attempt.socket is not None:
@@ -964,7 +966,9 @@ class ReconnectingSocket:
             self._queued_bytes -= sum(len(frame) for frame, typed in self._queue if not typed)
             self._queue = deque(item for item in self._queue if item[1])
         unacked, attempt.unacked, attempt.unacked_bytes = attempt.unacked, deque(), 0
-        if delivered and attempt.protocol is not None and attempt.protocol >= 2:
+        # A clean 1012 settles only a drained connection's input: without the drain the browser may have dropped what
+        # was sent after the close reached it (docs/protocol.md §2), so the unacked rest is in doubt, as after a drop.
+        if delivered and attempt.input_ended and attempt.protocol is not None and attempt.protocol >= 2:
             return
         uncertain = b"".join(frame[len(INPUT) :] for frame, typed in unacked if typed)
         if uncertain:

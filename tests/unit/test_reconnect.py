@@ -950,7 +950,7 @@ def test_an_idle_link_sends_no_probe() -> None:
 # Acks and the delivery guarantee (issue 10)
 
 
-def test_acks_settle_input_and_a_clean_1012_from_a_protocol_2_server_delivers_the_rest() -> None:
+def test_acks_settle_input_and_a_drained_clean_1012_from_a_protocol_2_server_delivers_the_rest() -> None:
     h = Harness()
     open_v2(h)
     for key in (b"0a", b"0b", b"0c"):
@@ -960,11 +960,27 @@ def test_acks_settle_input_and_a_clean_1012_from_a_protocol_2_server_delivers_th
     assert h.conn.unacked_bytes == 4
     h.conn.ack(1)  # never decreasing, repeats change nothing
     assert h.conn.unacked_bytes == 4
+    h.conn.drain()
     h.factory.last.server_close(1012, "service restart", clean=True)
-    assert h.uncertain == []  # the server kept reading until the close handshake ended: b and c arrived
+    assert h.uncertain == []  # drained: the server read every frame before INPUT_END: b and c arrived
     h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
     h.open_now()
     assert h.factory.last.sent == [b"HANDSHAKE"]  # nothing resent
+
+
+def test_a_clean_1012_without_a_drain_reports_the_unacked_rest_as_uncertain() -> None:
+    """No DRAIN came (an older server, or it gave up waiting): the browser may have dropped what the page sent after
+    the close frame reached it, so the unacked rest may not have arrived. Reported, never resent."""
+    h = Harness()
+    open_v2(h)
+    h.conn.send(b"0a")
+    h.conn.send(b"0b")
+    h.conn.ack(1)
+    h.factory.last.server_close(1012, "service restart", clean=True)
+    assert h.uncertain == [b"b"]
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE"]
 
 
 def test_a_drain_ends_input_on_the_connection_and_what_is_typed_after_waits_for_the_next() -> None:

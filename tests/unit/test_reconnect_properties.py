@@ -147,7 +147,8 @@ class ReconnectMachine(RuleBasedStateMachine):
     def server_closes(self, code: int, reason: str, clean: bool) -> None:
         sock = self.factory.live()[-1]
         book = self._book(sock)
-        book.delivered = code == 1012 and clean and book.protocol is not None and book.protocol >= 2
+        drained = INPUT_END in sock.sent
+        book.delivered = code == 1012 and clean and drained and book.protocol is not None and book.protocol >= 2
         sock.server_close(code, reason, clean=clean)
 
     @precondition(lambda self: self._open_socket() is not None)
