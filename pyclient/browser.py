@@ -361,10 +361,9 @@ class XtermTerminal:
             self._screen_element = term.element.querySelector(".xterm-screen")
         rows = int(term.rows)
         height = float(self._screen_element.getBoundingClientRect().height) if self._screen_element else 0.0
-        mode = int(event.deltaMode)
         wheel = Wheel(
             delta_y=float(event.deltaY),
-            delta_mode=DeltaMode(mode) if mode in DeltaMode._value2member_map_ else DeltaMode.PIXEL,
+            delta_mode=DeltaMode.of(int(event.deltaMode)),
             shift=bool(event.shiftKey),
             ctrl=bool(event.ctrlKey),
             alt=bool(event.altKey),

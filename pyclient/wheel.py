@@ -49,6 +49,14 @@ class DeltaMode(enum.IntEnum):
     LINE = 1
     PAGE = 2
 
+    @classmethod
+    def of(cls, value: int) -> DeltaMode:
+        """The mode a browser reported; one it should not report counts as pixels (the common case)."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.PIXEL
+
 
 class Owner(enum.Enum):
     """Who handles one wheel event."""

@@ -62,6 +62,11 @@ def test_a_change_of_direction_forgets_the_fraction_the_other_way() -> None:
     assert acc.lines(pixels(8)) == 1
 
 
+def test_delta_modes_as_browsers_report_them() -> None:
+    assert [DeltaMode.of(value) for value in (0, 1, 2, 7)] == [DeltaMode.PIXEL, DeltaMode.LINE, DeltaMode.PAGE,
+                                                              DeltaMode.PIXEL]
+
+
 def test_line_and_page_deltas() -> None:
     acc = WheelAccumulator()
     assert acc.lines(pixels(-3, delta_mode=DeltaMode.LINE)) == -3  # Firefox: three lines a notch
