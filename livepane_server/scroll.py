@@ -74,8 +74,7 @@ class Scroller:
     def __init__(self, tmux: Tmux, session_id: str) -> None:
         self.tmux = tmux
         self.session_id = session_id
-        self.pending = 0
-        self.commands_run = 0
+        self.pending = 0  # lines asked for and not yet handed to tmux
         self._task: asyncio.Task[None] | None = None
 
     def request(self, lines: int) -> None:
@@ -92,7 +91,6 @@ class Scroller:
             if argv is None:
                 continue
             status, _ = await self.tmux.run(*argv)
-            self.commands_run += 1
             if status:
                 log.debug("session %s: scrolling %+d lines failed (tmux status %s)", self.session_id, lines, status)
 
