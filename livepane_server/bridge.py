@@ -13,6 +13,8 @@ Rules:
 - A graceful restart ends a protocol-2 client's input before its close frame (TerminalPane.drain): DRAIN, the
   client's INPUT_END, the final ack, then 1012. A browser drops what its page sends after the close frame arrived and
   before the page hears of it, so only input the client ended itself is known to have reached tmux.
+- Protocol 3: SCROLL frames scroll the session's active pane in tmux (livepane_server/scroll.py), from any client
+  (a plain ttyd client never sends one: it is sent only to a server advertising 3).
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ from pyclient.protocol import (
     PROTOCOL_VERSION,
     RESIZE,
     RESUME,
+    SCROLL,
     Close,
     Reason,
     ack_frame,
     client_protocol,
     output_frame,
+    parse_scroll,
     preferences_frame,
     probe_answer_frame,
     title_frame,
@@ -54,6 +58,7 @@ from pyclient.protocol import (
 
 from .client_json import BadJson, parse_json
 from .pty import Pty
+from .scroll import Scroller
 from .tmux import Tmux, TmuxClient
 
 log = logging.getLogger("livepane")
@@ -253,6 +258,7 @@ class TerminalPane:
         self.input_ended = asyncio.Event()  # the client's INPUT_END arrived (every input frame before it is handled)
         self.senders: list[asyncio.Task[None]] = []  # output and keepalives (a drain stops these first)
         self.ack_sender: asyncio.Task[None] | None = None  # protocol 2; a drain keeps it going until the close
+        self.scroller = Scroller(tmux, session_id)
 
     async def send(self, frame: bytes) -> None:
         if self.closer.close_sent:
@@ -280,6 +286,7 @@ class TerminalPane:
             await self.stop_senders()
             supervisor.cancel()
             await asyncio.gather(supervisor, return_exceptions=True)
+            await self.scroller.stop()
             await self.hand_input_to_tmux()
             if self.client is not None:
                 await self.client.stop()
@@ -434,6 +441,12 @@ class TerminalPane:
                 reason = f"{Reason.BAD_REQUEST}: a probe carries at most {MAX_PROBE_PAYLOAD_BYTES} ASCII bytes"
                 raise ProtocolError(Close.BAD_REQUEST, reason)
             await self.send(probe_answer_frame(payload))  # at once: a PAUSE holds output, not this
+        elif command == SCROLL:
+            lines = parse_scroll(payload)
+            if lines is None:
+                reason = f"{Reason.BAD_REQUEST}: a scroll carries a nonzero signed decimal line count"
+                raise ProtocolError(Close.BAD_REQUEST, reason)
+            self.scroller.request(lines)  # summed and run in the background: input is never held up behind tmux
         elif not command:
             raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: empty frame")
         else:

@@ -25,7 +25,6 @@ from pyclient.protocol import (
     INPUT,
     INPUT_END,
     PREFERENCES,
-    PROTOCOL_VERSION,
     SUBPROTOCOL,
     Close,
     Reason,
@@ -61,6 +60,10 @@ def classify_upstream_error(exc: BaseException) -> UpstreamError:
     if isinstance(exc, OSError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return UpstreamError(f"upstream unreachable ({exc.__class__.__name__})", transient=True)
     return UpstreamError(f"upstream error ({exc.__class__.__name__})", transient=False)
+
+
+# Acks (and so the drain) came with protocol 2; later protocols keep them.
+DRAIN_PROTOCOL = 2
 
 
 class Relay:
@@ -108,7 +111,7 @@ class Relay:
         """Our restart, before the close: DRAIN, the browser's INPUT_END, the upstream's acks for all of it; at most
         RESTART_DRAIN_DEADLINE_S. Only when both ends speak protocol 2 (else the browser could not know what acks
         mean, or no acks would come)."""
-        if min(self.browser_protocol, self.upstream_protocol) < PROTOCOL_VERSION:
+        if min(self.browser_protocol, self.upstream_protocol) < DRAIN_PROTOCOL:
             return
         self.draining = True
         try:
