@@ -154,6 +154,7 @@ class Reason:
     CLIENT_TIMEOUT = "connect timeout"
     KEEPALIVE_TIMEOUT = "keepalive timeout"
     PROBE_TIMEOUT = "probe timeout"  # protocol 2: input sent, a probe sent, nothing received by its deadline
+    DRAIN_TIMEOUT = "restart timeout"  # a DRAIN, then no close within the policy's drain_close_ms
     OFFLINE = "offline"  # the browser said it is offline: the pane left the connection at once
 
 

@@ -93,6 +93,10 @@ class ReconnectPolicy:
     # link well within 5 s of the keypress. An idle link stays on the keepalive watchdog (no input, no probe).
     probe_after_ms: float = 1000
     probe_timeout_ms: float = 2000
+    # A DRAIN (a graceful restart began): the server closes 1012 within its drain deadline (250 ms) plus its final ack.
+    # No close by drain_close_ms is a server that died mid-restart: drop and reconnect. Typing after a DRAIN is held,
+    # so the probe would never notice; without this the pane would look open until the keepalive watchdog (25 s).
+    drain_close_ms: float = 1500
 
     def __post_init__(self) -> None:
         if not 0 <= self.jitter <= 1:
@@ -102,7 +106,7 @@ class ReconnectPolicy:
         for name in ("first_retry_ms", "base_ms", "cap_ms", "connect_timeout_ms", "held_input_limit_bytes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        for name in ("unacked_limit_bytes", "probe_after_ms", "probe_timeout_ms"):
+        for name in ("unacked_limit_bytes", "probe_after_ms", "probe_timeout_ms", "drain_close_ms"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
 
@@ -637,6 +641,12 @@ class ReconnectingSocket:
         attempt.input_ended = True
         if attempt.socket.readyState == WS_OPEN:
             attempt.socket.send(INPUT_END)
+        deadline = self._timer(lambda: self._on_drain_deadline(attempt), attempt.disposables)
+        deadline.arm(self.policy.drain_close_ms)
+
+    def _on_drain_deadline(self, attempt: _Attempt) -> None:
+        if attempt is self._attempt and self._phase is Phase.OPEN:
+            self._drop(attempt, RETRY, None, Reason.DRAIN_TIMEOUT, close_code=Close.CLIENT_TIMEOUT)
 
     def set_server_protocol(self, version: int) -> None:
         """What the open connection's server speaks (its preferences say; 0 for a plain ttyd): a server below 2 sends

@@ -8,7 +8,7 @@ import itertools
 import pytest
 from reconnect_fakes import FakeSocketFactory, FakeTimers, FixedRandom
 
-from pyclient.protocol import MAX_CLIENT_FRAME_BYTES
+from pyclient.protocol import MAX_CLIENT_FRAME_BYTES, Close, Reason
 from pyclient.reconnect import (
     Action,
     IllegalTransition,
@@ -1002,6 +1002,35 @@ def test_a_drain_ends_input_on_the_connection_and_what_is_typed_after_waits_for_
     h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
     h.open_now()
     assert h.factory.last.sent == [b"HANDSHAKE", b"0b"]
+
+
+def test_a_drain_that_never_closes_is_a_dead_link_within_the_drain_deadline() -> None:
+    """The server said DRAIN and died before its 1012 (SIGKILL mid-restart, a cut link): the pane must not look open
+    while typing waits for a close that never comes. Its input after the DRAIN is held, so no probe would notice."""
+    h = Harness()
+    open_v2(h)
+    sock = h.factory.last
+    h.conn.drain()
+    h.conn.send(b"0a")
+    h.timers.advance(h.conn.policy.drain_close_ms - 1)
+    assert h.state is State.OPEN
+    h.timers.advance(1)
+    assert sock.closed_with == (Close.CLIENT_TIMEOUT, Reason.DRAIN_TIMEOUT)
+    assert h.state is State.CONNECTING
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE", b"0a"]  # held, so sent once, on the next connection
+
+
+def test_a_drain_followed_by_its_close_leaves_no_deadline_behind() -> None:
+    h = Harness()
+    open_v2(h)
+    h.conn.drain()
+    h.factory.last.server_close(1012, "service restart", clean=True)
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    h.timers.advance(h.conn.policy.drain_close_ms * 3)
+    assert h.state is State.OPEN
 
 
 def test_a_drain_while_not_open_does_nothing() -> None:
