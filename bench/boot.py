@@ -350,7 +350,9 @@ async def run_variants(workdir: Path, variants: list[tuple[str, Path]], *, cold_
 
 def without_pyscript(index_html: str) -> str:
     """index.html edit: PyScript's core.js and <script type="py"> replaced by web/bench/loader.mjs, which restores the
-    same snapshot (serve.py fills in {{snapshot}}, its keyed URL)."""
+    same snapshot (serve.py fills in {{snapshot}}, its keyed URL). The early boot and the preloads go too (the loader
+    boots Pyodide itself)."""
+    index_html = without_early_boot(index_html)
     core = '<script type="module" src="{{vendor:@pyscript/core}}/dist/core.js"></script>'
     py = re.search(r'<script type="py"[^>]*></script>', index_html)
     if core not in index_html or not py:
