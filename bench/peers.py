@@ -108,42 +108,69 @@ async def measure(stack: H.Stack, peer: Peer, quick: bool, log: Any) -> dict[str
     return out
 
 
-async def run(workdir: Path, ttyd: str | None, wetty: str | None, quick: bool, log: Any) -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    candidates: list[tuple[str, list[str] | None, str]] = []
+class PeerSpec:
+    """A peer to start on demand (bench/boot.py interleaves its loads with livepane's): its own tmux and session."""
+
+    def __init__(self, name: str, argv: list[str]) -> None:
+        self.name, self.argv = name, argv
+
+    async def start(self, workdir: Path) -> tuple[H.Stack, Peer]:
+        st = H.Stack(workdir / f"peer-{self.name}")
+        st.workdir.mkdir(parents=True, exist_ok=True)
+        port = H.free_port()
+        attach = ["tmux", "-L", st.tmux_socket, "-f", "/dev/null", "attach-session", "-t", "=peer"]
+        if self.name == "ttyd":
+            full = [*self.argv, "-p", str(port), "-i", "127.0.0.1", "-W", *attach]
+        else:
+            full = [*self.argv, "--port", str(port), "--host", "127.0.0.1", "--base", "/", "--command",
+                    shlex.join(attach)]
+        peer = Peer(self.name, full, port, "/", st.workdir)
+        st.new_session("peer")
+        try:
+            await peer.start()
+        except Exception:
+            await peer.stop()
+            peer.kill_all()
+            await st.aclose()
+            raise
+        return st, peer
+
+
+def specs(ttyd: str | None, wetty: str | None) -> tuple[list[PeerSpec], dict[str, dict[str, str]]]:
+    """The peers given on the command line that exist, and a "skipped" note for each that does not."""
+    found: list[PeerSpec] = []
+    skipped: dict[str, dict[str, str]] = {}
     if ttyd and Path(ttyd).is_file() and os.access(ttyd, os.X_OK):
-        candidates.append(("ttyd", [ttyd], "/"))
+        found.append(PeerSpec("ttyd", [ttyd]))
     else:
-        results["ttyd"] = {"skipped": "no --ttyd binary given (not in Debian here; build it outside the repo)"
+        skipped["ttyd"] = {"skipped": "no --ttyd binary given (not in Debian here; build it outside the repo)"
                            if not ttyd else f"--ttyd {ttyd}: not an executable"}
     if wetty:
         argv = shlex.split(wetty)
         if shutil.which(argv[0]) or Path(argv[0]).is_file():
-            candidates.append(("wetty", argv, "/"))
+            found.append(PeerSpec("wetty", argv))
         else:
-            results["wetty"] = {"skipped": f"--wetty {wetty}: command not found"}
+            skipped["wetty"] = {"skipped": f"--wetty {wetty}: command not found"}
     else:
-        results["wetty"] = {"skipped": "no --wetty command given (npm install wetty outside the repo)"}
+        skipped["wetty"] = {"skipped": "no --wetty command given (npm install wetty outside the repo)"}
+    return found, skipped
 
-    for name, argv, path in candidates:
-        st = H.Stack(workdir / f"peer-{name}")
-        st.workdir.mkdir(parents=True, exist_ok=True)
-        port = H.free_port()
-        attach = ["tmux", "-L", st.tmux_socket, "-f", "/dev/null", "attach-session", "-t", "=peer"]
-        if name == "ttyd":
-            full = [*argv, "-p", str(port), "-i", "127.0.0.1", "-W", *attach]
-        else:
-            full = [*argv, "--port", str(port), "--host", "127.0.0.1", "--base", "/", "--command", shlex.join(attach)]
-        peer = Peer(name, full, port, path, st.workdir)
+
+async def run(workdir: Path, ttyd: str | None, wetty: str | None, quick: bool, log: Any) -> dict[str, Any]:
+    found, results = specs(ttyd, wetty)
+    for spec in found:
+        st: H.Stack | None = None
+        peer: Peer | None = None
         try:
-            st.new_session("peer")
-            await peer.start()
-            results[name] = await measure(st, peer, quick, log)
+            st, peer = await spec.start(workdir)
+            results[spec.name] = await measure(st, peer, quick, log)
         except Exception as exc:
-            results[name] = {"skipped": f"failed: {str(exc).splitlines()[0][:200]}"}
-            log(f"  {name}: {results[name]['skipped']}")
+            results[spec.name] = {"skipped": f"failed: {str(exc).splitlines()[0][:200]}"}
+            log(f"  {spec.name}: {results[spec.name]['skipped']}")
         finally:
-            await peer.stop()
-            peer.kill_all()
-            await st.aclose()
+            if peer is not None:
+                await peer.stop()
+                peer.kill_all()
+            if st is not None:
+                await st.aclose()
     return results

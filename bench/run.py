@@ -71,15 +71,27 @@ async def guarded(results: dict[str, Any], name: str, coro: Any) -> None:
         log(f"  {name} FAILED: {results['errors'][name]}")
 
 
-async def boot_section(workdir: Path, quick: bool) -> dict[str, Any]:
-    """The page as committed (booting from web/snapshot) against each variant, runs interleaved."""
+async def boot_section(workdir: Path, quick: bool, args: argparse.Namespace) -> dict[str, Any]:
+    """The page as committed (booting from web/snapshot) against each variant and each peer given (ttyd, WeTTY),
+    runs interleaved; then the dashboard (12 panes on one page)."""
     boot.check_snapshot()
-    variants = [("baseline", H.ROOT), ("no snapshot", boot.stale_snapshot(workdir))]
+    variants = [("baseline", H.ROOT), ("unflattened", boot.unflattened(workdir)),
+                ("no snapshot", boot.stale_snapshot(workdir))]
     if not quick:
-        variants.append(("snapshot, no PyScript",
-                         boot.make_variant(workdir, "snapshot-no-pyscript", edit_index=boot.without_pyscript)))
-    return await boot.run_variants(workdir, variants, cold_runs=1 if quick else 4, warm_runs=2 if quick else 8,
-                                   log=log)
+        variants += [
+            ("no preloads", boot.make_variant(workdir, "no-preloads", edit_index=boot.without_preloads)),
+            ("no early boot", boot.make_variant(workdir, "no-early-boot", edit_index=boot.without_early_boot)),
+            ("snapshot, no PyScript",
+             boot.make_variant(workdir, "snapshot-no-pyscript", edit_index=boot.without_pyscript)),
+        ]
+    found, skipped = peers.specs(args.ttyd, args.wetty)
+    out: dict[str, Any] = await boot.run_variants(workdir, variants, cold_runs=1 if quick else 4,
+                                                  warm_runs=2 if quick else 8, log=log, peers=found)
+    for name, note in skipped.items():
+        out[name] = {"peer": True, **note}
+    log(f"== dashboard: {boot.DASHBOARD_PANES} panes on one page, warm")
+    out["dashboard"] = await boot.dashboard(workdir, H.ROOT, 1 if quick else 4, log)
+    return out
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -90,7 +102,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         if "boot" in only:
             log("== boot: time to first prompt, and the boot-time variants")
-            await guarded(results, "boot", boot_section(workdir, quick))
+            await guarded(results, "boot", boot_section(workdir, quick, args))
         if "throughput" in only:
             log("== throughput: 20 MB cat through tmux, livepane vs pure JS" + ("" if quick else ", DOM and WebGL"))
             renderers = ("dom",) if quick else ("dom", "webgl")

@@ -2,8 +2,11 @@
 
 Rules:
 - No path leaves its folder (safe_join), also through a symlink; types are explicit (MIME_TYPES).
-- Only index.html and pyscript.json are templated ({{vendor:PKG}}, {{snapshot}}); everything else is served byte for
-  byte, with FileResponse's ETag and ranges.
+- Only index.html and pyscript.json are templated (PLACEHOLDERS below); everything else is served byte for byte,
+  with FileResponse's ETag and ranges.
+- A /static/ or /pyclient/ URL that carries `?v=` with the content hash of what it serves (`{{version:PATH}}`) is
+  immutable: a warm page load then asks the server for nothing but the page. Without it, or with a stale hash, it
+  revalidates (ETag) as before, so an old page still gets the current file.
 - A stale Pyodide snapshot is never offered nor served (snapshot_key).
 - Every URL templated into a page is relative to the page (`./vendor/...`, `./static/...`), never from the root: the
   page then works under whatever path prefix a reverse proxy strips (docs/deploy.md), without being told it.
@@ -12,8 +15,10 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import logging
+import posixpath
 import re
 from pathlib import Path
 
@@ -35,8 +40,20 @@ VENDOR_PACKAGES = (
     "@xterm/addon-clipboard",
 )
 VENDOR_PLACEHOLDER_RE = re.compile(r"\{\{vendor:([^}\s]+)\}\}")
-# Files templated with {{vendor:PKG}} and {{snapshot}} (everything else is served byte for byte).
+VERSION_PLACEHOLDER_RE = re.compile(r"\{\{version:([^}\s]+)\}\}")
+# What the templated files may say (each URL relative to the page, or for pyscript.json's "files" to the config):
+#   {{vendor:PKG}}       ./vendor/PKG@VERSION (immutable)
+#   {{snapshot}}         the Pyodide snapshot's keyed URL, or "" when there is none for this pyclient
+#   {{version:PATH}}     the content hash of static/... or pyclient/... as served: `?v=` with it makes the URL immutable
+#   {{interpreter}}      (index.html) pyscript.json's "interpreter" as served: the page imports that module early
+#   {{preload-files}}    (index.html) a <link rel="preload"> for each of pyscript.json's "files"
+#   {{preload-snapshot}} (index.html) a <link rel="preload"> for the snapshot, or nothing when there is none
 TEMPLATED_FILES = ("index.html", "pyscript.json")
+# The configuration PyScript reads (index.html names it in its <script type="py">); {{interpreter}} and
+# {{preload-files}} read it, templated.
+PYSCRIPT_CONFIG = "pyscript.json"
+# Hex digits of sha256 in a `?v=` version: 64 bits, ample against an accidental match between two edits of a file.
+VERSION_DIGITS = 16
 # Pyodide's memory snapshot with pyclient imported (`make snapshot`): it cuts the interpreter start from ~3 s to ~0.5 s
 # (docs/benchmarks.md). pyclient.key holds the snapshot_key() it was made for; a stale one is never served.
 SNAPSHOT_FILE = "snapshot/pyclient.bin"
@@ -85,7 +102,7 @@ SECURITY_HEADERS = {
 }
 # Versioned vendor URLs never change: the browser keeps the 9.6 MB pyodide.asm.wasm for a year.
 CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
-# The page, the config and the client files change with the repository: revalidate (ETag) on every load.
+# The page, and a static or client file asked for without its current `?v=`: revalidate (ETag) on every load.
 CACHE_REVALIDATE = "no-cache"
 CACHE_NEVER = "no-store"
 
@@ -109,6 +126,12 @@ def safe_join(root: Path, relative: str) -> Path | None:
     if not target.is_relative_to(real_root) or not target.is_file():
         return None
     return target
+
+
+def preload_link(href: str) -> str:
+    """A preload that a plain `fetch(href)` uses: `as="fetch"` with `crossorigin` (CORS mode, same-origin credentials,
+    as fetch() asks by default); without crossorigin Chromium fetches the file twice."""
+    return f'<link rel="preload" as="fetch" crossorigin href="{html.escape(href, quote=True)}">'
 
 
 def mime_type_for(path: Path) -> str:
@@ -137,6 +160,7 @@ class Assets:
         self.pyclient_dir = pyclient_dir
         self.versions = self._read_versions()
         self._warned: set[str] = set()
+        self._file_versions: dict[Path, tuple[tuple[int, int, int], str]] = {}  # path -> (stat stamp, version)
 
     def _read_versions(self) -> dict[str, str]:
         versions = {}
@@ -152,20 +176,121 @@ class Assets:
         """The package's versioned folder, relative to the page (which is always served at the root, `/`)."""
         return f"./vendor/{package}@{self.versions[package]}"
 
-    def template(self, text: str) -> str:
-        def replace(match: re.Match[str]) -> str:
+    def template(self, text: str, *, nested: bool = False) -> str:
+        """The text with its placeholders filled in; an unknown one is left as is (and logged once).
+
+        ``nested``: templating pyscript.json for a placeholder of index.html; its own {{interpreter}} and
+        {{preload-files}} would be circular, so they are left as is.
+        """
+
+        def vendor(match: re.Match[str]) -> str:
             package = match.group(1)
             if package not in self.versions:
-                if package not in self._warned:  # once, not on every page load
-                    self._warned.add(package)
-                    log.warning("unknown vendor placeholder %s left as is", match.group(0))
+                self._warn_once(match.group(0))
                 return match.group(0)
             return self.vendor_prefix(package)
 
-        text = VENDOR_PLACEHOLDER_RE.sub(replace, text)
+        def version(match: re.Match[str]) -> str:
+            value = self.version_of(match.group(1))
+            if value is None:
+                self._warn_once(match.group(0))
+                return match.group(0)
+            return value
+
+        text = VENDOR_PLACEHOLDER_RE.sub(vendor, text)
+        text = VERSION_PLACEHOLDER_RE.sub(version, text)
         if "{{snapshot}}" in text:  # hashing pyclient for the key only where the page asks for it
             text = text.replace("{{snapshot}}", self.snapshot_url())
+        if "{{preload-snapshot}}" in text:
+            url = self.snapshot_url()
+            text = text.replace("{{preload-snapshot}}", url and preload_link(url))
+        if not nested and ("{{interpreter}}" in text or "{{preload-files}}" in text):
+            config = self.pyscript_config()
+            text = text.replace("{{interpreter}}", html.escape(str(config.get("interpreter", "")), quote=True))
+            text = text.replace("{{preload-files}}", self.preload_files(config))
         return text
+
+    def _warn_once(self, placeholder: str) -> None:
+        if placeholder not in self._warned:  # once, not on every page load
+            self._warned.add(placeholder)
+            log.warning("unknown placeholder %s left as is", placeholder)
+
+    def render_static(self, relative: str, *, nested: bool = False) -> str:
+        """A templated file of web/ as served: templated, and for pyscript.json each of its "files" under ./static/
+        or ./pyclient/ given its `?v=` (so a client module added to the list is versioned without saying so)."""
+        text = self.template((self.web_dir / relative).read_text(encoding="utf-8"), nested=nested)
+        if relative != PYSCRIPT_CONFIG:
+            return text
+        try:
+            config = json.loads(text)
+        except ValueError:
+            return text  # served as it is: PyScript will say what is wrong with it
+        files = config.get("files") if isinstance(config, dict) else None
+        if not isinstance(files, dict):
+            return text
+        config["files"] = {self._versioned_source(str(source)): target for source, target in files.items()}
+        return json.dumps(config, indent=2) + "\n"
+
+    def _versioned_source(self, source: str) -> str:
+        """A "files" source (relative to ./static/pyscript.json) with `?v=` added, if it is ours and has no query."""
+        if "?" in source or "#" in source or source.startswith("/") or "://" in source:
+            return source
+        relative = posixpath.normpath(posixpath.join("static", source))
+        version = self.version_of(relative) if relative.split("/", 1)[0] in ("static", "pyclient") else None
+        return source if version is None else f"{source}?v={version}"
+
+    def pyscript_config(self) -> dict:
+        """pyscript.json as served; {} when it is missing or not JSON."""
+        try:
+            config = json.loads(self.render_static(PYSCRIPT_CONFIG, nested=True))
+        except (OSError, ValueError):
+            return {}
+        return config if isinstance(config, dict) else {}
+
+    @staticmethod
+    def preload_files(config: dict) -> str:
+        """A preload for each of the config's "files": PyScript fetches them (resolved against the config's URL,
+        ./static/) right after Pyodide is up; preloaded, they are in memory by then. Relative to the page."""
+        links = []
+        for source in config.get("files") or {}:
+            path, _, query = str(source).partition("?")
+            if path.startswith("/") or "://" in path:
+                continue  # not relative to the config: nothing a page under a path prefix could preload correctly
+            relative = posixpath.normpath(posixpath.join("static", path))
+            if relative.startswith("../"):
+                continue
+            links.append(preload_link("./" + relative + (f"?{query}" if query else "")))
+        return "\n  ".join(links)
+
+    def version_of(self, url_path: str) -> str | None:
+        """The content hash for `?v=` of what `/static/...` or `/pyclient/...` serves; None if there is no such file.
+
+        Templated files hash their templated text; other files are hashed once per (inode, size, mtime).
+        """
+        folder, _, relative = url_path.partition("/")
+        if folder == "static" and relative in TEMPLATED_FILES:
+            if relative == "index.html" or safe_join(self.web_dir, relative) is None:
+                return None
+            return self._digest(self.render_static(relative, nested=True).encode())
+        if folder == "static":
+            path = safe_join(self.web_dir, relative)
+        elif folder == "pyclient":
+            path = safe_join(self.pyclient_dir, relative)
+        else:
+            return None
+        if path is None:
+            return None
+        stat = path.stat()
+        stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        cached = self._file_versions.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, self._digest(path.read_bytes()))
+            self._file_versions[path] = cached
+        return cached[1]
+
+    @staticmethod
+    def _digest(body: bytes) -> str:
+        return hashlib.sha256(body).hexdigest()[:VERSION_DIGITS]
 
     def snapshot_valid_key(self) -> str | None:
         """The snapshot's key if it was made for this Pyodide and pyclient; else None.
@@ -187,9 +312,15 @@ class Assets:
         return "" if key is None else f"./static/{SNAPSHOT_FILE}?key={key}"
 
     def templated_response(self, request: web.Request, text: str, content_type: str) -> web.Response:
-        body = self.template(text).encode()
+        return self.text_response(request, self.template(text), content_type)
+
+    def text_response(self, request: web.Request, text: str, content_type: str,
+                      *, versioned: bool = False) -> web.Response:
+        """The text with its ETag; with ``versioned``, immutable when the request's `?v=` is the body's hash."""
+        body = text.encode()
         etag = hashlib.sha256(body).hexdigest()[:32]
-        headers = {"Cache-Control": CACHE_REVALIDATE}
+        immutable = versioned and request.rel_url.query.get("v") == self._digest(body)
+        headers = {"Cache-Control": CACHE_IMMUTABLE if immutable else CACHE_REVALIDATE}
         if any(tag.value in (etag, "*") for tag in request.if_none_match or ()):
             response = web.Response(status=304, headers=headers)
         else:
@@ -216,21 +347,26 @@ class Assets:
         if path is None:
             raise web.HTTPNotFound(text="not found\n")
         if relative in TEMPLATED_FILES:
-            return self.templated_response(request, path.read_text(encoding="utf-8"), mime_type_for(path))
+            return self.text_response(request, self.render_static(relative), mime_type_for(path), versioned=True)
         if relative == SNAPSHOT_FILE:
             # Served only under the key snapshot_url() gives out, which changes with pyclient and Pyodide: a stale or
             # made-up key must not be cached for a year, and a stale snapshot must never be restored.
             if (key := self.snapshot_valid_key()) is None or request.rel_url.query.get("key") != key:
                 raise web.HTTPNotFound(text="not found: no snapshot for this pyclient\n")
             return self.file_response(path, CACHE_IMMUTABLE)
-        return self.file_response(path, CACHE_REVALIDATE)
+        return self.file_response(path, self._cache_for(request, "static/" + relative))
+
+    def _cache_for(self, request: web.Request, url_path: str) -> str:
+        """Immutable when the request names the current content hash (`?v=`), else revalidate."""
+        asked = request.rel_url.query.get("v")
+        return CACHE_IMMUTABLE if asked is not None and asked == self.version_of(url_path) else CACHE_REVALIDATE
 
     async def pyclient(self, request: web.Request) -> web.StreamResponse:
         relative = request.match_info["path"]
         path = safe_join(self.pyclient_dir, relative)
         if path is None or path.suffix != ".py":
             raise web.HTTPNotFound(text="not found\n")
-        return self.file_response(path, CACHE_REVALIDATE)
+        return self.file_response(path, self._cache_for(request, "pyclient/" + relative))
 
     async def vendor(self, request: web.Request) -> web.StreamResponse:
         spec = request.match_info["spec"]

@@ -2,29 +2,45 @@
 // imported (`make snapshot`), which skips the interpreter start (~3 s -> ~0.5 s, docs/benchmarks.md).
 // PyScript 0.7.31 calls loadPyodide({stdout, stderr, indexURL}) with no way to add options, and derives indexURL
 // from this module's folder; so this module restores the real indexURL and adds _loadSnapshot.
-// Query (templated by serve.py): ?index=./vendor/pyodide@V/&snap=URL. An empty snap, or a snapshot that fails to
-// download or restore, means a plain boot.
+// Query (templated by serve.py): ?v=HASH&index=./vendor/pyodide@V/&snap=URL. An empty snap, or a snapshot that fails
+// to download or restore, means a plain boot.
 // Both are relative to the page, like every URL serve.py templates, so the page works under a proxy's path prefix
 // (docs/deploy.md); import() would resolve them against this module's folder instead, so resolve them here.
+//
+// The boot starts when this module is evaluated, not when PyScript asks for it: index.html's <head> imports this
+// module (the same URL as pyscript.json's "interpreter", so one module instance) as soon as the HTML is parsed,
+// while PyScript is still loading, reading its config and opening its IndexedDB storage (~0.3 s warm, all in
+// series before its loadPyodide call). PyScript's loadPyodide then adopts the boot already under way and plugs
+// its stdout/stderr into it; output written before that goes to the console.
 const params = new URL(import.meta.url).searchParams;
 const pageURL = globalThis.document?.baseURI ?? import.meta.url;
 const fromPage = (url) => (url ? new URL(url, pageURL).href : url);
 const indexURL = fromPage(params.get("index"));
 const snapURL = fromPage(params.get("snap"));
-// Started at module evaluation, side by side with pyodide.mjs and the wasm.
+const mark = (name) => globalThis.performance?.mark?.(name);
+mark("livepane:boot-start");
+// Started at module evaluation, side by side with pyodide.mjs and the wasm (index.html preloads all of them).
 const snapshot = snapURL ? fetch(snapURL).then((r) => {
   if (!r.ok) throw new Error(`snapshot ${snapURL}: HTTP ${r.status}`);
   return r.arrayBuffer();
 }) : null;
-snapshot?.catch(() => {});  // handled in loadPyodide; never an unhandled rejection
+snapshot?.catch(() => {});  // handled in boot(); never an unhandled rejection
 const real = await import(indexURL + "pyodide.mjs");
 export const version = real.version;
 // How this page booted, for tests and benchmarks: {snapshot: true} or {snapshot: false, reason}.
 globalThis.livepaneBoot = { snapshot: false, reason: snapURL ? "pending" : "no snapshot for this pyclient" };
-export async function loadPyodide(options = {}) {
+
+// PyScript's streams once it has called loadPyodide (null: the console's).
+const io = { stdout: null, stderr: null };
+const streams = {
+  stdout: (...args) => (io.stdout ?? console.log)(...args),
+  stderr: (...args) => (io.stderr ?? console.error)(...args),
+};
+
+async function boot() {
   if (snapshot) {
     try {
-      const pyodide = await real.loadPyodide({ ...options, indexURL, _loadSnapshot: snapshot });
+      const pyodide = await real.loadPyodide({ ...streams, indexURL, _loadSnapshot: snapshot });
       globalThis.livepaneBoot = { snapshot: true };
       return pyodide;
     } catch (err) {
@@ -32,5 +48,21 @@ export async function loadPyodide(options = {}) {
       console.warn("livepane: booting without the snapshot:", err);
     }
   }
-  return real.loadPyodide({ ...options, indexURL });
+  return real.loadPyodide({ ...streams, indexURL });
+}
+
+const booting = boot().finally(() => mark("livepane:pyodide-ready"));
+booting.catch(() => {});  // PyScript's loadPyodide call gets the rejection; none goes unhandled before it
+
+// The options PyScript passes, beyond its streams: indexURL (this module's folder: wrong, see above) and, only for a
+// config with "packages" (pyscript.json has none), package options a snapshot boot could not honour anyway.
+const ADOPTED_OPTIONS = new Set(["stdout", "stderr", "indexURL"]);
+
+export function loadPyodide(options = {}) {
+  mark("livepane:pyscript-adopts");
+  const ignored = Object.keys(options).filter((key) => !ADOPTED_OPTIONS.has(key));
+  if (ignored.length) console.warn("livepane: loadPyodide options ignored by the early boot:", ignored.join(", "));
+  io.stdout = options.stdout ?? null;
+  io.stderr = options.stderr ?? null;
+  return booting;
 }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -333,3 +335,81 @@ async def test_the_memory_snapshot_is_offered_only_while_it_matches_pyclient(
         assert await offered() == ""  # the page boots without it
         async with client.http.get(client.base_url.join(URL(url))) as r:
             assert r.status == 404
+
+
+async def test_static_and_client_files_are_immutable_at_their_current_version_only(
+    tmux_server: TmuxServer, site: dict
+) -> None:
+    """`{{version:PATH}}` is the content hash of what the URL serves: with it (`?v=`) the file is cached for good, and
+    an edit changes the URL the page names; an old or made-up `?v=` still gets the current file, revalidated."""
+    web_dir, pyclient_dir = site["web_dir"], site["pyclient_dir"]
+    (web_dir / "index.html").write_text(
+        '<link rel="stylesheet" href="./static/app.css?v={{version:static/app.css}}">'
+        '<script type="py" config="./static/pyscript.json?v={{version:static/pyscript.json}}"></script>'
+        "{{version:static/missing.css}} {{version:elsewhere/x}}"
+    )
+
+    async def page() -> str:
+        async with client.http.get(client.url("/"), headers=cookie_header()) as r:
+            assert r.status == 200
+            return await r.text()
+
+    async def cache_control(url: str) -> str:
+        async with client.http.get(client.url("/").join(URL(url))) as r:
+            assert r.status == 200, url
+            return r.headers["Cache-Control"]
+
+    async with running_app(tmux_server, **site) as (client, _):
+        body = await page()
+        css = re.search(r'href="([^"]+)"', body).group(1)
+        config = re.search(r'config="([^"]+)"', body).group(1)
+        assert re.fullmatch(r"\./static/app\.css\?v=[0-9a-f]{16}", css), css
+        assert "{{version:static/missing.css}} {{version:elsewhere/x}}" in body  # left visible, not guessed
+        for url in (css, config):
+            assert await cache_control(url) == CACHE_IMMUTABLE, url
+        for stale in ("./static/app.css", "./static/app.css?v=0123456789abcdef", "./static/pyscript.json?v=x"):
+            assert await cache_control(stale) == "no-cache", stale
+
+        (web_dir / "app.css").write_text("body { color: red }")  # an edit: a new URL, the old one revalidates
+        new_css = re.search(r'href="([^"]+)"', await page()).group(1)
+        assert new_css != css
+        assert await cache_control(new_css) == CACHE_IMMUTABLE
+        assert await cache_control(css) == "no-cache"
+
+        # pyscript.json's "files" get their ?v= from the server; a client edit changes them, and the config's own.
+        (web_dir / "pyscript.json").write_text('{"files": {"../pyclient/pane.py": "./pyclient/pane.py"}}')
+        config = re.search(r'config="([^"]+)"', await page()).group(1)
+        async with client.http.get(client.url("/").join(URL(config))) as r:
+            [source] = (await r.json())["files"]
+        assert re.fullmatch(r"\.\./pyclient/pane\.py\?v=[0-9a-f]{16}", source), source
+        assert await cache_control("./pyclient/pane.py?" + source.partition("?")[2]) == CACHE_IMMUTABLE
+        (pyclient_dir / "pane.py").write_text("PANE = 2\n")
+        assert await cache_control("./pyclient/pane.py?" + source.partition("?")[2]) == "no-cache"
+        new_config = re.search(r'config="([^"]+)"', await page()).group(1)
+        assert new_config != config
+        async with client.http.get(client.url("/").join(URL(new_config))) as r:
+            assert (await r.json())["files"] != {source: "./pyclient/pane.py"}
+
+
+async def test_the_page_preloads_the_configs_files_and_imports_its_interpreter(
+    tmux_server: TmuxServer, site: dict
+) -> None:
+    """{{interpreter}} is pyscript.json's "interpreter" as served (one URL: one module, one boot);
+    {{preload-files}} a preload per "files" entry, relative to the page; {{preload-snapshot}} nothing without one."""
+    web_dir = site["web_dir"]
+    (web_dir / "pyscript.json").write_text(
+        '{"interpreter": "./static/boot.mjs?v={{version:static/app.css}}&snap={{snapshot}}",'
+        ' "files": {"../pyclient/pane.py": "./pyclient/pane.py", "/elsewhere.py": "./x.py"}}'
+    )
+    (web_dir / "index.html").write_text('<script type="module" async src="{{interpreter}}"></script>\n'
+                                        "{{preload-files}}\n[{{preload-snapshot}}]")
+    async with running_app(tmux_server, **site) as (client, _):
+        async with client.http.get(client.url("/"), headers=cookie_header()) as r:
+            body = await r.text()
+        async with client.http.get(client.url("/static/pyscript.json")) as r:
+            config = await r.json()
+    assert f'src="{html.escape(config["interpreter"])}"' in body
+    [source] = [s for s in config["files"] if s.startswith("../pyclient/")]
+    assert f'<link rel="preload" as="fetch" crossorigin href="./pyclient/pane.py?{source.partition("?")[2]}">' in body
+    assert "elsewhere" not in body  # not relative to the config: nothing to preload under a path prefix
+    assert "[]" in body  # no snapshot here

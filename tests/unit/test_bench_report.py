@@ -64,3 +64,28 @@ def test_docs_benchmarks_md_has_the_block_the_bench_rewrites() -> None:
     new = report.update_doc(doc, "BLOCK")
     assert new.split(report.BEGIN)[0] == doc.split(report.BEGIN)[0]
     assert new.split(report.END)[1] == doc.split(report.END)[1]
+
+
+def test_screen_and_live_sit_beside_the_peers_of_the_same_run_with_their_ratios() -> None:
+    res = json.loads(json.dumps(RESULTS))
+    for runs in res["boot"]["baseline"].values():
+        for r in runs:
+            r["live"] = r["painted"] + 20  # no "screen": a page without web/preboot.js's mark
+    res["boot"]["ttyd"] = {"peer": True, "cold": [{"painted": 1000, "screen": 1000, "live": 1030}],
+                           "warm": [{"painted": 800, "screen": 800, "live": 830}]}
+    res["boot"]["wetty"] = {"peer": True, "skipped": "no --wetty command given"}
+    res["boot"]["dashboard"] = {"panes": 12, "warm": [{"screen": None, "first_painted": 900, "painted": 1500,
+                                                       "live": 1700}]}
+    table = report.render(res)
+    [warm] = rows_named(table, "livepane | warm")
+    assert warm[2:] == ["n/a", "1,220", "n/a", "1.52x"]  # screen absent: n/a, not a failure
+    ttyd = rows_named(report.live_table(res), "ttyd | warm")[0]
+    assert ttyd[2:] == ["800", "830", "1.00x", "1.04x"]
+    [breakdown] = rows_named(report.boot_breakdown(res), "ttyd | warm")  # the peer's own row beside the variants
+    assert breakdown[report.BOOT_PHASES.index("screen") + 2] == "800"
+    assert rows_named(table, "wetty |")[0][2] == "skipped: no --wetty command given"
+    [live12] = rows_named(table, "all 12 live")
+    assert live12[1:] == ["1,700", "", "1"]
+    assert "peer" not in report.boot_cuts(res) and "dashboard" not in report.boot_cuts(res)
+    assert "- live, warm, vs ttyd's first prompt warm (same run): 1.52 x (target <= 1): NOT met" in report.targets(res)
+    assert "- screen visible, warm, vs ttyd's first prompt warm (same run): not measured" in report.targets(res)

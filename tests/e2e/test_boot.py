@@ -1,0 +1,154 @@
+"""The boot chain, flattened (issue 14): what the page's <head> asks for early is what the chain uses, and a warm load
+asks the server for nothing but the page and the session.
+
+The chain (PyScript's core.js -> its config -> the interpreter module -> pyodide.mjs -> pyodide.asm.mjs -> the wasm,
+the standard library, the lock file, the snapshot -> the client files -> main.py) is sequential when the page lets
+PyScript and Pyodide discover it; index.html's <head> names every link of it at once (preloads, and the interpreter
+module itself, which starts the boot). Timings are bench/'s (docs/benchmarks.md); these tests check the structure.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from html import unescape
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from livepane_e2e import BOOT_TIMEOUT_S, Server, open_panes
+
+# What the <head> adds for the boot: preloads and the early interpreter module (the one async module script).
+PRELOAD_RE = re.compile(r'<link rel="(?:module)?preload"[^>]*>\s*')
+EARLY_MODULE_RE = re.compile(r'<script type="module" async src="[^"]*"></script>\s*')
+HREF_RE = re.compile(r'(?:href|src)="([^"]+)"')
+# Requested by the chain but deliberately not preloaded (each with its reason); everything else the chain asks for
+# must be named by the <head>.
+NOT_PRELOADED = {
+    # The session, not the boot: a new ticket per socket (helper i-preview's page carries the first one).
+    "api/ticket": "the session's ticket",
+}
+
+
+# Counts the page's ticket requests (the first one is where the boot chain ends and the session begins).
+TICKET_COUNTER_JS = """(() => {
+  const nativeFetch = window.fetch.bind(window);
+  window.fetch = (input, init) => {
+    if (String(input && input.url || input).includes("api/ticket")) window.__tickets = (window.__tickets || 0) + 1;
+    return nativeFetch(input, init);
+  };
+})();"""
+
+
+def page_url(server: Server, session: str) -> str:
+    return f"{server.origin}/?session={session}"
+
+
+def requested(page: Any, load: Any) -> list[str]:
+    """Every request the page made while ``load()`` ran (URLs, in order, with repeats)."""
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    load()
+    return urls
+
+
+def chain_key(server: Server, url: str) -> str:
+    """A request as the chain sees it: the path and query below the origin (no leading slash)."""
+    parts = urlsplit(url)
+    assert parts.netloc == urlsplit(server.origin).netloc, url
+    return parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+
+
+def head_urls(server: Server, html: str) -> tuple[set[str], set[str]]:
+    """The URLs the <head> preloads (and imports early), and every other URL a tag of the page names."""
+    head = html.split("</head>", 1)[0]
+    early = PRELOAD_RE.findall(head) + EARLY_MODULE_RE.findall(head)
+    base = page_url(server, "x")
+    preloaded = {chain_key(server, urljoin(base, unescape(u))) for tag in early for u in HREF_RE.findall(tag)}
+    named = {chain_key(server, urljoin(base, unescape(u))) for u in HREF_RE.findall(html) if not u.startswith("data:")}
+    return preloaded, named - preloaded
+
+
+def test_the_head_preloads_exactly_what_the_boot_chain_asks_for(page, browser_context, server: Server) -> None:
+    """With the <head>'s preloads stripped, the page still boots and its requests are the chain; with them, every
+    preload is one of those requests (none is unused) and no file is fetched twice (each preload matched its later
+    fetch or import: a wrong `as` or a missing `crossorigin` makes Chromium fetch it again)."""
+    server.tmux.new_session("chain")
+    html = browser_context.request.get(page_url(server, "chain")).text()
+    preloaded, named = head_urls(server, html)
+    assert len(preloaded) >= 10, preloaded
+
+    def stripped(route: Any) -> None:
+        response = route.fetch()
+        body = EARLY_MODULE_RE.sub("", PRELOAD_RE.sub("", response.text()))
+        route.fulfill(response=response, body=body)
+
+    def boot() -> None:
+        page.goto(page_url(server, "chain"), wait_until="commit")
+        # Python is up and asked for its ticket: the boot chain is complete. (Not further: a page that the test
+        # fulfilled is not the server's, so Chromium's local-network checks refuse its socket.)
+        page.wait_for_function("(window.__tickets || 0) > 0", timeout=BOOT_TIMEOUT_S * 1000)
+
+    page.add_init_script(TICKET_COUNTER_JS)
+    document = re.compile(re.escape(server.origin) + r"/\?session=chain$")
+    page.route(document, stripped)
+    chain = requested(page, boot)
+    page.unroute(document)
+    chain_requests = {chain_key(server, u) for u in chain if not u.startswith(("ws:", "wss:"))}
+    chain_requests.discard("?session=chain")
+    assert not preloaded - chain_requests, f"preloaded but never asked for by the chain: {preloaded - chain_requests}"
+    unnamed = {u for u in chain_requests - preloaded - named if not any(u.startswith(p) for p in NOT_PRELOADED)}
+    assert not unnamed, f"the chain asks for these, the <head> does not preload them: {sorted(unnamed)}"
+
+    flat = requested(page, lambda: open_panes(page, server, "chain"))
+    counts: dict[str, int] = {}
+    for url in flat:
+        counts[url] = counts.get(url, 0) + 1
+    twice = {url: n for url, n in counts.items() if n > 1 and "/api/" not in url and not url.startswith("ws")}
+    assert not twice, f"fetched more than once (a preload its fetch did not use): {twice}"
+    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
+
+
+def test_a_warm_load_asks_the_server_for_the_page_and_the_session_only(page, server: Server) -> None:
+    """Every file of the boot has a versioned, immutable URL: on a warm load the browser takes each from its cache
+    without a request, where it used to revalidate the config, the interpreter module, main.py and each client file
+    (a 304 round trip each, several in series)."""
+    server.tmux.new_session("warm")
+    open_panes(page, server, "warm")  # primes the cache (the session's browser may have loaded it already)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    # requestId -> (url, status, answered from a cache: disk, prefetch/preload or the renderer's memory cache)
+    answers: dict[str, tuple[str, int, bool]] = {}
+    from_memory: set[str] = set()
+    cdp.on("Network.requestServedFromCache", lambda e: from_memory.add(e["requestId"]))
+    cdp.on("Network.responseReceived", lambda e: answers.__setitem__(e["requestId"], (
+        e["response"]["url"], e["response"]["status"],
+        bool(e["response"].get("fromDiskCache") or e["response"].get("fromPrefetchCache")))))
+    open_panes(page, server, "warm")
+    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
+    over_the_wire = [
+        (chain_key(server, url), status)
+        for request_id, (url, status, cached) in answers.items()
+        if not cached and request_id not in from_memory and not url.startswith(("ws:", "wss:", "data:"))
+    ]
+    expected = {"?session=warm", "api/ticket"}
+    revalidated = [(url, status) for url, status in over_the_wire if url not in expected]
+    assert not revalidated, f"asked the server again on a warm load (revalidations): {revalidated}"
+    assert {url for url, _ in over_the_wire} == expected, over_the_wire
+
+
+def test_the_early_module_is_pyscripts_interpreter_and_every_client_file_is_versioned(
+    browser_context, server: Server
+) -> None:
+    """The module the <head> imports early is the one pyscript.json names (one module instance: one boot), and each
+    client file PyScript fetches carries its ?v= and is preloaded under that same URL."""
+    html = browser_context.request.get(page_url(server, "x")).text()
+    config_url = re.search(r'config="([^"]+)"', html).group(1)
+    assert re.search(r"\?v=[0-9a-f]{16}$", config_url), config_url
+    config = browser_context.request.get(urljoin(page_url(server, "x"), config_url)).json()
+    early = re.search(r'<script type="module" async src="([^"]+)"', html).group(1)
+    assert unescape(early) == config["interpreter"]
+    assert "?v=" in config["interpreter"] and "snap=./static/snapshot/" in config["interpreter"]
+    for source in config["files"]:
+        path, _, query = source.partition("?")
+        assert re.fullmatch(r"v=[0-9a-f]{16}", query), source
+        assert f'href="./{posixpath.normpath("static/" + path)}?{query}"' in html, source
