@@ -713,18 +713,19 @@ class SessionBar:
 
     def _on_click(self, event: Any) -> None:
         target = event.target
+        # A lookup that finds nothing is JavaScript's null (Pyodide's falsy ``jsnull``, not None): tested by truth.
         font = target.closest("[data-font]")
-        if font is not None:
+        if font:
             self.app.font.step(int(font.dataset.font))
             return
         entry = target.closest(".bar-entry")
-        if entry is None:
+        if not entry:
             return
         session = str(entry.dataset.session)
         button = target.closest("[data-action]")
-        if button is not None:
+        if button:
             action = sessionbar.Action(str(button.dataset.action))
-        elif target.closest("a") is not None:
+        elif target.closest("a"):
             modifiers = {"ctrl": event.ctrlKey, "meta": event.metaKey, "shift": event.shiftKey, "alt": event.altKey}
             if not sessionbar.intercepts_click(int(event.button), **{k: bool(v) for k, v in modifiers.items()}):
                 return  # a new tab or window: the browser opens the link
@@ -848,7 +849,7 @@ class KeyBarView:
         self.el = js.document.getElementById("keybar")
         app.modifiers.on_change = self._show_state
         coarse = bool(js.window.matchMedia("(pointer: coarse)").matches)
-        if self.el is None or not keybar.shows_key_bar(coarse_pointer=coarse):
+        if not self.el or not keybar.shows_key_bar(coarse_pointer=coarse):
             return
         buttons = []
         for modifier in keybar.Modifier:
@@ -871,21 +872,24 @@ class KeyBarView:
 
     def _on_click(self, event: Any) -> None:
         button = event.target.closest("button")
-        if button is None:
+        if not button:
             return
         modifiers = self.app.modifiers
-        if button.dataset.mod:
-            modifiers.tap(keybar.Modifier(str(button.dataset.mod)))
+        modifier, key = button.getAttribute("data-mod"), button.getAttribute("data-key")  # jsnull when absent
+        if modifier:
+            modifiers.tap(keybar.Modifier(str(modifier)))
+            return
+        if not key:
             return
         mount = self.app.input_mount()
         if mount is None:
             return
         application = bool(mount.terminal.term.modes.applicationCursorKeysMode)
-        mount.pane.on_data(modifiers.press(str(button.dataset.key), application_cursor=application))
+        mount.pane.on_data(modifiers.press(str(key), application_cursor=application))
         mount.terminal.term.focus()
 
     def _show_state(self, state: keybar.ModState) -> None:
-        if self.el is None:
+        if not self.el:
             return
         for button in self.el.querySelectorAll("[data-mod]"):
             armed = (str(button.dataset.mod) == "ctrl" and state in keybar.CTRL_STATES) or (
@@ -1046,8 +1050,9 @@ class App:
 
         def focused(event: Any) -> None:
             pane = event.target.closest("section.pane")
-            if pane is not None and pane.dataset.session:
-                self.active = str(pane.dataset.session)
+            session = pane.getAttribute("data-session") if pane else None
+            if session:
+                self.active = str(session)
 
         listen(self.owned, js.window, "popstate", back_or_forward)
         listen(self.owned, self.panes_el, "focusin", focused)
