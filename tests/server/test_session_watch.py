@@ -86,3 +86,22 @@ async def test_bad_input_and_too_many_watchers_get_a_4xx_with_a_reason(tmux_serv
         await server.session_watch.close()  # what shutdown does: every held watcher answers at once
         answers = await asyncio.wait_for(asyncio.gather(*held), 5)
         assert [status for status, _ in answers] == [200, 200, 200]
+
+
+async def test_a_proxy_forwards_the_watch_to_its_upstream_and_waits_as_long(tmux_server: TmuxServer) -> None:
+    """Proxy mode with --upstream-token: the watch is the upstream's, held there (the proxy waits the hold plus its
+    open timeout, not just the open timeout)."""
+    upstream_token = "sbar-upstream-token"
+    async with running_app(tmux_server, token=upstream_token, session_watch=SHORT_HOLD) as (upstream_client, _):
+        upstream_url = str(upstream_client.base_url.with_scheme("ws"))
+        async with running_app(
+            tmux_server, upstream=upstream_url, upstream_token=upstream_token, session_watch=SHORT_HOLD
+        ) as (client, _):
+            status, first = await listing(client)
+            assert status == 200 and len(first["etag"]) == 16
+            started = time.monotonic()
+            status, again = await listing(client, f"since={first['etag']}")
+            assert status == 200 and again["etag"] == first["etag"]
+            assert time.monotonic() - started >= SHORT_HOLD.hold_s * 0.9  # held upstream, not answered by the proxy
+            status, text = await listing(client, "since=nope")
+            assert status == 400 and "since must be the etag" in text
