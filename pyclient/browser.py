@@ -654,6 +654,13 @@ class Slot:
 # keybar.py)
 
 
+# Each entry button's look: (class, label, title); which an entry has is sessionbar.bar_entries'.
+BAR_BUTTONS = {
+    sessionbar.Action.BESIDE: ("bar-beside", "+", "open {} beside"),
+    sessionbar.Action.CLOSE: ("bar-close", "×", "close the {} pane"),
+}
+
+
 class SessionBar:
     """``<nav id="sessions">``: one entry per session (``sessionbar.bar_entries``), a "new session" field, A−/A+.
 
@@ -668,6 +675,7 @@ class SessionBar:
         self.name_input = bar_part(".bar-new-name")
         self.message = bar_part(".bar-message")
         self.listing: sessionbar.Listing | None = None
+        self._shown: tuple[tuple[sessionbar.BarEntry, ...], str] | None = None
         listen(app.owned, self.nav, "click", self._on_click)
         listen(app.owned, self.form, "submit", self._on_submit)
         self.nav.hidden = False
@@ -684,30 +692,31 @@ class SessionBar:
         self.message.hidden = not text
 
     def render(self) -> None:
-        opened = self.app.open_sessions()
-        several = len(opened) > 1
+        """Rebuild the entries, only when they changed (a click on an entry being replaced would be lost)."""
+        search = str(js.window.location.search)
+        entries = sessionbar.bar_entries(self.listing, self.app.open_sessions())
+        if (entries, search) == self._shown:
+            return
+        self._shown = (entries, search)
         items = []
-        for entry in sessionbar.bar_entries(self.listing, opened):
+        for entry in entries:
             item = _element("span", "bar-entry")
             item.dataset.session = entry.session
             item.dataset.listed = "true" if entry.listed else "false"
             link = _element("a", "bar-open", entry.session)
-            link.href = page.session_link(entry.session)
+            link.href = sessionbar.page_search(search, (entry.session,))  # a new tab keeps ?renderer= &c.
             if entry.open:
                 link.setAttribute("aria-current", "page")
             if entry.attached:
                 link.title = f"{entry.session}: {entry.attached} attached"
             item.appendChild(link)
-            if not entry.open:
-                beside = _element("button", "bar-beside", "+")
-                beside.dataset.action = sessionbar.Action.BESIDE.value
-                beside.title = f"open {entry.session} beside"
-                item.appendChild(beside)
-            elif several:
-                close = _element("button", "bar-close", "×")
-                close.dataset.action = sessionbar.Action.CLOSE.value
-                close.title = f"close the {entry.session} pane"
-                item.appendChild(close)
+            for action in entry.actions:
+                class_name, label, title = BAR_BUTTONS[action]
+                button = _element("button", class_name, label)
+                button.type = "button"
+                button.dataset.action = action.value
+                button.title = title.format(entry.session)
+                item.appendChild(button)
             items.append(item)
         self.list_el.replaceChildren(*items)
 

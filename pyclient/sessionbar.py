@@ -80,6 +80,16 @@ def listing_of(status: int, text: str) -> Listing | None:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# What a click does
+
+
+class Action(enum.Enum):
+    SWITCH = "switch"  # the entry's name: the page shows that session alone
+    BESIDE = "beside"  # its "+": open it beside the panes already here
+    CLOSE = "close"  # its "×" (open entries, when more than one is open): close that pane
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # What the bar shows
 
 
@@ -89,32 +99,31 @@ class BarEntry:
     open: bool  # shown in a pane on this page (aria-current)
     listed: bool  # the server lists it (False: open here, gone from tmux, or not yet listed)
     attached: int  # clients tmux counts on it (0 when not listed)
+    actions: tuple[Action, ...] = ()  # its buttons besides the name (which switches)
+
+
+def _actions(is_open: bool, open_count: int) -> tuple[Action, ...]:
+    if not is_open:
+        return (Action.BESIDE,)
+    return (Action.CLOSE,) if open_count > 1 else ()
 
 
 def bar_entries(listing: Listing | None, open_sessions: tuple[str, ...]) -> tuple[BarEntry, ...]:
     """The server's sessions in its order, then the page's open ones it does not list (just created, or ended).
 
-    | session | listed | open here | entry |
-    | --- | --- | --- | --- |
-    | in the listing | yes | yes / no | shown, marked current when open |
-    | open, not listed | no | yes | shown after the listed ones, marked current and not listed |
-    | neither | | | not shown |
+    | session | listed | open here | entry | buttons |
+    | --- | --- | --- | --- | --- |
+    | in the listing, not open | yes | no | shown | "+" (beside) |
+    | in the listing, open | yes | yes | shown, marked current | "×" (close) when another pane is open |
+    | open, not listed | no | yes | after the listed ones, marked current and not listed | as above |
+    | neither | | | not shown | |
     """
     listed = listing.sessions if listing is not None else ()
     counts = dict(zip(listed, listing.attached, strict=True)) if listing is not None else {}
-    entries = [BarEntry(s, s in open_sessions, True, counts[s]) for s in listed]
-    entries += [BarEntry(s, True, False, 0) for s in open_sessions if s not in counts]
+    n = len(open_sessions)
+    entries = [BarEntry(s, s in open_sessions, True, counts[s], _actions(s in open_sessions, n)) for s in listed]
+    entries += [BarEntry(s, True, False, 0, _actions(True, n)) for s in open_sessions if s not in counts]
     return tuple(entries)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# What a click does
-
-
-class Action(enum.Enum):
-    SWITCH = "switch"  # the entry's name: the page shows that session alone
-    BESIDE = "beside"  # its "+": open it beside the panes already here
-    CLOSE = "close"  # its "×" (open entries, when more than one is open): close that pane
 
 
 def after_action(open_sessions: tuple[str, ...], session: str, action: Action) -> tuple[str, ...]:

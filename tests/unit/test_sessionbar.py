@@ -45,11 +45,12 @@ def test_a_listing_keeps_valid_ids_in_order_with_their_attached_counts() -> None
 def test_the_bar_lists_the_servers_sessions_then_the_open_ones_it_does_not_list() -> None:
     listing = Listing("main", ("main", "b"), (1, 0), ETAG)
     assert bar_entries(listing, ("b", "new")) == (
-        BarEntry("main", False, True, 1),
-        BarEntry("b", True, True, 0),
-        BarEntry("new", True, False, 0),
+        BarEntry("main", False, True, 1, (Action.BESIDE,)),
+        BarEntry("b", True, True, 0, (Action.CLOSE,)),
+        BarEntry("new", True, False, 0, (Action.CLOSE,)),
     )
-    assert bar_entries(None, ("x",)) == (BarEntry("x", True, False, 0),)
+    # One pane open: it cannot be closed (a page shows at least one).
+    assert bar_entries(None, ("x",)) == (BarEntry("x", True, False, 0, ()),)
 
 
 @pytest.mark.parametrize(
