@@ -92,6 +92,10 @@ class SessionWatch:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(deadline):
                     await asyncio.shield(first)  # the listing is at most one interval old from here on
+                    if self._etag != since:
+                        # Either the list changed or our copy is older than the watcher's (a poll that started
+                        # before its last answer): only a fresh listing can tell, and only this rare case pays it.
+                        self._update(*await self.current())
                     while self._etag == since and not self._closed:
                         await self._changed.wait()
             if self._etag is None:  # the first poll did not finish in time
@@ -117,10 +121,7 @@ class SessionWatch:
                     log.exception("listing sessions for the session watch failed")
                 else:
                     self.polls += 1
-                    etag = listing_etag(self.default, sessions)
-                    if etag != self._etag:
-                        self._listing, self._etag = sessions, etag
-                        self._wake()
+                    self._update(sessions, listing_etag(self.default, sessions))
                 if first is not None and not first.done():
                     first.set_result(None)
                 await asyncio.sleep(self.policy.poll_interval_s)
@@ -129,6 +130,11 @@ class SessionWatch:
         finally:
             if first is not None and not first.done():
                 first.set_result(None)
+
+    def _update(self, sessions: Listing, etag: str) -> None:
+        if etag != self._etag:
+            self._listing, self._etag = sessions, etag
+            self._wake()
 
     def _wake(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()

@@ -775,6 +775,8 @@ class SessionWatcher:
         self.since = since
         self.policy = sessionbar.WatchPolicy()
         self.failures = 0
+        self.state = "starting"  # for tests: asking (a request out, held) | waiting | hidden | stopped
+        self.requests = 0
         self._controller: Any = None
         self._visible = asyncio.Event()
         self._update_visibility()
@@ -796,7 +798,11 @@ class SessionWatcher:
 
     async def _run(self) -> None:
         while not self.app.owned.disposed:
-            await self._visible.wait()
+            if not self._visible.is_set():
+                self.state = "hidden"
+                await self._visible.wait()
+            self.state = "asking"
+            self.requests += 1
             url = page.sessions_url(_base_url())
             if self.since is not None:
                 url += f"?since={self.since}"
@@ -822,8 +828,10 @@ class SessionWatcher:
                 self.app.bar.show_listing(answer.listing)
             self.app.bar.say(answer.message)
             if answer.next_ms is None:
+                self.state = "stopped"
                 return
             if answer.next_ms > 0:
+                self.state = "waiting"
                 await asyncio.sleep(answer.next_ms / 1000.0)
 
 
@@ -1110,6 +1118,12 @@ class App:
         def live_proxies() -> int:
             return LiveProxies.count
 
+        def session_watch() -> Any:
+            watcher = getattr(self, "watcher", None)
+            if watcher is None:
+                return _js_object({"state": "none", "requests": 0})
+            return _js_object({"state": watcher.state, "requests": watcher.requests})
+
         def code_cache() -> Any:
             cache = codecache.installed()
             counts = {"entries": len(cache), "hits": cache.hits, "misses": cache.misses} if cache else {"entries": 0}
@@ -1125,6 +1139,7 @@ class App:
         api.liveSockets = proxy(self.owned, live_sockets)
         api.liveProxies = proxy(self.owned, live_proxies)
         api.codeCache = proxy(self.owned, code_cache)
+        api.sessionWatch = proxy(self.owned, session_watch)
         js.window.livepane = api
 
 

@@ -197,3 +197,30 @@ def test_a_desktop_has_no_key_bar(page, server: Server) -> None:
     server.tmux.new_session("sbar-desk")
     open_panes(page, server, "sbar-desk")
     assert page.is_hidden("#keybar")
+
+
+def watch_state(page: Any) -> dict[str, Any]:
+    return page.evaluate("window.livepane.sessionWatch()")
+
+
+def test_a_hidden_tab_lets_go_of_its_watch_and_catches_up_when_shown(page, server: Server) -> None:
+    """A held request takes one of the browser's 6 connections per host (shared by every tab): a hidden tab aborts
+    its watch, and asks again (catching up) when it is shown."""
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    server.tmux.new_session("sbar-hide")
+    open_panes(page, server, "sbar-hide")
+    wait_for_bar(page, lambda names: "sbar-hide" in names, "the bar")
+    wait_until(lambda: watch_state(page)["state"] == "asking", 10, "a held watch")
+    set_visibility = """state => {
+        Object.defineProperty(document, 'visibilityState', {value: state, configurable: true});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }"""
+    page.evaluate(set_visibility, "hidden")
+    wait_until(lambda: watch_state(page)["state"] == "hidden", 5, "the watch to stop")
+    wait_until(lambda: any("/api/sessions?since=" in url for url in failed), 5, "the held request to be aborted")
+    asked = watch_state(page)["requests"]
+    server.tmux.new_session("sbar-while-hidden")
+    page.evaluate(set_visibility, "visible")
+    wait_for_bar(page, lambda names: "sbar-while-hidden" in names, "the bar to catch up once shown")
+    assert watch_state(page)["requests"] > asked
