@@ -105,3 +105,24 @@ async def test_a_proxy_forwards_the_watch_to_its_upstream_and_waits_as_long(tmux
             assert time.monotonic() - started >= SHORT_HOLD.hold_s * 0.9  # held upstream, not answered by the proxy
             status, text = await listing(client, "since=nope")
             assert status == 400 and "since must be the etag" in text
+
+
+async def test_a_watcher_never_gets_a_listing_older_than_its_own(tmux_server: TmuxServer) -> None:
+    """The shared copy is up to one poll old: a watcher holding a fresher etag (from a plain GET after a change) is
+    held on its own listing, not answered with the older copy."""
+    slow_poll = SessionWatchPolicy(hold_s=0.5, poll_interval_s=30.0, max_watchers=8)
+    async with running_app(tmux_server, session_watch=slow_poll) as (client, server):
+        _, before = await listing(client)
+        first = asyncio.ensure_future(listing(client, f"since={before['etag']}"))  # starts the poll: copy = before
+        while server.session_watch.polls == 0:
+            await asyncio.sleep(0.01)
+        made = await asyncio.to_thread(tmux_server.new_session)  # the next poll is 30 s away: the copy is old now
+        try:
+            _, fresh = await listing(client)
+            assert made in {s["id"] for s in fresh["sessions"]}
+            status, answer = await listing(client, f"since={fresh['etag']}")
+            assert status == 200 and answer["etag"] == fresh["etag"], "answered with the older copy"
+            assert made in {s["id"] for s in answer["sessions"]}
+            await first
+        finally:
+            await asyncio.to_thread(tmux_server.kill_session, made)
