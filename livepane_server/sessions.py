@@ -31,6 +31,9 @@ ETAG_RE = re.compile(r"\A[0-9a-f]{16}\Z")
 
 Listing = list[dict[str, Any]]
 
+# close() lets a `tmux list-sessions` in flight finish (~5 ms) for this long: well inside the shutdown's 0.6 s.
+CLOSE_WAIT_S = 0.2
+
 
 @dataclasses.dataclass(frozen=True)
 class SessionWatchPolicy:
@@ -72,6 +75,7 @@ class SessionWatch:
         self._first_poll: asyncio.Future[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._closed = False
+        self._stop = asyncio.Event()
         self.watchers = 0
         self.polls = 0  # tmux commands run for watchers (tests: one per interval, whatever the number of watchers)
 
@@ -124,7 +128,8 @@ class SessionWatch:
                     self._update(sessions, listing_etag(self.default, sessions))
                 if first is not None and not first.done():
                     first.set_result(None)
-                await asyncio.sleep(self.policy.poll_interval_s)
+                with contextlib.suppress(TimeoutError):  # the interval, or close()
+                    await asyncio.wait_for(self._stop.wait(), self.policy.poll_interval_s)
                 if self.watchers == 0:
                     return  # nobody watches: no more tmux commands until someone does
         finally:
@@ -141,10 +146,15 @@ class SessionWatch:
         changed.set()
 
     async def close(self) -> None:
-        """Answer every held watcher now and stop polling."""
+        """Answer every held watcher now and stop polling: a tmux command in flight may finish (a cancelled one
+        would leave its process to be reaped after the loop is gone), within CLOSE_WAIT_S."""
         self._closed = True
+        self._stop.set()
         self._wake()
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        if self._poller is not None and not self._poller.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._poller), CLOSE_WAIT_S)
+            except TimeoutError:
+                self._poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._poller
