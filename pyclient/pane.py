@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from .disposables import OneShotTimer
 from .protocol import (
     ACK,
+    DRAIN,
     OUTPUT,
     PAUSE,
     PREFERENCES,
@@ -37,8 +38,10 @@ from .protocol import (
     parse_ack,
     parse_preferences,
     resize_frame,
+    scroll_frame,
 )
 from .reconnect import ReconnectingSocket, ReconnectPolicy, State, Status, StopReason, TicketFetcher
+from .wheel import Owner, Wheel, WheelAccumulator, WheelPolicy, wheel_owner
 
 __all__ = [
     "ENDED_PANELS",
@@ -349,6 +352,8 @@ class PaneStats:
     output_bytes: int = 0
     input_dropped_bytes: int = 0
     input_uncertain_bytes: int = 0  # sent, then the connection broke before the server acknowledged it
+    scroll_frames: int = 0  # SCROLL frames sent (the wheel, with tmux's mouse off)
+    scrolled_lines: int = 0  # lines they asked for, up and down alike
 
 
 class Pane:
@@ -380,6 +385,7 @@ class Pane:
         get_ticket: TicketFetcher | None = None,
         policy: ReconnectPolicy | None = None,
         flow_policy: FlowPolicy | None = None,
+        wheel_policy: WheelPolicy | None = None,
         on_ended: Callable[[Pane, EndedPanel], None] | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
@@ -394,6 +400,7 @@ class Pane:
         self.stats = PaneStats()
         self.gate = ReplyGate()
         self.flow = FlowControl(flow_policy)
+        self.wheel = WheelAccumulator(wheel_policy)
         self.disposed = False
         self._sent_size: tuple[int, int] | None = None
         self._opening = False  # inside on_open: the handshake must be the socket's first frame
@@ -481,6 +488,21 @@ class Pane:
         if size != self._sent_size and self.machine.send(resize_frame(*size), hold=False):
             self._sent_size = size
 
+    def on_wheel(self, wheel: Wheel) -> bool:
+        """A wheel event over the terminal; returns whether xterm.js should handle it (see ``pyclient/wheel.py``).
+
+        With tmux's mouse off the pane takes it: a SCROLL frame (``hold=False``: a scroll belongs to the screen the
+        user is looking at, never replayed on a later connection) once whole lines have built up."""
+        owner = wheel_owner(wheel, connected=self.gate.is_open, server_protocol=self.machine.server_protocol)
+        if owner is Owner.XTERM:
+            return True
+        if owner is Owner.LIVEPANE:
+            lines = self.wheel.lines(wheel)
+            if lines and self.machine.send(scroll_frame(lines), hold=False):
+                self.stats.scroll_frames += 1
+                self.stats.scrolled_lines += abs(lines)
+        return False
+
     def on_parsed(self) -> None:
         """A write callback: xterm parsed the oldest outstanding chunk."""
         frame = self.flow.parsed()
@@ -494,8 +516,8 @@ class Pane:
     # Machine events
 
     def on_message(self, data: Any) -> None:
-        """A server frame: output to the terminal; title, preferences, acks and probe answers to their owners. (Every
-        frame already told the machine the link is alive; a probe answer has nothing more to say.)"""
+        """A server frame: output to the terminal; title, preferences, acks, drains and probe answers to their owners.
+        (Every frame already told the machine the link is alive; a probe answer has nothing more to say.)"""
         kind, payload, nbytes = self._split_frame(data)
         if kind == OUTPUT:
             if nbytes == 0:
@@ -518,6 +540,8 @@ class Pane:
             self.machine.set_server_protocol(prefs.protocol)
             if prefs.keepalive_ms is not None:
                 self.machine.expect_keepalive(prefs.keepalive_ms)
+        elif kind == DRAIN:
+            self.machine.drain()  # a restart: input on this connection ends here; what follows waits for the next
         elif kind == PROBE_ANSWER:
             pass
 

@@ -20,11 +20,15 @@ from typing import Any
 
 __all__ = [
     "ACK",
+    "DRAIN",
+    "DRAIN_FRAME",
     "INPUT",
+    "INPUT_END",
     "KEEPALIVE_FRAME",
     "MAX_CLIENT_FRAME_BYTES",
     "MAX_CLOSE_REASON_BYTES",
     "MAX_PROBE_PAYLOAD_BYTES",
+    "MAX_SCROLL_LINES",
     "MAX_TERMINAL_SIDE",
     "OUTPUT",
     "PAUSE",
@@ -34,6 +38,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "RESIZE",
     "RESUME",
+    "SCROLL",
     "SENDABLE_CLOSE_CODES",
     "SESSION_ID_RE",
     "SUBPROTOCOL",
@@ -50,10 +55,12 @@ __all__ = [
     "output_frame",
     "parse_ack",
     "parse_preferences",
+    "parse_scroll",
     "preferences_frame",
     "probe_answer_frame",
     "probe_frame",
     "resize_frame",
+    "scroll_frame",
     "split_input",
     "title_frame",
 ]
@@ -67,6 +74,9 @@ PAUSE = b"2"
 RESUME = b"3"
 # livepane protocol 2, sent only to a server whose preferences say protocol >= 2 (ttyd uses 0-3 client to server):
 PROBE = b"9"  # + payload (<= MAX_PROBE_PAYLOAD_BYTES ASCII): "answer me now"
+INPUT_END = b"7"  # the answer to DRAIN: no input follows on this connection (what was typed since waits for the next)
+# livepane protocol 3, sent only to a server whose preferences say protocol >= 3:
+SCROLL = b"8"  # + ASCII signed decimal N: scroll the session's active pane N lines (N < 0: back into the history)
 
 # Server to client: the first byte of each frame, as an int (what a Uint8Array index gives).
 OUTPUT = ord("0")
@@ -75,16 +85,26 @@ PREFERENCES = ord("2")
 # livepane protocol 2, sent only to a client whose handshake said protocol >= 2 (ttyd uses 0-2 server to client):
 ACK = ord("8")  # + ASCII decimal N: input frames of this connection written to the PTY so far (cumulative)
 PROBE_ANSWER = ord("9")  # + the probe's payload, sent as soon as the probe is read
+# The server is about to close 1012: send INPUT_END and no more input here. Browsers drop what a page sends after
+# they received a close frame, before the page hears of it; so a restart ends the client's input before its close.
+DRAIN = ord("7")
 
 # An empty output frame: the server's keepalive, sent after a quiet interval so a half-open socket is noticed.
 KEEPALIVE_FRAME = bytes([OUTPUT])
 
 # livepane's own fields in the handshake and the preferences frame, under the key "livepane" (a plain ttyd sends and
-# reads none). 2: acks and probes (docs/protocol.md §2). A peer that sends no "livepane" key speaks 0 (plain ttyd).
-PROTOCOL_VERSION = 2
+# reads none). 2: acks and probes; 3: scroll requests (docs/protocol.md §2). A peer that sends no "livepane" key
+# speaks 0 (plain ttyd).
+PROTOCOL_VERSION = 3
 
 # A probe's payload: a short token the answer echoes (a counter is enough).
 MAX_PROBE_PAYLOAD_BYTES = 16
+
+# The most lines one SCROLL moves (a larger request is clamped to it): tmux's default history-limit is 2000 lines, and
+# a fast fling of a wheel is some tens of lines per event; it bounds the repeat count serve.py hands tmux.
+MAX_SCROLL_LINES = 1000
+# A SCROLL payload: a sign and at most 9 digits (a client sends at most MAX_SCROLL_LINES; anything longer is garbage).
+_SCROLL_RE = re.compile(rb"\A[+-]?[1-9][0-9]{0,8}\Z")
 
 # \Z, not $: "$" also matches before a trailing newline, which would let "main\n" through.
 SESSION_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
@@ -134,6 +154,7 @@ class Reason:
     CLIENT_TIMEOUT = "connect timeout"
     KEEPALIVE_TIMEOUT = "keepalive timeout"
     PROBE_TIMEOUT = "probe timeout"  # protocol 2: input sent, a probe sent, nothing received by its deadline
+    DRAIN_TIMEOUT = "restart timeout"  # a DRAIN, then no close within the policy's drain_close_ms
     OFFLINE = "offline"  # the browser said it is offline: the pane left the connection at once
 
 
@@ -204,6 +225,9 @@ def probe_answer_frame(payload: bytes) -> bytes:
     return bytes([PROBE_ANSWER]) + payload
 
 
+DRAIN_FRAME = bytes([DRAIN])
+
+
 def ack_frame(count: int) -> bytes:
     return bytes([ACK]) + str(int(count)).encode()
 
@@ -212,6 +236,22 @@ def parse_ack(payload: str) -> int | None:
     """The count an ACK frame carries; ``None`` if it is not a plain non-negative decimal."""
     text = payload.strip()
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
+
+
+def scroll_frame(lines: int) -> bytes:
+    """Ask the server to scroll the session's active pane ``lines`` lines (negative: up, into the history)."""
+    lines = max(-MAX_SCROLL_LINES, min(MAX_SCROLL_LINES, int(lines)))
+    if lines == 0:
+        raise ValueError("a scroll moves at least one line")
+    return SCROLL + str(lines).encode()
+
+
+def parse_scroll(payload: bytes) -> int | None:
+    """The lines a SCROLL frame asks for, clamped to +-MAX_SCROLL_LINES; ``None`` if it is not a nonzero signed
+    decimal of at most 9 digits."""
+    if not _SCROLL_RE.match(payload):
+        return None
+    return max(-MAX_SCROLL_LINES, min(MAX_SCROLL_LINES, int(payload)))
 
 
 def resize_frame(columns: int, rows: int) -> bytes:

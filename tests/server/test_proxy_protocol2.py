@@ -47,7 +47,7 @@ async def test_acks_and_probe_answers_of_a_livepane_upstream_pass_through(
         upstream_url = str(upstream_client.base_url.with_scheme("ws"))
         async with running_app(tmux_server, upstream=upstream_url, upstream_token=UPSTREAM_TOKEN) as (client, _):
             pane = await open_with(client, session, 2)
-            assert pane.got.preferences["livepane"]["protocol"] == 2
+            assert pane.got.preferences["livepane"]["protocol"] == protocol.PROTOCOL_VERSION
             await pane.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
             await pane.ws.send_bytes(protocol.PROBE + b"via-proxy")
             await pane.read_until(
@@ -126,6 +126,9 @@ async def test_lines_typed_across_proxy_restarts_arrive_exactly_once(
     print(f"proxy restart typing: {typist.sent} lines, {len(restarts)} restarts: {len(lost)} lost")
     assert_only_restart_closes(typist)
     assert lost == [], lost[:10]
+    # The proxy's own restart drains the browser too, with the upstream's acks (docs/protocol.md §2).
+    undrained = [close for close in typist.restart_closes if not close[0] or close[1] != close[2]]
+    assert len(typist.restart_closes) == len(restarts) and undrained == [], typist.restart_closes
     assert got == expected
     tmux_server.kill_session(session_id)
 
