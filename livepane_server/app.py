@@ -36,6 +36,7 @@ from .client_json import BadJson, read_json_body
 from .config import Config
 from .proxy import UpstreamProxy, classify_upstream_error
 from .request_log import RequestLog
+from .sessions import ETAG_RE, SessionWatch, TooManyWatchers
 from .tmux import Tmux
 from .websocket import TerminalSocket
 
@@ -90,6 +91,7 @@ class LivepaneServer:
             if config.upstream
             else None
         )
+        self.session_watch = SessionWatch(config.default_session, self._listing, config.session_watch)
         self.sockets: dict[web.WebSocketResponse, SocketCloser] = {}
         self.handlers: set[asyncio.Task[None]] = set()
         self.stopping = False
@@ -137,6 +139,7 @@ class LivepaneServer:
             await self.tmux.prefer_latest_size_globally()
 
     async def _on_shutdown(self, app: web.Application) -> None:
+        await self.session_watch.close()  # held session watchers answer now
         await self.close_all_sockets()
 
     async def _on_cleanup(self, app: web.Application) -> None:
@@ -256,21 +259,34 @@ class LivepaneServer:
         )
 
     async def list_sessions(self, request: web.Request) -> web.Response:
-        if self.proxy is not None and not self.proxy.upstream_token:
-            return web.json_response(self._single_terminal_listing(), headers={"Cache-Control": CACHE_NEVER})
-        if self.proxy is not None:
-            return await self._forward(request, "GET", "api/sessions")
-        sessions = await self.tmux.list_sessions()
+        """The listing; with ``?since=<etag>`` held until it differs from that one (sessions.SessionWatch)."""
+        since = request.query.get("since")
+        if since is not None and not ETAG_RE.match(since):
+            return text_error(400, "bad request: since must be the etag of an earlier listing (16 hex digits)")
+        if self.proxy is not None and self.proxy.upstream_token:
+            hold_s = self.config.session_watch.hold_s if since is not None else 0.0
+            return await self._forward(request, "GET", "api/sessions", extra_timeout_s=hold_s)
+        try:
+            if since is None:
+                sessions, etag = await self.session_watch.current()
+            else:
+                sessions, etag = await self.session_watch.wait_for_change(since)
+        except TooManyWatchers as exc:
+            retry_after = str(round(self.config.session_watch.hold_s))
+            response = text_error(429, str(exc))
+            response.headers["Retry-After"] = retry_after
+            return response
         return web.json_response(
-            {"default": self.config.default_session, "sessions": sessions}, headers={"Cache-Control": CACHE_NEVER}
+            {"default": self.config.default_session, "sessions": sessions, "etag": etag},
+            headers={"Cache-Control": CACHE_NEVER},
         )
 
-    def _single_terminal_listing(self) -> dict[str, object]:
-        """Proxy mode without an upstream token: one terminal (a ttyd), which has no session API. The listing names
-        the default session, so the printed URL mounts a pane on it; the sizes are unknown (0)."""
-        default = self.config.default_session
-        session = {"id": default, "attached": 0, "width": 0, "height": 0, "alive": True}
-        return {"default": default, "sessions": [session]}
+    async def _listing(self) -> list[dict[str, object]]:
+        """The sessions this server serves: tmux's; in proxy mode without an upstream token, one terminal (a ttyd,
+        which has no session API): the default session, so the printed URL mounts a pane on it (sizes unknown: 0)."""
+        if self.proxy is not None:
+            return [{"id": self.config.default_session, "attached": 0, "width": 0, "height": 0, "alive": True}]
+        return await self.tmux.list_sessions()
 
     async def create_session(self, request: web.Request) -> web.Response:
         session_id = request.match_info["session"]
@@ -286,15 +302,20 @@ class LivepaneServer:
         body = {"id": session_id, "created": created}
         return web.json_response(body, status=status, headers={"Cache-Control": CACHE_NEVER})
 
-    async def _forward(self, request: web.Request, method: str, path: str) -> web.Response:
-        """Proxy mode: the session API is the upstream's (a serve.py with --upstream-token)."""
+    async def _forward(
+        self, request: web.Request, method: str, path: str, extra_timeout_s: float = 0.0
+    ) -> web.Response:
+        """Proxy mode: the session API is the upstream's (a serve.py with --upstream-token). The query goes along (a
+        held session watch: ``extra_timeout_s`` is its hold)."""
         assert self.proxy is not None and self.proxy.http is not None
         if not self.proxy.upstream_token:
             return text_error(501, "not implemented: the upstream has no session API (no --upstream-token)")
         try:
-            async with asyncio.timeout(self.config.retry.open_timeout_s):
+            async with asyncio.timeout(self.config.retry.open_timeout_s + extra_timeout_s):
                 async with self.proxy.http.request(
-                    method, self.proxy.http_base() / path, headers=self.proxy.auth_headers()
+                    method,
+                    (self.proxy.http_base() / path).with_query(request.query),
+                    headers=self.proxy.auth_headers(),
                 ) as upstream:
                     body = await upstream.read()
                     return web.Response(

@@ -31,7 +31,7 @@ from typing import Any
 import js
 from pyodide.ffi import create_once_callable, create_proxy, to_js
 
-from . import codecache, page
+from . import codecache, fontsize, keybar, page, sessionbar
 from .disposables import Disposables, OneShotTimer
 from .gate import Admission, HandshakeGate
 from .pane import CaptionView, EndedPanel, Notice, Pane
@@ -319,6 +319,7 @@ class XtermTerminal:
         self.host, self.term, self.fit_addon = made.host, made.term, made.fit
         owned.add(self.host.remove)
         self._pane: Pane | None = None
+        self._typed = app.modifiers.typed
         self._left_screen = ""  # the alternate screen as it was when tmux left it (see LEAVE_ALTERNATE_SCREEN)
         self._erased_screen = ""  # the alternate screen as it was before its last full erase
         self._screen_element: Any = None  # xterm's .xterm-screen (rows × row height): the wheel's pixels per line
@@ -342,7 +343,8 @@ class XtermTerminal:
     def attach(self, pane: Pane, owned: Disposables) -> None:
         """Route xterm's events and the container's size to ``pane``; ``owned`` undoes it all."""
         self._pane = pane
-        subscribe(owned, self.term.onData, pane.on_data)
+        typed = self._typed  # the touch key bar's sticky Ctrl/Alt (pyclient/keybar.py); idle, data passes as it is
+        subscribe(owned, self.term.onData, lambda data: pane.on_data(typed(str(data))))
         subscribe(owned, self.term.onBinary, pane.on_binary)
         subscribe(owned, self.term.onResize, lambda size: pane.on_resize(size.cols, size.rows))
         observer = js.ResizeObserver.new(proxy(owned, lambda entries, observer: pane.request_fit()))
@@ -561,6 +563,7 @@ class Mount:
             "opens": pane.stats.opens,
             "columns": int(self.terminal.term.cols),
             "rows": int(self.terminal.term.rows),
+            "font_size": int(self.terminal.term.options.fontSize),
             "replies_sent": pane.stats.replies_sent,
             "replies_dropped": pane.stats.replies_dropped,
             "output_bytes": pane.stats.output_bytes,
@@ -604,12 +607,29 @@ class Slot:
         self.relaunch = part(".relaunch")
         self.relaunch_text = part(".relaunch-text")
         self.relaunch_button = part(".relaunch-button")
-        # Page-lifetime: the slot's buttons outlive its mounts.
-        listen(app.owned, self.relaunch_button, "click", lambda event: self._start_relaunch())
-        listen(app.owned, self.retry_button, "click", lambda event: self.mount and self.mount.pane.retry_now())
+        # Slot-lifetime: the slot's buttons outlive its mounts; the session bar closes slots (Slot.dispose).
+        self.owned = Disposables()
+        listen(self.owned, self.relaunch_button, "click", lambda event: self._start_relaunch())
+        listen(self.owned, self.retry_button, "click", lambda event: self.mount and self.mount.pane.retry_now())
         self.notice_timer = OneShotTimer(app.timers.set_timeout, app.timers.clear_timeout, self._hide_notice)
-        app.owned.register(self.notice_timer)
+        self.owned.register(self.notice_timer)
         self.opens_before = 0  # opens of this slot's earlier mounts (before relaunches)
+
+    def dispose(self) -> None:
+        """The pane is closed (the session bar): unmount, free the slot's listeners, leave the page. Safe twice."""
+        try:
+            if self.mount is not None:
+                mount, self.mount = self.mount, None
+                mount.unmount()
+        finally:
+            try:
+                self.owned.dispose()
+            finally:
+                self.root.remove()
+
+    def focus(self) -> None:
+        if self.mount is not None:
+            self.mount.terminal.term.focus()
 
     def mount_pane(self, *, focus: bool) -> None:
         self.relaunch.hidden = True
@@ -659,12 +679,280 @@ class Slot:
             status, text = await _fetch("POST", page.session_url(_base_url(), self.session))
         except Exception as error:
             status, text = 0, str(error)
+        if self.owned.disposed:
+            return  # the pane was closed meanwhile
         if page.created(status):
             self.mount_pane(focus=True)
             return
         reason = page.refusal_reason(text)
         self.relaunch_text.textContent = f"{self.relaunch_button.textContent} failed ({status}): {reason}"
         self.relaunch_button.disabled = False
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The session bar, its watch on the list, the font size, the touch key bar (decisions: sessionbar.py, fontsize.py,
+# keybar.py)
+
+
+# Each entry button's look: (class, label, title); which an entry has is sessionbar.bar_entries'.
+BAR_BUTTONS = {
+    sessionbar.Action.BESIDE: ("bar-beside", "+", "open {} beside"),
+    sessionbar.Action.CLOSE: ("bar-close", "×", "close the {} pane"),
+}
+
+
+class SessionBar:
+    """``<nav id="sessions">``: one entry per session (``sessionbar.bar_entries``), a "new session" field, A−/A+.
+
+    One delegated listener per event for the whole bar (entries are rebuilt on every change, and own nothing)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.nav = js.document.getElementById("sessions")
+        bar_part = self.nav.querySelector  # each in index.html's #sessions (tests/unit/test_pane_template.py)
+        self.list_el = bar_part(".bar-list")
+        self.form = bar_part(".bar-new")
+        self.name_input = bar_part(".bar-new-name")
+        self.message = bar_part(".bar-message")
+        self.listing: sessionbar.Listing | None = None
+        self._shown: tuple[tuple[sessionbar.BarEntry, ...], str] | None = None
+        listen(app.owned, self.nav, "click", self._on_click)
+        listen(app.owned, self.form, "submit", self._on_submit)
+        self.nav.hidden = False
+
+    def show_listing(self, listing: sessionbar.Listing | None) -> None:
+        if listing is not None:
+            self.listing = listing
+            self.app.default = listing.default
+            self.form.hidden = False  # a server with a session API: new sessions can be made
+        self.render()
+
+    def say(self, text: str) -> None:
+        self.message.textContent = text
+        self.message.hidden = not text
+
+    def render(self) -> None:
+        """Rebuild the entries, only when they changed (a click on an entry being replaced would be lost)."""
+        search = str(js.window.location.search)
+        entries = sessionbar.bar_entries(self.listing, self.app.open_sessions())
+        if (entries, search) == self._shown:
+            return
+        self._shown = (entries, search)
+        items = []
+        for entry in entries:
+            item = _element("span", "bar-entry")
+            item.dataset.session = entry.session
+            item.dataset.listed = "true" if entry.listed else "false"
+            link = _element("a", "bar-open", entry.session)
+            link.href = sessionbar.page_search(search, (entry.session,))  # a new tab keeps ?renderer= &c.
+            if entry.open:
+                link.setAttribute("aria-current", "page")
+            if entry.attached:
+                link.title = f"{entry.session}: {entry.attached} attached"
+            item.appendChild(link)
+            for action in entry.actions:
+                class_name, label, title = BAR_BUTTONS[action]
+                button = _element("button", class_name, label)
+                button.type = "button"
+                button.dataset.action = action.value
+                button.title = title.format(entry.session)
+                item.appendChild(button)
+            items.append(item)
+        self.list_el.replaceChildren(*items)
+
+    def _on_click(self, event: Any) -> None:
+        target = event.target
+        # A lookup that finds nothing is JavaScript's null (Pyodide's falsy ``jsnull``, not None): tested by truth.
+        font = target.closest("[data-font]")
+        if font:
+            self.app.font.step(int(font.dataset.font))
+            return
+        entry = target.closest(".bar-entry")
+        if not entry:
+            return
+        session = str(entry.dataset.session)
+        button = target.closest("[data-action]")
+        if button:
+            action = sessionbar.Action(str(button.dataset.action))
+        elif target.closest("a"):
+            modifiers = {"ctrl": event.ctrlKey, "meta": event.metaKey, "shift": event.shiftKey, "alt": event.altKey}
+            if not sessionbar.intercepts_click(int(event.button), **{k: bool(v) for k, v in modifiers.items()}):
+                return  # a new tab or window: the browser opens the link
+            action = sessionbar.Action.SWITCH
+        else:
+            return
+        event.preventDefault()
+        self.app.show(sessionbar.after_action(self.app.open_sessions(), session, action), focus=session)
+
+    def _on_submit(self, event: Any) -> None:
+        event.preventDefault()
+        check = sessionbar.check_new_name(str(self.name_input.value))
+        if check.error:
+            self.say(check.error)
+            return
+        self.say("")
+        self.app.spawn(self._create(check.name))
+
+    async def _create(self, name: str) -> None:
+        try:
+            status, text = await _fetch("POST", page.session_url(_base_url(), name))
+        except Exception as error:
+            status, text = 0, str(error)
+        if not page.created(status):
+            self.say(f"could not create {name} ({status}): {page.refusal_reason(text)}")
+            return
+        self.name_input.value = ""
+        self.app.show(sessionbar.after_action(self.app.open_sessions(), name, sessionbar.Action.SWITCH), focus=name)
+
+
+class SessionWatcher:
+    """Keeps the bar current: ``GET api/sessions?since=<etag>``, held by the server until the list changes
+    (``sessionbar.watch_answer`` says what next). Only while the tab is visible: a hidden tab's request is aborted,
+    which frees its connection (a browser has 6 per host over HTTP/1.1, shared by every tab)."""
+
+    def __init__(self, app: App, since: str | None) -> None:
+        self.app = app
+        self.since = since
+        self.policy = sessionbar.WatchPolicy()
+        self.failures = 0
+        self.state = "starting"  # for tests: asking (a request out, held) | waiting | hidden | stopped
+        self.requests = 0
+        self._controller: Any = None
+        self._visible = asyncio.Event()
+        self._update_visibility()
+        listen(app.owned, js.document, "visibilitychange", lambda event: self._update_visibility())
+        app.owned.add(self._abort)
+        app.spawn(self._run())
+
+    def _update_visibility(self) -> None:
+        if js.document.visibilityState == "visible":
+            self._visible.set()
+        else:
+            self._visible.clear()
+            self._abort()
+
+    def _abort(self) -> None:
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.abort()
+
+    async def _run(self) -> None:
+        while not self.app.owned.disposed:
+            if not self._visible.is_set():
+                self.state = "hidden"
+                await self._visible.wait()
+            self.state = "asking"
+            self.requests += 1
+            url = page.sessions_url(_base_url())
+            if self.since is not None:
+                url += f"?since={self.since}"
+            started = now_ms()
+            controller = self._controller = js.AbortController.new()
+            try:
+                options = {"method": "GET", "credentials": "same-origin", "signal": controller.signal}
+                response = await js.fetch(url, _js_object(options))
+                status, text = int(response.status), str(await response.text())
+            except Exception:  # the network, or aborted because the tab was hidden
+                status, text = 0, ""
+            finally:
+                if self._controller is controller:
+                    self._controller = None
+            if bool(controller.signal.aborted):
+                continue  # hidden: wait until it is visible again, then ask at once
+            answer = sessionbar.watch_answer(
+                status, text, since=self.since, elapsed_ms=now_ms() - started, failures=self.failures,
+                policy=self.policy,
+            )
+            self.since, self.failures = answer.since, answer.failures
+            if answer.listing is not None:
+                self.app.bar.show_listing(answer.listing)
+            self.app.bar.say(answer.message)
+            if answer.next_ms is None:
+                self.state = "stopped"
+                return
+            if answer.next_ms > 0:
+                self.state = "waiting"
+                await asyncio.sleep(answer.next_ms / 1000.0)
+
+
+class FontControl:
+    """The terminals' font size: the bar's A−/A+, kept in ``localStorage`` (``web/terminal.js`` reads it for every
+    new terminal); a change applies to every pane, which refits and sends its new size through the resize path."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        try:
+            self.size = fontsize.stored(js.localStorage.getItem(fontsize.STORAGE_KEY))
+        except Exception:  # storage refused (a sandboxed frame)
+            self.size = fontsize.DEFAULT_PX
+
+    def step(self, direction: int) -> None:
+        self.size = fontsize.step(self.size, direction)
+        try:
+            js.localStorage.setItem(fontsize.STORAGE_KEY, str(self.size))
+        except Exception as error:
+            _log(f"cannot keep the font size: {error}")
+        for mount in self.app.mounts():
+            mount.terminal.term.options.fontSize = self.size
+            mount.pane.request_fit()
+
+
+class KeyBarView:
+    """``#keybar`` on touch screens: Ctrl/Alt (sticky, ``keybar.Modifiers``) and the keys of ``keybar.KEYS``, typed
+    into the focused pane's input path. A press keeps the focus (and the soft keyboard) on the terminal."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.el = js.document.getElementById("keybar")
+        app.modifiers.on_change = self._show_state
+        coarse = bool(js.window.matchMedia("(pointer: coarse)").matches)
+        if not self.el or not keybar.shows_key_bar(coarse_pointer=coarse):
+            return
+        buttons = []
+        for modifier in keybar.Modifier:
+            button = _element("button", "key key-mod", modifier.value.capitalize())
+            button.dataset.mod = modifier.value
+            button.setAttribute("aria-pressed", "false")
+            buttons.append(button)
+        for key in keybar.KEYS.values():
+            button = _element("button", "key", key.label)
+            button.dataset.key = key.name
+            buttons.append(button)
+        for button in buttons:
+            button.type = "button"
+        self.el.replaceChildren(*buttons)
+        keep_focus = lambda event: event.preventDefault()  # noqa: E731 - the terminal keeps the focus
+        listen(app.owned, self.el, "pointerdown", keep_focus)
+        listen(app.owned, self.el, "mousedown", keep_focus)
+        listen(app.owned, self.el, "click", self._on_click)
+        self.el.hidden = False
+
+    def _on_click(self, event: Any) -> None:
+        button = event.target.closest("button")
+        if not button:
+            return
+        modifiers = self.app.modifiers
+        modifier, key = button.getAttribute("data-mod"), button.getAttribute("data-key")  # jsnull when absent
+        if modifier:
+            modifiers.tap(keybar.Modifier(str(modifier)))
+            return
+        if not key:
+            return
+        mount = self.app.input_mount()
+        if mount is None:
+            return
+        application = bool(mount.terminal.term.modes.applicationCursorKeysMode)
+        mount.pane.on_data(modifiers.press(str(key), application_cursor=application))
+        mount.terminal.term.focus()
+
+    def _show_state(self, state: keybar.ModState) -> None:
+        if not self.el:
+            return
+        for button in self.el.querySelectorAll("[data-mod]"):
+            armed = (str(button.dataset.mod) == "ctrl" and state in keybar.CTRL_STATES) or (
+                str(button.dataset.mod) == "alt" and state in keybar.ALT_STATES
+            )
+            button.setAttribute("aria-pressed", "true" if armed else "false")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -679,7 +967,7 @@ def _pane_template(placeholder: Any) -> Any:
 
 
 class App:
-    """The page: one slot per requested session, side by side, on one Pyodide runtime."""
+    """The page: one slot per open session, side by side, on one Pyodide runtime; the session bar above them."""
 
     def __init__(self) -> None:
         self.query = page.page_query(str(js.window.location.search))
@@ -687,6 +975,7 @@ class App:
         self.slots: dict[str, Slot] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.owned = Disposables()  # the page's own proxies, listeners and timers: live as long as the page
+        self.owned.add(lambda: _dispose_each(list(self.slots.values())))
         self.timers = BrowserTimers()
         self.owned.register(self.timers)
         self.policy = ReconnectPolicy()
@@ -695,6 +984,9 @@ class App:
         self.panes_el = js.document.getElementById("panes")
         self.placeholder = self.panes_el.querySelector("section.pane.placeholder")
         self.pane_template = _pane_template(self.placeholder)
+        self.modifiers = keybar.Modifiers()  # the touch key bar's Ctrl/Alt, applied to what every pane types
+        self.default: str | None = None  # the server's default session (what `/` opens), once a listing said it
+        self.active: str | None = None  # the pane last focused: where the key bar types
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -704,6 +996,13 @@ class App:
     def mounts(self) -> list[Mount]:
         return [slot.mount for slot in self.slots.values() if slot.mount is not None]
 
+    def open_sessions(self) -> tuple[str, ...]:
+        return tuple(self.slots)
+
+    def input_mount(self) -> Mount | None:
+        target = sessionbar.input_target(self.active, self.open_sessions())
+        return None if target is None else self.slots[target].mount
+
     async def run(self) -> None:
         self._expose()
         if self.renderer == page.Renderer.WEBGL:
@@ -712,19 +1011,48 @@ class App:
             except Exception as error:
                 _log(f"cannot load the webgl addon ({error}); using the DOM renderer")
                 self.renderer = js.window.livepane.renderer = page.Renderer.DOM
-        sessions = list(self.query.sessions) or await self._list_sessions()
-        if sessions:  # else the placeholder stays, saying why
-            self.panes_el.replaceChildren()
-        for index, session in enumerate(sessions):
-            slot = Slot(self, session)
-            self.slots[session] = slot
-            self.panes_el.appendChild(slot.root)
-            slot.mount_pane(focus=index == 0)
+        self.font = FontControl(self)
+        self.bar = SessionBar(self)
+        self.key_bar = KeyBarView(self)
+        listing = None
+        if self.query.sessions:
+            sessions = self.query.sessions
+        else:
+            sessions, listing = await self._list_sessions()
+        self.show(sessions, focus=sessions[0] if sessions else None, push=False)
+        self.bar.show_listing(listing)
+        # A `/` page already has the list: its watch waits for a change; a `?session=` page asks at once.
+        self.watcher = SessionWatcher(self, since=listing.etag if listing is not None else None)
         self._listen_to_the_browser()
         js.window.livepane.ready = True
 
-    async def _list_sessions(self) -> list[str]:
-        """No ``?session=``: list the server's sessions above the panes and open the default one."""
+    def show(self, wanted: tuple[str, ...], *, focus: str | None, push: bool = True) -> None:
+        """Make the page's panes ``wanted`` (closing the others, opening the new ones after the kept ones), focus
+        ``focus``, and (``push``) record it in the URL and the history, so it is shareable and Back returns."""
+        if not wanted:
+            return  # else the placeholder stays, saying why
+        closing, opening = sessionbar.plan(self.open_sessions(), wanted)
+        if not self.slots:
+            self.panes_el.replaceChildren()  # the placeholder goes with the first pane
+        for session in closing:
+            self.slots.pop(session).dispose()
+        for session in opening:
+            slot = Slot(self, session)
+            self.slots[session] = slot
+            self.panes_el.appendChild(slot.root)
+            slot.mount_pane(focus=session == focus)
+        if focus in self.slots:
+            self.active = focus
+            if focus not in opening:
+                self.slots[focus].focus()
+        if push:
+            search = sessionbar.page_search(str(js.window.location.search), self.open_sessions())
+            if search != str(js.window.location.search):
+                js.window.history.pushState(None, "", search)
+        self.bar.render()
+
+    async def _list_sessions(self) -> tuple[tuple[str, ...], sessionbar.Listing | None]:
+        """No ``?session=``: the server's list decides what opens (``page.session_list``) and fills the bar."""
         try:
             status, text = await _fetch("GET", page.sessions_url(_base_url()))
         except Exception as error:
@@ -733,16 +1061,7 @@ class App:
         listed = page.session_list(status, text)
         if listed.message:
             self._placeholder_message(listed.message)
-        if listed.links:
-            nav = js.document.getElementById("sessions")
-            for session in listed.links:
-                link = _element("a", "", session)
-                link.href = page.session_link(session)
-                if session == listed.current:
-                    link.setAttribute("aria-current", "page")
-                nav.appendChild(link)
-            nav.hidden = False
-        return list(listed.mount)
+        return listed.mount, sessionbar.listing_of(status, text)
 
     def _placeholder_message(self, text: str) -> None:
         caption = self.placeholder.querySelector(".caption")
@@ -782,6 +1101,18 @@ class App:
             for mount in self.mounts():
                 mount.pane.retry_now()
 
+        def back_or_forward(event: Any) -> None:
+            wanted = sessionbar.wanted_from_search(str(js.window.location.search), self.default)
+            self.show(wanted, focus=wanted[0] if wanted else None, push=False)
+
+        def focused(event: Any) -> None:
+            pane = event.target.closest("section.pane")
+            session = pane.getAttribute("data-session") if pane else None
+            if session:
+                self.active = str(session)
+
+        listen(self.owned, js.window, "popstate", back_or_forward)
+        listen(self.owned, self.panes_el, "focusin", focused)
         listen(self.owned, js.window, "online", set_online)
         listen(self.owned, js.window, "offline", set_online)
         listen(self.owned, js.window, "pageshow", retry_all)
@@ -831,6 +1162,12 @@ class App:
         def live_proxies() -> int:
             return LiveProxies.count
 
+        def session_watch() -> Any:
+            watcher = getattr(self, "watcher", None)
+            if watcher is None:
+                return _js_object({"state": "none", "requests": 0})
+            return _js_object({"state": watcher.state, "requests": watcher.requests})
+
         def code_cache() -> Any:
             cache = codecache.installed()
             counts = {"entries": len(cache), "hits": cache.hits, "misses": cache.misses} if cache else {"entries": 0}
@@ -847,6 +1184,7 @@ class App:
         api.liveSockets = proxy(self.owned, live_sockets)
         api.liveProxies = proxy(self.owned, live_proxies)
         api.codeCache = proxy(self.owned, code_cache)
+        api.sessionWatch = proxy(self.owned, session_watch)
         js.window.livepane = api
 
 

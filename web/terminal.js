@@ -14,6 +14,24 @@
     theme: { background: "#000000" },
   };
 
+  // The font size the page's A-/A+ chose (pyclient/fontsize.py writes it and holds the same bounds; a unit test
+  // compares them): read for every terminal, so one made before Python is up starts at it too.
+  const FONT_SIZE_KEY = "livepane.fontSize";
+  const FONT_SIZE_MIN = 8;
+  const FONT_SIZE_MAX = 32;
+  function storedFontSize() {
+    let text = null;
+    try {
+      text = localStorage.getItem(FONT_SIZE_KEY);
+    } catch (error) {
+      return OPTIONS.fontSize; // storage refused (a sandboxed frame): the default
+    }
+    const size = Number(text);
+    return text !== null && Number.isInteger(size) && size >= FONT_SIZE_MIN && size <= FONT_SIZE_MAX
+      ? size
+      : OPTIONS.fontSize;
+  }
+
   let sheet = null;
   // xterm.css (loaded by the page) as one constructed sheet that every pane's shadow root adopts.
   function styleSheet() {
@@ -53,7 +71,7 @@
   function create(parent) {
     const [host, root] = makeHost();
     parent.prepend(host);
-    const term = new Terminal(OPTIONS);
+    const term = new Terminal({ ...OPTIONS, fontSize: storedFontSize() });
     const fit = new FitAddon.FitAddon();
     term.loadAddon(fit);
     term.loadAddon(new WebLinksAddon.WebLinksAddon());

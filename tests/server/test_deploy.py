@@ -7,6 +7,7 @@ Real serve.py processes, a real Debian nginx/Caddy started by the test on free p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -288,6 +289,31 @@ async def test_an_idle_socket_outlives_the_proxy_read_timeout(tmux: Tmux, tmp_pa
     finally:
         keeping.close()
         silent.close()
+
+
+async def test_a_held_session_watch_answers_through_nginxs_default_buffering(
+    plain: ServeProcess, nginx: Nginx, cert, tmux: Tmux
+) -> None:
+    """The session bar's long poll (GET api/sessions?since=) needs nothing of the proxy: nginx buffers the response
+    (proxy_buffering on, its default) and passes it on when serve.py answers, as soon as tmux has a new session."""
+    nginx.reload(nginx_location(PREFIX, plain.port))
+    url = f"{nginx.origin}{PREFIX}api/sessions"
+    async with http(cert) as session:
+        async with session.get(url, headers=cookie_header()) as response:
+            assert response.status == 200, await response.text()
+            etag = (await response.json())["etag"]
+        watch = asyncio.ensure_future(session.get(f"{url}?since={etag}", headers=cookie_header()))
+        await asyncio.sleep(0.3)  # a look at the held request, not a wait for a condition: no answer yet
+        assert not watch.done()
+        made = tmux.new_session()
+        try:
+            started = time.monotonic()
+            async with await asyncio.wait_for(watch, 10) as response:
+                listing = await response.json()
+            assert made in {s["id"] for s in listing["sessions"]}
+            assert time.monotonic() - started < 5  # the change, not the 25 s deadline
+        finally:
+            tmux.kill_session(made)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ async def test_sessions_in_front_of_one_terminal_list_the_default_session(tmux_s
         response = await client.http.get(client.url("/api/sessions"), headers=cookie_header())
         assert response.status == 200
         listing = await response.json()
+    assert len(listing.pop("etag")) == 16  # the session bar's watch (test_session_watch.py)
     assert listing == {
         "default": "anchor",
         "sessions": [{"id": "anchor", "attached": 0, "width": 0, "height": 0, "alive": True}],

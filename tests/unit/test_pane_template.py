@@ -40,7 +40,7 @@ class _Classes(HTMLParser):
 
 def test_every_part_the_slot_looks_up_is_in_the_template() -> None:
     source = (ROOT / "pyclient" / "browser.py").read_text()
-    parts = re.findall(r'part\("\.([\w-]+)"\)', source)
+    parts = re.findall(r'\bpart\("\.([\w-]+)"\)', source)
     assert len(parts) >= 10, "the test no longer finds the Slot's lookups"
     template = _Classes()
     template.feed((ROOT / "web" / "index.html").read_text())
@@ -51,3 +51,13 @@ def test_what_only_some_states_show_starts_hidden() -> None:
     template = _Classes()
     template.feed((ROOT / "web" / "index.html").read_text())
     assert {"pane-notice", "pane-last-screen", "retry-now", "relaunch"} <= template.hidden
+
+
+def test_every_part_the_session_bar_looks_up_is_in_the_page() -> None:
+    source = (ROOT / "pyclient" / "browser.py").read_text()
+    parts = re.findall(r'bar_part\("\.([\w-]+)"\)', source)
+    assert len(parts) >= 4, "the test no longer finds the SessionBar's lookups"
+    html = (ROOT / "web" / "index.html").read_text()
+    nav = html[html.index('<nav id="sessions"') : html.index("</nav>")]
+    missing = [part for part in parts if not re.search(rf'class="[^"]*\b{part}\b', nav)]
+    assert not missing, "add these to index.html's #sessions"

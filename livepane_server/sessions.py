@@ -1,0 +1,160 @@
+"""The session list and its watchers: ``GET /api/sessions?since=<etag>`` held until the list changes.
+
+Rules:
+- One poll of the list (``tmux list-sessions``) per interval for every watcher together: 50 pages watching cost one
+  tmux command per interval, not 50, and nobody watching costs nothing (the poll stops with its last watcher).
+- A watcher is held until the listing's etag differs from its ``since``, or its deadline (``hold_s``): then it gets
+  the listing as it is (the same etag means "nothing changed, ask again"). Past ``max_watchers`` the answer is 429
+  with a reason; a malformed ``since`` is the handler's 400.
+- The etag covers what the session bar shows (the default, each id, its attached count and liveness), not window
+  sizes: a resize wakes nobody.
+- ``close()`` (the server's shutdown) answers every held watcher at once, so SIGTERM is not kept waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("livepane")
+
+# What a watcher sends back: the etag of the listing it has (sha256, first 16 hex digits: a change detector, not a
+# security boundary).
+ETAG_RE = re.compile(r"\A[0-9a-f]{16}\Z")
+
+Listing = list[dict[str, Any]]
+
+# close() lets a `tmux list-sessions` in flight finish (~5 ms) for this long: well inside the shutdown's 0.6 s.
+CLOSE_WAIT_S = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionWatchPolicy:
+    """Every number of the session watch (Config.session_watch; tests shorten them)."""
+
+    # A held request answers after this long even if nothing changed: under nginx's default proxy_read_timeout (60 s)
+    # and the 30-60 s idle timeouts of common load balancers, so no proxy cuts a healthy watch.
+    hold_s: float = 25.0
+    # tmux is asked this often while someone watches: a session made or killed shows within about a second, for the
+    # price of one `tmux list-sessions` (~3 ms) per second.
+    poll_interval_s: float = 1.0
+    # Held requests at once (over every page): far above one browser's connection budget (6 per host over
+    # HTTP/1.1), low enough that a flood of watchers cannot pile up without limit.
+    max_watchers: int = 256
+
+
+class TooManyWatchers(Exception):
+    """More than ``max_watchers`` held at once."""
+
+
+def listing_etag(default: str, sessions: Listing) -> str:
+    """The etag of what the bar shows of a listing."""
+    shown = [default, [[s.get("id"), s.get("attached"), s.get("alive")] for s in sessions]]
+    return hashlib.sha256(json.dumps(shown, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+class SessionWatch:
+    """The shared poll and its held watchers."""
+
+    def __init__(
+        self, default: str, list_sessions: Callable[[], Awaitable[Listing]], policy: SessionWatchPolicy
+    ) -> None:
+        self.default = default
+        self.policy = policy
+        self._list_sessions = list_sessions
+        self._listing: Listing = []
+        self._etag: str | None = None
+        self._changed = asyncio.Event()  # replaced after each change: waiters hold the one of their time
+        self._first_poll: asyncio.Future[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._closed = False
+        self._stop = asyncio.Event()
+        self.watchers = 0
+        self.polls = 0  # tmux commands run for watchers (tests: one per interval, whatever the number of watchers)
+
+    async def current(self) -> tuple[Listing, str]:
+        """A fresh listing and its etag (no watch: the page's first request)."""
+        sessions = await self._list_sessions()
+        return sessions, listing_etag(self.default, sessions)
+
+    async def wait_for_change(self, since: str) -> tuple[Listing, str]:
+        """The listing once its etag differs from ``since``, or as it is at the deadline (or at close)."""
+        if self.watchers >= self.policy.max_watchers:
+            raise TooManyWatchers(f"too many session watchers (at most {self.policy.max_watchers}); try again later")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.policy.hold_s
+        self.watchers += 1
+        try:
+            first = self._ensure_polling()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await asyncio.shield(first)  # the listing is at most one interval old from here on
+                    if self._etag != since:
+                        # Either the list changed or our copy is older than the watcher's (a poll that started
+                        # before its last answer): only a fresh listing can tell, and only this rare case pays it.
+                        self._update(*await self.current())
+                    while self._etag == since and not self._closed:
+                        await self._changed.wait()
+            if self._etag is None:  # the first poll did not finish in time
+                return await self.current()
+            return self._listing, self._etag
+        finally:
+            self.watchers -= 1
+
+    def _ensure_polling(self) -> asyncio.Future[None]:
+        if self._poller is None or self._poller.done():
+            self._first_poll = asyncio.get_running_loop().create_future()
+            self._poller = asyncio.create_task(self._poll())
+        assert self._first_poll is not None
+        return self._first_poll
+
+    async def _poll(self) -> None:
+        first = self._first_poll
+        try:
+            while not self._closed:
+                try:
+                    sessions = await self._list_sessions()
+                except Exception:  # a failing tmux must not end the watch: keep the last listing
+                    log.exception("listing sessions for the session watch failed")
+                else:
+                    self.polls += 1
+                    self._update(sessions, listing_etag(self.default, sessions))
+                if first is not None and not first.done():
+                    first.set_result(None)
+                with contextlib.suppress(TimeoutError):  # the interval, or close()
+                    await asyncio.wait_for(self._stop.wait(), self.policy.poll_interval_s)
+                if self.watchers == 0:
+                    return  # nobody watches: no more tmux commands until someone does
+        finally:
+            if first is not None and not first.done():
+                first.set_result(None)
+
+    def _update(self, sessions: Listing, etag: str) -> None:
+        if etag != self._etag:
+            self._listing, self._etag = sessions, etag
+            self._wake()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def close(self) -> None:
+        """Answer every held watcher now and stop polling: a tmux command in flight may finish (a cancelled one
+        would leave its process to be reaped after the loop is gone), within CLOSE_WAIT_S."""
+        self._closed = True
+        self._stop.set()
+        self._wake()
+        if self._poller is not None and not self._poller.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._poller), CLOSE_WAIT_S)
+            except TimeoutError:
+                self._poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._poller
