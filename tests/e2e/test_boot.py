@@ -26,6 +26,7 @@ HREF_RE = re.compile(r'(?:href|src)="([^"]+)"')
 NOT_PRELOADED = {
     # The session, not the boot: a new ticket per socket (helper i-preview's page carries the first one).
     "api/ticket": "the session's ticket",
+    "api/sessions": "the session bar's list (and its held watch)",
 }
 
 
@@ -130,7 +131,7 @@ def test_a_warm_load_asks_the_server_for_the_page_and_the_session_only(page, ser
         for request_id, (url, status, cached) in answers.items()
         if not cached and request_id not in from_memory and not url.startswith(("ws:", "wss:", "data:"))
     ]
-    expected = {"?session=warm", "api/ticket"}
+    expected = {"?session=warm", "api/ticket", "api/sessions"}  # the page, the pane's ticket, the session bar's list
     revalidated = [(url, status) for url, status in over_the_wire if url not in expected]
     assert not revalidated, f"asked the server again on a warm load (revalidations): {revalidated}"
     assert {url for url, _ in over_the_wire} == expected, over_the_wire
