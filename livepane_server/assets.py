@@ -2,8 +2,9 @@
 
 Rules:
 - No path leaves its folder (safe_join), also through a symlink; types are explicit (MIME_TYPES).
-- Only index.html and pyscript.json are templated ({{vendor:PKG}}, {{snapshot}}); everything else is served byte for
-  byte, with FileResponse's ETag and ranges.
+- Only index.html and pyscript.json are templated ({{vendor:PKG}}, {{snapshot}}; index.html's {{preview}} by app.py's
+  page); everything else is served byte for byte, with FileResponse's ETag and ranges.
+- A page that carries a preview is `no-store`, without an ETag, never a 304: it holds one user's screens and tickets.
 - A stale Pyodide snapshot is never offered nor served (snapshot_key).
 - Every URL templated into a page is relative to the page (`./vendor/...`, `./static/...`), never from the root: the
   page then works under whatever path prefix a reverse proxy strips (docs/deploy.md), without being told it.
@@ -15,6 +16,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -40,6 +42,9 @@ TEMPLATED_FILES = ("index.html", "pyscript.json")
 # Pyodide's memory snapshot with pyclient imported (`make snapshot`): it cuts the interpreter start from ~3 s to ~0.5 s
 # (docs/benchmarks.md). pyclient.key holds the snapshot_key() it was made for; a stale one is never served.
 SNAPSHOT_FILE = "snapshot/pyclient.bin"
+# Where index.html carries the page's preview element (livepane_server/preview.py); empty without one. Filled after
+# the other placeholders, so nothing on a screen is ever templated.
+PREVIEW_PLACEHOLDER = "{{preview}}"
 SNAPSHOT_KEY_FILE = "snapshot/pyclient.key"
 
 # Explicit types for what the page loads: Pyodide refuses wasm without application/wasm (it hangs), module scripts
@@ -186,26 +191,39 @@ class Assets:
         key = self.snapshot_valid_key()
         return "" if key is None else f"./static/{SNAPSHOT_FILE}?key={key}"
 
-    def templated_response(self, request: web.Request, text: str, content_type: str) -> web.Response:
-        body = self.template(text).encode()
-        etag = hashlib.sha256(body).hexdigest()[:32]
-        headers = {"Cache-Control": CACHE_REVALIDATE}
-        if any(tag.value in (etag, "*") for tag in request.if_none_match or ()):
-            response = web.Response(status=304, headers=headers)
+    def templated_response(
+        self, request: web.Request, text: str, content_type: str, preview: str = ""
+    ) -> web.Response:
+        """The templated file; with a ``preview`` (livepane_server/preview.py) in its {{preview}} place, a page for
+        this user and this moment: never stored, never answered with a 304 (nor an ETag another page could match)."""
+        body = self.template(text).replace(PREVIEW_PLACEHOLDER, preview).encode()
+        if preview:
+            response = web.Response(body=body, headers={"Cache-Control": CACHE_NEVER})
         else:
+            etag = hashlib.sha256(body).hexdigest()[:32]
+            headers = {"Cache-Control": CACHE_REVALIDATE}
+            if any(tag.value in (etag, "*") for tag in request.if_none_match or ()):
+                response = web.Response(status=304, headers=headers)
+                response.etag = etag
+                return response
             response = web.Response(body=body, headers=headers)
-            response.content_type, _, _ = content_type.partition(";")
-            if "charset=" in content_type:
-                response.charset = content_type.rpartition("charset=")[2]
-        response.etag = etag
+            response.etag = etag
+        response.content_type, _, _ = content_type.partition(";")
+        if "charset=" in content_type:
+            response.charset = content_type.rpartition("charset=")[2]
         return response
 
-    async def index(self, request: web.Request) -> web.StreamResponse:
+    async def index(
+        self, request: web.Request, preview: Callable[[], Awaitable[str]] | None = None
+    ) -> web.StreamResponse:
+        """The page; ``preview`` makes this request's preview element (app.py; "" for none), asked only if the page
+        has a place for it."""
         try:
             text = (self.web_dir / "index.html").read_text(encoding="utf-8")
         except FileNotFoundError:
             text = PLACEHOLDER_INDEX_HTML
-        return self.templated_response(request, text, MIME_TYPES[".html"])
+        element = await preview() if preview is not None and PREVIEW_PLACEHOLDER in text else ""
+        return self.templated_response(request, text, MIME_TYPES[".html"], element)
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         relative = request.match_info["path"]
