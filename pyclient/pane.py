@@ -17,7 +17,7 @@ import enum
 import math
 import random as _random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,6 +49,7 @@ __all__ = [
     "FlowPolicy",
     "Notice",
     "Pane",
+    "RecordedKind",
     "ReplyGate",
     "ResizeDebouncer",
     "TerminalPort",
@@ -69,6 +70,13 @@ MIN_CAPTION_TICK_MS = 16.0
 
 # Full reset (RIS), written in-band so it lands after any output of an older connection still queued in xterm.
 FULL_RESET = "\x1bc"
+
+
+class RecordedKind(enum.StrEnum):
+    """What web/preboot.js recorded of a preview's input: which xterm event it came from."""
+
+    DATA = "data"  # onData: keys, pastes (and the terminal's own replies)
+    BINARY = "binary"  # onBinary: mouse reports in legacy encodings
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -393,7 +401,8 @@ class Pane:
         split_frame: ``split_frame(data) -> (kind, payload, nbytes)`` for a server message: ``kind`` is the first
             byte; for output, ``payload`` goes to ``terminal.write`` untouched (a view in the browser); for the title
             and preferences it is the decoded text.
-        open_socket, set_timeout, clear_timeout, now_ms, random, get_ticket, policy: passed to the reconnect machine.
+        open_socket, set_timeout, clear_timeout, now_ms, random, get_ticket, first_ticket, policy: passed to the
+            reconnect machine (``first_ticket``: the one the page carried for this pane, if it is still good).
         on_ended: called (later, from a timer) with the pane and its :class:`EndedPanel` when the session is gone, so
             the page can offer a relaunch (or to create it) and unmount the pane.
     """
@@ -415,6 +424,7 @@ class Pane:
         flow_policy: FlowPolicy | None = None,
         on_ended: Callable[[Pane, EndedPanel], None] | None = None,
         log: Callable[[str], None] | None = None,
+        first_ticket: str | None = None,
     ) -> None:
         self.session = session
         self.terminal = terminal
@@ -448,6 +458,7 @@ class Pane:
             on_message=self.on_message,
             on_input_dropped=self._on_input_dropped,
             on_input_uncertain=self._on_input_uncertain,
+            first_ticket=first_ticket,
             **extra,
         )
 
@@ -501,6 +512,21 @@ class Pane:
                 self.stats.replies_dropped += 1
             return
         self.machine.send(input_frame(data))
+
+    def replay(self, recorded: Iterable[tuple[str, str]]) -> int:
+        """Input typed into the page's preview before Python was up (web/preboot.js records xterm's ``onData`` and
+        ``onBinary`` as ``(kind, data)``), once, in order, as if typed now: keys and pastes are held until the pane
+        opens; terminal replies and mouse reports belong to a connection and are dropped as they always are. Call it
+        before anything typed later reaches the pane. Returns how many events were replayed (unknown kinds skipped).
+        """
+        handlers = {RecordedKind.DATA: self.on_data, RecordedKind.BINARY: self.on_binary}
+        replayed = 0
+        for kind, data in recorded:
+            handler = handlers.get(kind)
+            if handler is not None and isinstance(data, str) and data:
+                handler(data)
+                replayed += 1
+        return replayed
 
     def on_binary(self, data: str) -> None:
         """xterm's ``onBinary`` (mouse reports in legacy encodings): stale clicks are not worth replaying."""

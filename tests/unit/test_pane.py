@@ -19,6 +19,7 @@ from pyclient.pane import (
     FlowPolicy,
     Notice,
     Pane,
+    RecordedKind,
     ReplyGate,
     ResizeDebouncer,
     Tone,
@@ -298,6 +299,28 @@ def test_keystrokes_typed_while_down_arrive_in_order_after_the_handshake() -> No
     h.sock.answer()
     assert h.sock.sent[0].startswith(b"{")
     assert h.sock.sent[1:] == [b"0l", b"0s", b"0\r"]
+
+
+def test_keys_typed_into_the_preview_are_replayed_once_in_order_before_later_keys() -> None:
+    """Issue #14: web/preboot.js recorded these before Python was up; they wait for the open like any held key."""
+    h = Harness(first_ticket="from-the-page", get_ticket=lambda resolve, reject: None)
+    h.pane.start()
+    recorded = [("data", "ec"), ("data", "ho"), ("binary", "\x1b[M !!"), ("data", DA2_REPLY), ("data", " hi\r")]
+    assert h.pane.replay(recorded) == 5
+    h.pane.on_data("x")  # typed after Python took over
+    assert h.sock.ticket == "from-the-page"
+    h.sock.answer()
+    # The mouse report and the terminal's reply belonged to no connection: dropped, as they always are.
+    assert h.sock.input_frames() == [b"0ec", b"0ho", b"0 hi\r", b"0x"]
+    assert h.pane.stats.replies_dropped == 1
+
+
+def test_a_replay_skips_what_preboot_could_not_have_recorded() -> None:
+    h = Harness()
+    h.pane.start()
+    assert h.pane.replay([("keyup", "a"), ("data", ""), ("data", 5), (RecordedKind.DATA, "ok")]) == 1  # type: ignore[list-item]
+    h.sock.answer()
+    assert h.sock.input_frames() == [b"0ok"]
 
 
 def test_too_much_typing_while_down_shows_a_notice() -> None:
