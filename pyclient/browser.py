@@ -313,9 +313,20 @@ class XtermTerminal:
 
     def __init__(self, slot: Slot, owned: Disposables) -> None:
         app = slot.app
-        # web/terminal.js makes every terminal (its options, addons and shadow-root host), for the page's previews too.
-        made = js.livepaneTerminal.create(slot.body)
+        # The page's preview of this session (web/preboot.js), if the slot adopted one: its terminal becomes this one,
+        # so the live screen replaces the preview in place. Else web/terminal.js makes one (it makes every terminal).
+        preview, slot.preview = slot.preview, None
+        made = preview if preview is not None else js.livepaneTerminal.create(slot.body)
         self.host, self.term, self.fit_addon = made.host, made.term, made.fit
+        # What was typed into the preview ([kind, data], in order), for Mount to replay once; the page's ticket.
+        self.recorded: list[tuple[str, str]] = (
+            [(str(kind), str(data)) for kind, data in preview.input.to_py()] if preview is not None else []
+        )
+        self.page_ticket = (str(preview.ticket) or None) if preview is not None else None
+        # While the preview is on the screen, a connection's reset waits for its first output, so the two are drawn
+        # in one frame: never an empty terminal between the preview and tmux's repaint.
+        self._showing_preview = preview is not None
+        self._pending_barrier: str | None = None
         owned.add(self.host.remove)
         self._pane: Pane | None = None
         self._left_screen = ""  # the alternate screen as it was when tmux left it (see LEAVE_ALTERNATE_SCREEN)
@@ -369,13 +380,22 @@ class XtermTerminal:
     # TerminalPort
 
     def write(self, payload: Any, with_callback: bool) -> None:
+        if self._pending_barrier is not None:
+            self._flush_barrier()
         if with_callback:
             self._term_write(payload, self._parsed)
         else:
             self._term_write(payload)
 
     def write_barrier(self, data: str) -> None:
+        if self._showing_preview:
+            self._pending_barrier = data  # written with the first output (write)
+            return
         self.term.write(data, self._barrier)
+
+    def _flush_barrier(self) -> None:
+        barrier, self._pending_barrier, self._showing_preview = self._pending_barrier, None, False
+        self.term.write(barrier, self._barrier)
 
     def fit(self) -> tuple[int, int]:
         if self.host.isConnected and self.host.clientWidth > 0:
@@ -468,6 +488,7 @@ class Mount:
             policy=app.policy,
             on_ended=lambda pane, panel: slot.ended(panel),
             log=_log,
+            first_ticket=app.page_ticket(self.terminal.page_ticket),
         )
         self.terminal.attach(self.pane, owned)
         owned.register(self.pane)  # disposed first: the machine's close, then the listeners, the terminal, ...
@@ -475,6 +496,10 @@ class Mount:
         if focus:
             self.terminal.term.focus()
         self.pane.start()
+        # Keys typed into the preview, before anything typed from now on (this runs before any other JS event).
+        recorded, self.terminal.recorded = self.terminal.recorded, []
+        if recorded:
+            _log(f"[{slot.session}] {self.pane.replay(recorded)} input events typed before Python was up")
         if not app.online:
             self.pane.set_online(False)
 
@@ -545,18 +570,23 @@ class Slot:
     """A session's place on the page, cloned from the pane template. It outlives its mounts: a relaunch (or creating
     an unknown session) mounts a fresh pane into the same slot, and an ended one leaves its last screen there."""
 
-    def __init__(self, app: App, session: str) -> None:
+    def __init__(self, app: App, session: str, preview: Any = None) -> None:
         self.app = app
         self.session = session
         self.mount: Mount | None = None
-        self.root = app.pane_template.cloneNode(True)
+        # A preview (web/preboot.js's take()): its pane is this slot's, its terminal the first mount's.
+        self.preview = preview
+        self.root = app.pane_template.cloneNode(True) if preview is None else preview.root
         part = self.root.querySelector
         self.root.dataset.session = session
         part(".pane-name").textContent = session
         self.title = part(".pane-title")
         self.notice = part(".pane-notice")
         self.body = part(".pane-body")
-        part(".pane-term").remove()  # each mount brings its own terminal host
+        if preview is None:
+            part(".pane-term").remove()  # each mount brings its own terminal host
+        else:
+            self.root.classList.remove("preview")  # Python's pane now: its state and caption say what it is
         self.last_screen = part(".pane-last-screen")
         self.caption = part(".caption")
         self.caption_text = part(".caption-text")
@@ -635,6 +665,7 @@ def _pane_template(placeholder: Any) -> Any:
     """The one pane template: index.html's placeholder (drawn before Python is up) is its first instance."""
     template = placeholder.cloneNode(True)
     template.classList.remove("placeholder")
+    template.hidden = False  # web/preboot.js hides the placeholder while previews stand in its place
     return template
 
 
@@ -655,6 +686,7 @@ class App:
         self.panes_el = js.document.getElementById("panes")
         self.placeholder = self.panes_el.querySelector("section.pane.placeholder")
         self.pane_template = _pane_template(self.placeholder)
+        self._page_tickets = (0.0, 0.0)  # the page's tickets' (ttl_ms, requestStart ms): see _take_previews
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -673,15 +705,41 @@ class App:
                 _log(f"cannot load the webgl addon ({error}); using the DOM renderer")
                 self.renderer = js.window.livepane.renderer = page.Renderer.DOM
         sessions = list(self.query.sessions) or await self._list_sessions()
+        previews = self._take_previews(sessions)
         if sessions:  # else the placeholder stays, saying why
             self.panes_el.replaceChildren()
         for index, session in enumerate(sessions):
-            slot = Slot(self, session)
+            slot = Slot(self, session, previews.get(session))
             self.slots[session] = slot
             self.panes_el.appendChild(slot.root)
             slot.mount_pane(focus=index == 0)
         self._listen_to_the_browser()
         js.window.livepane.ready = True
+
+    def _take_previews(self, sessions: list[str]) -> dict[str, Any]:
+        """The previews web/preboot.js painted: the mounted sessions' are adopted (returned), the others removed
+        (pyclient/page.py ``preview_plan``); every recorder stops here."""
+        preboot = getattr(js.globalThis, "livepanePreboot", None)
+        if preboot is None:
+            return {}
+        plan = page.preview_plan([str(s) for s in preboot.sessions()], sessions)
+        self._page_tickets = (float(preboot.ticketTtlMs), float(preboot.requestStartMs))
+        taken = {session: preboot.take(session) for session in (*plan.adopt, *plan.discard)}
+        for session in plan.discard:
+            preview = taken.pop(session)
+            _log(f"[{session}] preview dropped: the page does not open it ({len(preview.input)} input events)")
+            preview.term.dispose()
+            preview.root.remove()
+        if plan.show_placeholder:
+            self.placeholder.hidden = False
+        return {session: preview for session, preview in taken.items() if preview is not None}
+
+    def page_ticket(self, ticket: str | None) -> str | None:
+        """A ticket the page carried, if a first socket may still use it (pyclient/page.py ``page_ticket``)."""
+        if ticket is None:
+            return None
+        ttl_ms, request_start_ms = self._page_tickets
+        return page.page_ticket(ticket, ttl_ms, request_start_ms, float(js.performance.now()))
 
     async def _list_sessions(self) -> list[str]:
         """No ``?session=``: list the server's sessions above the panes and open the default one."""
