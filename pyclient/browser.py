@@ -665,7 +665,6 @@ def _pane_template(placeholder: Any) -> Any:
     """The one pane template: index.html's placeholder (drawn before Python is up) is its first instance."""
     template = placeholder.cloneNode(True)
     template.classList.remove("placeholder")
-    template.hidden = False  # web/preboot.js hides the placeholder while previews stand in its place
     return template
 
 
@@ -684,7 +683,11 @@ class App:
         self.handshake_gate = HandshakeGate()  # one for the page (GatePolicy): see gate.py
         self.online = bool(js.navigator.onLine)
         self.panes_el = js.document.getElementById("panes")
-        self.placeholder = self.panes_el.querySelector("section.pane.placeholder")
+        # web/preboot.js takes the placeholder out of the page while previews stand in its place, and keeps it.
+        preboot = getattr(js.globalThis, "livepanePreboot", None)
+        self.placeholder = self.panes_el.querySelector("section.pane.placeholder") or (
+            preboot.template if preboot is not None else None
+        )
         self.pane_template = _pane_template(self.placeholder)
         self._page_tickets = (0.0, 0.0)  # the page's tickets' (ttl_ms, requestStart ms): see _take_previews
 
@@ -730,8 +733,8 @@ class App:
             _log(f"[{session}] preview dropped: the page does not open it ({len(preview.input)} input events)")
             preview.term.dispose()
             preview.root.remove()
-        if plan.show_placeholder:
-            self.placeholder.hidden = False
+        if plan.show_placeholder and not self.placeholder.isConnected:
+            self.panes_el.prepend(self.placeholder)
         return {session: preview for session, preview in taken.items() if preview is not None}
 
     def page_ticket(self, ticket: str | None) -> str | None:

@@ -11,7 +11,7 @@
   const previews = new Map(); // session -> {root, host, term, fit, input, ticket, listeners}
   const api = {
     painted: false, // every previewed screen was painted (the mark is set)
-    template: null, // the page's placeholder pane, hidden once previews took its place
+    template: null, // the page's placeholder pane (the one pane template), taken out once previews took its place
     ticketTtlMs: 0,
     // The navigation's requestStart: the server minted the page's tickets after it, so they expire no earlier than
     // requestStartMs + ticketTtlMs (performance.now() time).
@@ -64,14 +64,13 @@
     const navigation = performance.getEntriesByType("navigation")[0];
     api.requestStartMs = navigation ? navigation.requestStart : 0;
     // Every pane in the grid before any terminal measures its place, so each fits the size it keeps.
-    placeholder.hidden = true;
     api.template = placeholder;
+    placeholder.remove();
     const made = [];
     for (const pane of wanted) {
       if (previews.has(pane.session)) continue;
       // As pyclient/browser.py's Slot does: the template's clone, its own terminal host instead of the template's.
       const root = placeholder.cloneNode(true);
-      root.hidden = false;
       root.classList.remove("placeholder");
       root.classList.add("preview");
       root.dataset.session = pane.session;
@@ -126,6 +125,9 @@
       preview.root.remove();
       previews.delete(session);
     }
-    if (!previews.size && api.template) api.template.hidden = false;
+    if (!previews.size && api.template && !api.template.isConnected) {
+      const panes = document.getElementById("panes");
+      if (panes) panes.prepend(api.template);
+    }
   }
 })();
