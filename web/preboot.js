@@ -8,7 +8,8 @@
   const PREVIEW_VERSION = 1; // livepane_server/preview.py PREVIEW_VERSION
   const SCREEN_MARK = "livepane:screen"; // for bench/: every previewed screen painted
 
-  const previews = new Map(); // session -> {root, host, term, fit, input, ticket, listeners}
+  // session -> {root, pane} until built, then {root, host, term, fit, input, ticket, listeners}
+  const previews = new Map();
   const api = {
     painted: false, // every previewed screen was painted (the mark is set)
     template: null, // the page's placeholder pane (the one pane template), taken out once previews took its place
@@ -16,11 +17,11 @@
     // The navigation's requestStart: the server minted the page's tickets after it, so they expire no earlier than
     // requestStartMs + ticketTtlMs (performance.now() time).
     requestStartMs: 0,
-    sessions: () => Array.from(previews.keys()),
+    sessions: () => Array.from(previews.keys()), // built or still to be built
     // The preview's visible rows as text (for tests and benchmarks).
     screen(session) {
       const preview = previews.get(String(session));
-      if (!preview) return "";
+      if (!preview || !preview.term) return "";
       const buffer = preview.term.buffer.active;
       const rows = [];
       for (let y = buffer.viewportY; y < buffer.viewportY + preview.term.rows; y++) {
@@ -29,10 +30,14 @@
       }
       return rows.join("\n").replace(/\n+$/, "");
     },
-    recorded: (session) => (previews.has(String(session)) ? previews.get(String(session)).input.length : 0),
+    recorded(session) {
+      const preview = previews.get(String(session));
+      return preview && preview.input ? preview.input.length : 0;
+    },
     // Python's adoption: the pane's root and terminal, and what was typed into it ([kind, data] in order); the
     // recording stops here. null if the page painted no preview for the session (or it was taken already).
     take(session) {
+      build(String(session));
       const preview = previews.get(String(session));
       if (!preview) return null;
       previews.delete(String(session));
@@ -52,6 +57,51 @@
     } catch (error) {
       console.log(`livepane: the page's preview is unreadable (${error})`);
       return null;
+    }
+  }
+
+  // One preview's paint is parsed (or it failed); xterm draws it in its next animation frame, and the mark's callback
+  // (queued after xterm's) runs after that drawing.
+  let unpainted = 0;
+  function onePainted() {
+    if (--unpainted === 0) {
+      requestAnimationFrame(() => {
+        api.painted = true;
+        performance.mark(SCREEN_MARK);
+      });
+    }
+  }
+
+  // The preview's terminal: sized, painted, recording. A preview that cannot be built is taken off the page.
+  function build(session) {
+    const preview = previews.get(session);
+    if (!preview || preview.term) return;
+    const { pane, root } = preview;
+    try {
+      const { host, term, fit } = livepaneTerminal.create(root.querySelector(".pane-body"));
+      // The size the live terminal will have (Python fits it to the same place): no jump when it takes over.
+      // Without a place to measure, tmux's own size.
+      const proposed = fit.proposeDimensions();
+      const columns = proposed && proposed.cols > 0 ? proposed.cols : Number(pane.columns) || term.cols;
+      const rows = proposed && proposed.rows > 0 ? proposed.rows : Number(pane.rows) || term.rows;
+      term.resize(columns, rows);
+      const input = [];
+      const listeners = [
+        term.onData((data) => input.push(["data", data])),
+        term.onBinary((data) => input.push(["binary", data])),
+      ];
+      Object.assign(preview, { host, term, fit, input, listeners, ticket: pane.ticket });
+      delete preview.pane;
+      term.write(String(pane.paint || ""), onePainted);
+    } catch (error) {
+      console.log(`livepane: the preview of ${session} could not be painted (${error})`);
+      root.remove();
+      previews.delete(session);
+      onePainted();
+      if (!previews.size && api.template && !api.template.isConnected) {
+        const panes = document.getElementById("panes");
+        if (panes) panes.prepend(api.template);
+      }
     }
   }
 
@@ -82,52 +132,25 @@
       previews.set(pane.session, { root, pane });
       made.push(pane.session);
     }
-    let unpainted = made.length;
-    const onePainted = () => {
-      if (--unpainted === 0) {
-        // Parsed; xterm draws it in its next animation frame, and this callback runs after that drawing.
-        requestAnimationFrame(() => {
-          api.painted = true;
-          performance.mark(SCREEN_MARK);
-        });
-      }
+    unpainted = made.length;
+    // The first pane now; each other one in a task of its own, so PyScript (the next deferred script) starts loading
+    // Python between them instead of after all of them (a terminal costs ~20-80 ms here). take() builds one not yet
+    // built at once.
+    build(made[0]);
+    if (previews.has(made[0])) previews.get(made[0]).term.focus(); // Python focuses the first pane too
+    const rest = made.slice(1);
+    const next = () => {
+      if (!rest.length) return;
+      build(rest.shift());
+      setTimeout(next, 0);
     };
-    for (const session of made) {
-      const preview = previews.get(session);
-      const { pane, root } = preview;
-      const { host, term, fit } = livepaneTerminal.create(root.querySelector(".pane-body"));
-      // The size the live terminal will have (Python fits it to the same place): no jump when it takes over. Without
-      // a place to measure, tmux's own size.
-      const proposed = fit.proposeDimensions();
-      const columns = proposed && proposed.cols > 0 ? proposed.cols : Number(pane.columns) || term.cols;
-      const rows = proposed && proposed.rows > 0 ? proposed.rows : Number(pane.rows) || term.rows;
-      term.resize(columns, rows);
-      const input = [];
-      const listeners = [
-        term.onData((data) => input.push(["data", data])),
-        term.onBinary((data) => input.push(["binary", data])),
-      ];
-      Object.assign(preview, { host, term, fit, input, listeners, ticket: pane.ticket || null });
-      delete preview.pane;
-      term.write(String(pane.paint || ""), onePainted);
-    }
-    if (made.length) previews.get(made[0]).term.focus(); // Python focuses the first pane too
+    setTimeout(next, 0);
   }
 
   try {
     const data = blob();
     if (data) paint(data);
   } catch (error) {
-    // Half-made panes go; what was painted stays (Python adopts it), and the placeholder comes back if none was.
     console.log(`livepane: the preview could not be painted (${error})`);
-    for (const [session, preview] of previews) {
-      if (preview.term) continue;
-      preview.root.remove();
-      previews.delete(session);
-    }
-    if (!previews.size && api.template && !api.template.isConnected) {
-      const panes = document.getElementById("panes");
-      if (panes) panes.prepend(api.template);
-    }
   }
 })();
