@@ -323,10 +323,7 @@ class XtermTerminal:
             [(str(kind), str(data)) for kind, data in preview.input.to_py()] if preview is not None else []
         )
         self.page_ticket = (str(preview.ticket) or None) if preview is not None else None
-        # While the preview is on the screen, a connection's reset waits for its first output, so the two are drawn
-        # in one frame: never an empty terminal between the preview and tmux's repaint.
-        self._showing_preview = preview is not None
-        self._pending_barrier: str | None = None
+        self.adopted = preview is not None  # it shows the preview: the pane hands over from it (Pane preview_shown)
         owned.add(self.host.remove)
         self._pane: Pane | None = None
         self._left_screen = ""  # the alternate screen as it was when tmux left it (see LEAVE_ALTERNATE_SCREEN)
@@ -380,22 +377,29 @@ class XtermTerminal:
     # TerminalPort
 
     def write(self, payload: Any, with_callback: bool) -> None:
-        if self._pending_barrier is not None:
-            self._flush_barrier()
         if with_callback:
             self._term_write(payload, self._parsed)
         else:
             self._term_write(payload)
 
     def write_barrier(self, data: str) -> None:
-        if self._showing_preview:
-            self._pending_barrier = data  # written with the first output (write)
-            return
         self.term.write(data, self._barrier)
 
-    def _flush_barrier(self) -> None:
-        barrier, self._pending_barrier, self._showing_preview = self._pending_barrier, None, False
-        self.term.write(barrier, self._barrier)
+    def write_together(self, chunks: list[tuple[Any, bool]]) -> None:
+        # One Uint8Array for all (xterm draws between two writes when parsing takes more than its slice), then an
+        # empty write per further callback: each one fires once everything before it is parsed.
+        sizes = [int(payload.byteLength) for payload, _ in chunks]
+        joined, offset = _uint8array().new(sum(sizes)), 0
+        for (payload, _), size in zip(chunks, sizes, strict=True):
+            joined.set(payload, offset)
+            offset += size
+        callbacks = sum(1 for _, with_callback in chunks if with_callback)
+        if not callbacks:
+            self._term_write(joined)
+            return
+        self._term_write(joined, self._parsed)
+        for _ in range(callbacks - 1):
+            self._term_write("", self._parsed)
 
     def fit(self) -> tuple[int, int]:
         if self.host.isConnected and self.host.clientWidth > 0:
@@ -489,6 +493,7 @@ class Mount:
             on_ended=lambda pane, panel: slot.ended(panel),
             log=_log,
             first_ticket=app.page_ticket(self.terminal.page_ticket),
+            preview_shown=self.terminal.adopted,
         )
         self.terminal.attach(self.pane, owned)
         owned.register(self.pane)  # disposed first: the machine's close, then the listeners, the terminal, ...

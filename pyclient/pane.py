@@ -69,6 +69,19 @@ MIN_CAPTION_TICK_MS = 16.0
 # Full reset (RIS), written in-band so it lands after any output of an older connection still queued in xterm.
 FULL_RESET = "\x1bc"
 
+# The hand-over from the page's preview (web/preboot.js) to the live screen: the first open's reset and its output are
+# held (the preview stays) until the output has been quiet for HANDOVER_QUIET_MS, at most HANDOVER_MAX_MS after the
+# open, then written together, so xterm draws the preview, then tmux's repaint, and no cleared screen in between.
+# tmux writes its attach-time setup (alternate screen, clear) and its redraw within ~2 ms, but they may arrive in
+# separate frames: on a loaded machine the cleared screen showed for ~3 frames (50-150 ms) without the hold.
+HANDOVER_QUIET_MS = 32.0
+HANDOVER_MAX_MS = 250.0
+# The hand-over's reset is a soft one (DECSTR: modes and attributes, not the buffers). The preview's terminal has no
+# older connection's state to clear (preboot painted rows and moved the cursor), and tmux's repaint switches to the
+# alternate screen and clears it itself; a full reset rebuilds xterm's buffers, which on a loaded machine took longer
+# than xterm's 12 ms parse slice, so the cleared screen was drawn before the repaint was parsed.
+HANDOVER_RESET = "\x1b[!p"
+
 
 class RecordedKind(enum.StrEnum):
     """What web/preboot.js recorded of a preview's input: which xterm event it came from."""
@@ -334,6 +347,10 @@ class TerminalPort(Protocol):
     def write_barrier(self, data: str) -> None:
         """Queue ``data``; call the pane's ``on_barrier`` once it is parsed."""
 
+    def write_together(self, chunks: list[tuple[Any, bool]]) -> None:
+        """Queue these outputs as one (xterm parses one write without drawing in its middle); call ``on_parsed``
+        once for each ``(payload, True)`` after it is parsed."""
+
     def fit(self) -> tuple[int, int]:
         """Fit the terminal to its container (the pane's ``on_resize`` hears of a change); return (columns, rows)."""
 
@@ -392,6 +409,7 @@ class Pane:
         on_ended: Callable[[Pane, EndedPanel], None] | None = None,
         log: Callable[[str], None] | None = None,
         first_ticket: str | None = None,
+        preview_shown: bool = False,
     ) -> None:
         self.session = session
         self.terminal = terminal
@@ -410,6 +428,11 @@ class Pane:
         self._caption_tick = OneShotTimer(set_timeout, clear_timeout, self._refresh_caption)
         self._ended_timer = OneShotTimer(set_timeout, clear_timeout, self._ended)
         self._resize = OneShotTimer(set_timeout, clear_timeout, self.fit_now)  # re-armed by every request: a debounce
+        # The terminal shows the page's preview: the first open hands over from it (HANDOVER_*).
+        self._preview_shown = preview_shown
+        self._held: list[tuple[Any, bool]] | None = None  # the first open's output while its hand-over holds it
+        self._held_until_ms = 0.0
+        self._handover = OneShotTimer(set_timeout, clear_timeout, self._end_handover)
         extra = {"log": (lambda message: log(f"[{session}] {message}"))} if log is not None else {}
         self.machine = ReconnectingSocket(
             open_socket=open_socket,
@@ -466,6 +489,7 @@ class Pane:
             self._resize.cancel()
             self._caption_tick.cancel()
             self._ended_timer.cancel()
+            self._handover.cancel()
 
     # ----------------------------------------------------------------------------------------------------------------
     # Terminal events
@@ -530,7 +554,10 @@ class Pane:
                 self.machine.set_server_protocol(0)  # output before any preferences: not a livepane server
             self.stats.output_bytes += nbytes
             want_callback, frame = self.flow.written(nbytes)
-            self.terminal.write(payload, want_callback)
+            if self._held is None:
+                self.terminal.write(payload, want_callback)
+            else:
+                self._hold(payload, want_callback)
             if frame is not None:
                 self.machine.send(frame, hold=False)
         elif kind == ACK:
@@ -562,8 +589,30 @@ class Pane:
         alone."""
         self.flow.connection_opened()
         self.gate.opened()
-        self.terminal.write_barrier(FULL_RESET)
         self.stats.opens += 1
+        self._end_handover()  # an open before the previous one's hand-over ended: that screen goes out first
+        if self._preview_shown:
+            self._preview_shown = False
+            self._held = []
+            self._held_until_ms = self._now_ms() + HANDOVER_MAX_MS
+            self._handover.arm(HANDOVER_QUIET_MS)
+            return
+        self.terminal.write_barrier(FULL_RESET)
+
+    def _hold(self, payload: Any, with_callback: bool) -> None:
+        assert self._held is not None
+        self._held.append((payload, with_callback))
+        self._handover.arm(min(HANDOVER_QUIET_MS, max(0.0, self._held_until_ms - self._now_ms())))
+
+    def _end_handover(self) -> None:
+        """The held reset, then the held output, in order, at once: xterm parses and draws them together."""
+        self._handover.cancel()
+        held, self._held = self._held, None
+        if held is None:
+            return
+        self.terminal.write_barrier(HANDOVER_RESET)
+        if held:
+            self.terminal.write_together(held)
 
     def _on_input_uncertain(self, data: bytes) -> None:
         """Typed input that was sent but may not have arrived (the link broke before the server acknowledged it):
