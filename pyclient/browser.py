@@ -735,6 +735,8 @@ class App:
         taken = {session: preboot.take(session) for session in (*plan.adopt, *plan.discard)}
         for session in plan.discard:
             preview = taken.pop(session)
+            if preview is None:
+                continue
             _log(f"[{session}] preview dropped: the page does not open it ({len(preview.input)} input events)")
             preview.term.dispose()
             preview.root.remove()
