@@ -34,6 +34,8 @@ from .bridge import (
 )
 from .client_json import BadJson, read_json_body
 from .config import Config
+from .preview import Previews, page_sessions
+from .preview import element as preview_element
 from .proxy import UpstreamProxy, classify_upstream_error
 from .request_log import RequestLog
 from .sessions import ETAG_RE, SessionWatch, TooManyWatchers
@@ -86,6 +88,7 @@ class LivepaneServer:
         self.assets = Assets(config.web_dir, config.pyclient_dir)
         self.address = config.public_address()
         self.tmux = Tmux(config.tmux_socket, config.shell)
+        self.previews = Previews(self.tmux, self.auth.issue_ticket, TICKET_TTL_S)
         self.proxy = (
             UpstreamProxy(config.upstream, config.upstream_token, config.retry, proxy_sleep)
             if config.upstream
@@ -193,7 +196,15 @@ class LivepaneServer:
             return response
         if not self.auth.cookie_ok(request):
             return self._unauthorized(request)
-        return await self.assets.index(request)
+        return await self.assets.index(request, lambda: self._preview(request))
+
+    async def _preview(self, request: web.Request) -> str:
+        """The preview element for the page's sessions (livepane_server/preview.py), or "" (proxy mode: no tmux of
+        ours; no session, none existing, tmux slow or missing). Called only once the cookie was checked."""
+        if self.proxy is not None:
+            return ""
+        blob = await self.previews.blob(page_sessions(request.query_string, self.config.default_session))
+        return "" if blob is None else preview_element(blob)
 
     def _unauthorized(self, request: web.Request) -> web.Response:
         """401: a rotated token says so; with --public-url the text names the public URL and the cookie's path."""

@@ -2,11 +2,12 @@
 
 Rules:
 - No path leaves its folder (safe_join), also through a symlink; types are explicit (MIME_TYPES).
-- Only index.html and pyscript.json are templated (PLACEHOLDERS below); everything else is served byte for byte,
+- Only index.html and pyscript.json are templated (PLACEHOLDERS below; index.html's {{preview}} by app.py's page); everything else is served byte for byte,
   with FileResponse's ETag and ranges.
 - A /static/ or /pyclient/ URL that carries `?v=` with the content hash of what it serves (`{{version:PATH}}`) is
   immutable: a warm page load then asks the server for nothing but the page. Without it, or with a stale hash, it
   revalidates (ETag) as before, so an old page still gets the current file.
+- A page that carries a preview is `no-store`, without an ETag, never a 304: it holds one user's screens and tickets.
 - A stale Pyodide snapshot is never offered nor served (snapshot_key).
 - Every URL templated into a page is relative to the page (`./vendor/...`, `./static/...`), never from the root: the
   page then works under whatever path prefix a reverse proxy strips (docs/deploy.md), without being told it.
@@ -20,6 +21,7 @@ import json
 import logging
 import posixpath
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -57,6 +59,9 @@ VERSION_DIGITS = 16
 # Pyodide's memory snapshot with pyclient imported (`make snapshot`): it cuts the interpreter start from ~3 s to ~0.5 s
 # (docs/benchmarks.md). pyclient.key holds the snapshot_key() it was made for; a stale one is never served.
 SNAPSHOT_FILE = "snapshot/pyclient.bin"
+# Where index.html carries the page's preview element (livepane_server/preview.py); empty without one. Filled after
+# the other placeholders, so nothing on a screen is ever templated.
+PREVIEW_PLACEHOLDER = "{{preview}}"
 SNAPSHOT_KEY_FILE = "snapshot/pyclient.key"
 
 # Explicit types for what the page loads: Pyodide refuses wasm without application/wasm (it hangs), module scripts
@@ -311,32 +316,48 @@ class Assets:
         key = self.snapshot_valid_key()
         return "" if key is None else f"./static/{SNAPSHOT_FILE}?key={key}"
 
-    def templated_response(self, request: web.Request, text: str, content_type: str) -> web.Response:
-        return self.text_response(request, self.template(text), content_type)
+    def templated_response(
+        self, request: web.Request, text: str, content_type: str, preview: str = ""
+    ) -> web.Response:
+        """The templated file; with a ``preview`` (livepane_server/preview.py) in its {{preview}} place, a page for
+        this user and this moment: never stored, never answered with a 304 (nor an ETag another page could match)."""
+        return self.text_response(
+            request, self.template(text).replace(PREVIEW_PLACEHOLDER, preview), content_type, personal=bool(preview)
+        )
 
     def text_response(self, request: web.Request, text: str, content_type: str,
-                      *, versioned: bool = False) -> web.Response:
-        """The text with its ETag; with ``versioned``, immutable when the request's `?v=` is the body's hash."""
+                      *, versioned: bool = False, personal: bool = False) -> web.Response:
+        """The text with its ETag; with ``versioned``, immutable when the request's `?v=` is the body's hash; a
+        ``personal`` one (a page with a preview) is never stored and has no ETag."""
         body = text.encode()
-        etag = hashlib.sha256(body).hexdigest()[:32]
-        immutable = versioned and request.rel_url.query.get("v") == self._digest(body)
-        headers = {"Cache-Control": CACHE_IMMUTABLE if immutable else CACHE_REVALIDATE}
-        if any(tag.value in (etag, "*") for tag in request.if_none_match or ()):
-            response = web.Response(status=304, headers=headers)
+        if personal:
+            response = web.Response(body=body, headers={"Cache-Control": CACHE_NEVER})
         else:
+            etag = hashlib.sha256(body).hexdigest()[:32]
+            immutable = versioned and request.rel_url.query.get("v") == self._digest(body)
+            headers = {"Cache-Control": CACHE_IMMUTABLE if immutable else CACHE_REVALIDATE}
+            if any(tag.value in (etag, "*") for tag in request.if_none_match or ()):
+                response = web.Response(status=304, headers=headers)
+                response.etag = etag
+                return response
             response = web.Response(body=body, headers=headers)
-            response.content_type, _, _ = content_type.partition(";")
-            if "charset=" in content_type:
-                response.charset = content_type.rpartition("charset=")[2]
-        response.etag = etag
+            response.etag = etag
+        response.content_type, _, _ = content_type.partition(";")
+        if "charset=" in content_type:
+            response.charset = content_type.rpartition("charset=")[2]
         return response
 
-    async def index(self, request: web.Request) -> web.StreamResponse:
+    async def index(
+        self, request: web.Request, preview: Callable[[], Awaitable[str]] | None = None
+    ) -> web.StreamResponse:
+        """The page; ``preview`` makes this request's preview element (app.py; "" for none), asked only if the page
+        has a place for it."""
         try:
             text = (self.web_dir / "index.html").read_text(encoding="utf-8")
         except FileNotFoundError:
             text = PLACEHOLDER_INDEX_HTML
-        return self.templated_response(request, text, MIME_TYPES[".html"])
+        element = await preview() if preview is not None and PREVIEW_PLACEHOLDER in text else ""
+        return self.templated_response(request, text, MIME_TYPES[".html"], element)
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         relative = request.match_info["path"]

@@ -30,6 +30,15 @@ TMUX_CLIENT_STOP_S = 0.3
 CLIENT_FEATURES = "RGB"
 
 
+# What the page's preview needs to place the captured pane (Tmux.screen): the window's size, the pane's place and size
+# in it, the cursor, and the status line (an option's value is a format variable too: on/off or a line count, top or
+# bottom).
+SCREEN_FORMAT = (
+    "#{window_width} #{window_height} #{pane_left} #{pane_top} #{pane_width} #{pane_height} "
+    "#{cursor_x} #{cursor_y} #{cursor_flag} #{status} #{status-position}"
+)
+
+
 class Tmux:
     """The tmux server this process serves: one place that builds every tmux command line."""
 
@@ -46,8 +55,12 @@ class Tmux:
         socket_args = ["-L", self.socket_name] if self.socket_name else []
         return ["tmux", *socket_args, *args]
 
-    async def run(self, *args: str) -> tuple[int, str]:
-        """Run one tmux command; returns (exit status, stdout). stderr is kept for the debug log only."""
+    async def run(self, *args: str, timeout_s: float | None = None) -> tuple[int, str]:
+        """Run one tmux command; returns (exit status, stdout). stderr is kept for the debug log only.
+
+        With ``timeout_s``, a tmux that has not answered by then is killed (and reaped) and TimeoutError raised; a
+        missing tmux raises OSError (FileNotFoundError) either way.
+        """
         proc = await asyncio.create_subprocess_exec(
             *self.argv(*args),
             stdin=subprocess.DEVNULL,
@@ -55,7 +68,14 @@ class Tmux:
             stderr=subprocess.PIPE,
             env=self.env,
         )
-        out, err = await proc.communicate()
+        try:
+            async with asyncio.timeout(timeout_s):
+                out, err = await proc.communicate()
+        except TimeoutError:  # no tmux process outlives its deadline
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise
         if proc.returncode:
             log.debug("tmux %s -> %s: %s", " ".join(args), proc.returncode, err.decode(errors="replace").strip())
         return proc.returncode or 0, out.decode(errors="replace")
@@ -115,6 +135,16 @@ class Tmux:
                 }
             )
         return sessions
+
+    async def screen(self, session_id: str, timeout_s: float) -> tuple[int, str]:
+        """The session's active pane as tmux draws it now, for the page's preview (livepane_server/preview.py): one
+        line of SCREEN_FORMAT, then ``capture-pane -e -N`` (its rows with their colours and attributes, trailing
+        spaces kept), in one tmux process. (exit status, stdout); a failed status: no such session."""
+        target = f"={session_id}:"
+        return await self.run(
+            "display-message", "-p", "-t", target, SCREEN_FORMAT, ";", "capture-pane", "-e", "-p", "-N", "-t", target,
+            timeout_s=timeout_s,
+        )
 
     def attach_argv(self, session_id: str) -> list[str]:
         # -T (tmux >= 3.2) declares what this one client can draw, on the user's own tmux server too, without

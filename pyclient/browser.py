@@ -314,9 +314,17 @@ class XtermTerminal:
 
     def __init__(self, slot: Slot, owned: Disposables) -> None:
         app = slot.app
-        # web/terminal.js makes every terminal (its options, addons and shadow-root host), for the page's previews too.
-        made = js.livepaneTerminal.create(slot.body)
+        # The page's preview of this session (web/preboot.js), if the slot adopted one: its terminal becomes this one,
+        # so the live screen replaces the preview in place. Else web/terminal.js makes one (it makes every terminal).
+        preview, slot.preview = slot.preview, None
+        made = preview if preview is not None else js.livepaneTerminal.create(slot.body)
         self.host, self.term, self.fit_addon = made.host, made.term, made.fit
+        # What was typed into the preview ([kind, data], in order), for Mount to replay once; the page's ticket.
+        self.recorded: list[tuple[str, str]] = (
+            [(str(kind), str(data)) for kind, data in preview.input.to_py()] if preview is not None else []
+        )
+        self.page_ticket = (str(preview.ticket) or None) if preview is not None else None
+        self.adopted = preview is not None  # it shows the preview: the pane hands over from it (Pane preview_shown)
         owned.add(self.host.remove)
         self._pane: Pane | None = None
         self._typed = app.modifiers.typed
@@ -413,6 +421,22 @@ class XtermTerminal:
     def write_barrier(self, data: str) -> None:
         self.term.write(data, self._barrier)
 
+    def write_together(self, chunks: list[tuple[Any, bool]]) -> None:
+        # One Uint8Array for all (xterm draws between two writes when parsing takes more than its slice), then an
+        # empty write per further callback: each one fires once everything before it is parsed.
+        sizes = [int(payload.byteLength) for payload, _ in chunks]
+        joined, offset = _uint8array().new(sum(sizes)), 0
+        for (payload, _), size in zip(chunks, sizes, strict=True):
+            joined.set(payload, offset)
+            offset += size
+        callbacks = sum(1 for _, with_callback in chunks if with_callback)
+        if not callbacks:
+            self._term_write(joined)
+            return
+        self._term_write(joined, self._parsed)
+        for _ in range(callbacks - 1):
+            self._term_write("", self._parsed)
+
     def fit(self) -> tuple[int, int]:
         if self.host.isConnected and self.host.clientWidth > 0:
             self.fit_addon.fit()
@@ -508,6 +532,8 @@ class Mount:
             policy=app.policy,
             on_ended=lambda pane, panel: slot.ended(panel),
             log=_log,
+            first_ticket=app.page_ticket(self.terminal.page_ticket),
+            preview_shown=self.terminal.adopted,
         )
         self.terminal.attach(self.pane, owned)
         owned.register(self.pane)  # disposed first: the machine's close, then the listeners, the terminal, ...
@@ -515,6 +541,10 @@ class Mount:
         if focus:
             self.terminal.term.focus()
         self.pane.start()
+        # Keys typed into the preview, before anything typed from now on (this runs before any other JS event).
+        recorded, self.terminal.recorded = self.terminal.recorded, []
+        if recorded:
+            _log(f"[{slot.session}] {self.pane.replay(recorded)} input events typed before Python was up")
         if not app.online:
             self.pane.set_online(False)
 
@@ -588,18 +618,23 @@ class Slot:
     """A session's place on the page, cloned from the pane template. It outlives its mounts: a relaunch (or creating
     an unknown session) mounts a fresh pane into the same slot, and an ended one leaves its last screen there."""
 
-    def __init__(self, app: App, session: str) -> None:
+    def __init__(self, app: App, session: str, preview: Any = None) -> None:
         self.app = app
         self.session = session
         self.mount: Mount | None = None
-        self.root = app.pane_template.cloneNode(True)
+        # A preview (web/preboot.js's take()): its pane is this slot's, its terminal the first mount's.
+        self.preview = preview
+        self.root = app.pane_template.cloneNode(True) if preview is None else preview.root
         part = self.root.querySelector
         self.root.dataset.session = session
         part(".pane-name").textContent = session
         self.title = part(".pane-title")
         self.notice = part(".pane-notice")
         self.body = part(".pane-body")
-        part(".pane-term").remove()  # each mount brings its own terminal host
+        if preview is None:
+            part(".pane-term").remove()  # each mount brings its own terminal host
+        else:
+            self.root.classList.remove("preview")  # Python's pane now: its state and caption say what it is
         self.last_screen = part(".pane-last-screen")
         self.caption = part(".caption")
         self.caption_text = part(".caption-text")
@@ -982,11 +1017,16 @@ class App:
         self.handshake_gate = HandshakeGate()  # one for the page (GatePolicy): see gate.py
         self.online = bool(js.navigator.onLine)
         self.panes_el = js.document.getElementById("panes")
-        self.placeholder = self.panes_el.querySelector("section.pane.placeholder")
+        # web/preboot.js takes the placeholder out of the page while previews stand in its place, and keeps it.
+        preboot = getattr(js.globalThis, "livepanePreboot", None)
+        self.placeholder = self.panes_el.querySelector("section.pane.placeholder") or (
+            preboot.template if preboot is not None else None
+        )
         self.pane_template = _pane_template(self.placeholder)
         self.modifiers = keybar.Modifiers()  # the touch key bar's Ctrl/Alt, applied to what every pane types
         self.default: str | None = None  # the server's default session (what `/` opens), once a listing said it
         self.active: str | None = None  # the pane last focused: where the key bar types
+        self._page_tickets = (0.0, 0.0)  # the page's tickets' (ttl_ms, requestStart ms): see _take_previews
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -1019,16 +1059,20 @@ class App:
             sessions = self.query.sessions
         else:
             sessions, listing = await self._list_sessions()
-        self.show(sessions, focus=sessions[0] if sessions else None, push=False)
+        previews = self._take_previews(list(sessions))
+        self.show(sessions, focus=sessions[0] if sessions else None, push=False, previews=previews)
         self.bar.show_listing(listing)
         # A `/` page already has the list: its watch waits for a change; a `?session=` page asks at once.
         self.watcher = SessionWatcher(self, since=listing.etag if listing is not None else None)
         self._listen_to_the_browser()
         js.window.livepane.ready = True
 
-    def show(self, wanted: tuple[str, ...], *, focus: str | None, push: bool = True) -> None:
+    def show(
+        self, wanted: tuple[str, ...], *, focus: str | None, push: bool = True, previews: dict[str, Any] | None = None
+    ) -> None:
         """Make the page's panes ``wanted`` (closing the others, opening the new ones after the kept ones), focus
-        ``focus``, and (``push``) record it in the URL and the history, so it is shareable and Back returns."""
+        ``focus``, and (``push``) record it in the URL and the history, so it is shareable and Back returns.
+        ``previews``: the panes web/preboot.js painted before Python (``_take_previews``), adopted by their slots."""
         if not wanted:
             return  # else the placeholder stays, saying why
         closing, opening = sessionbar.plan(self.open_sessions(), wanted)
@@ -1037,7 +1081,7 @@ class App:
         for session in closing:
             self.slots.pop(session).dispose()
         for session in opening:
-            slot = Slot(self, session)
+            slot = Slot(self, session, (previews or {}).get(session))
             self.slots[session] = slot
             self.panes_el.appendChild(slot.root)
             slot.mount_pane(focus=session == focus)
@@ -1050,6 +1094,33 @@ class App:
             if search != str(js.window.location.search):
                 js.window.history.pushState(None, "", search)
         self.bar.render()
+
+    def _take_previews(self, sessions: list[str]) -> dict[str, Any]:
+        """The previews web/preboot.js painted: the mounted sessions' are adopted (returned), the others removed
+        (pyclient/page.py ``preview_plan``); every recorder stops here."""
+        preboot = getattr(js.globalThis, "livepanePreboot", None)
+        if preboot is None:
+            return {}
+        plan = page.preview_plan([str(s) for s in preboot.sessions()], sessions)
+        self._page_tickets = (float(preboot.ticketTtlMs), float(preboot.requestStartMs))
+        taken = {session: preboot.take(session) for session in (*plan.adopt, *plan.discard)}
+        for session in plan.discard:
+            preview = taken.pop(session)
+            if preview is None:
+                continue
+            _log(f"[{session}] preview dropped: the page does not open it ({len(preview.input)} input events)")
+            preview.term.dispose()
+            preview.root.remove()
+        if plan.show_placeholder and not self.placeholder.isConnected:
+            self.panes_el.prepend(self.placeholder)
+        return {session: preview for session, preview in taken.items() if preview is not None}
+
+    def page_ticket(self, ticket: str | None) -> str | None:
+        """A ticket the page carried, if a first socket may still use it (pyclient/page.py ``page_ticket``)."""
+        if ticket is None:
+            return None
+        ttl_ms, request_start_ms = self._page_tickets
+        return page.page_ticket(ticket, ttl_ms, request_start_ms, float(js.performance.now()))
 
     async def _list_sessions(self) -> tuple[tuple[str, ...], sessionbar.Listing | None]:
         """No ``?session=``: the server's list decides what opens (``page.session_list``) and fills the bar."""

@@ -23,12 +23,16 @@ from .reconnect import TicketRefused
 __all__ = [
     "DEFAULT_SESSION",
     "FATAL_TICKET_STATUSES",
+    "PAGE_TICKET_MARGIN_MS",
     "PageQuery",
+    "PreviewPlan",
     "Renderer",
     "SessionList",
     "api_url",
     "created",
     "page_query",
+    "page_ticket",
+    "preview_plan",
     "refusal_reason",
     "session_link",
     "session_list",
@@ -219,3 +223,47 @@ def session_list(status: int, text: str) -> SessionList:
 def created(status: int) -> bool:
     """Whether a ``POST api/sessions/<id>`` answer means the session exists now."""
     return status in CREATED_STATUSES
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The page's previews (web/preboot.js painted them before Python was up; livepane_server/preview.py made them)
+
+# A page ticket is used only while at least this much of its life is left: the socket still has to reach the server
+# (a slow link, a busy handshake gate). Past it the pane fetches one, as it would have without a preview.
+PAGE_TICKET_MARGIN_MS = 5000.0
+
+
+@dataclass(frozen=True)
+class PreviewPlan:
+    """What the page does with the previews preboot painted, once it knows the panes it mounts."""
+
+    adopt: tuple[str, ...]  # mounted into the preview's pane and terminal, with its recorded input
+    discard: tuple[str, ...]  # previewed but not mounted: removed, their recorded input dropped
+    show_placeholder: bool  # nothing is mounted: the placeholder comes back to say why
+
+
+def preview_plan(previewed: list[str] | tuple[str, ...], mounting: list[str] | tuple[str, ...]) -> PreviewPlan:
+    """| previewed session | is mounted | page does |
+    | --- | --- | --- |
+    | yes | yes | adopt: the pane, its terminal (no second one, no jump), its recorded keys, its ticket |
+    | yes | no | discard it (a session the list did not open: e.g. the server's default changed) |
+    | (none mounted) | | the placeholder is shown again, with its message |
+    """
+    mounted = set(mounting)
+    adopt = tuple(session for session in previewed if session in mounted)
+    discard = tuple(session for session in previewed if session not in mounted)
+    return PreviewPlan(adopt=adopt, discard=discard, show_placeholder=not mounting)
+
+
+def page_ticket(ticket: object, ttl_ms: float, request_start_ms: float, now_ms: float) -> str | None:
+    """The ticket the page carried for a pane, if its first socket may use it; else None (the pane fetches one).
+
+    The server minted it while answering the page's request, so it expires no earlier than ``request_start_ms +
+    ttl_ms`` (the navigation's ``requestStart``, on ``performance.now()``'s clock like ``now_ms``). A ticket the server
+    refuses anyway (spent, expired) costs one socket: the machine then fetches one (reconnect.py, ``first_ticket``).
+    """
+    if not isinstance(ticket, str) or not ticket or ttl_ms <= 0:
+        return None
+    if now_ms > request_start_ms + ttl_ms - PAGE_TICKET_MARGIN_MS:
+        return None
+    return ticket

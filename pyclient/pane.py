@@ -17,7 +17,7 @@ import enum
 import math
 import random as _random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,6 +51,7 @@ __all__ = [
     "FlowPolicy",
     "Notice",
     "Pane",
+    "RecordedKind",
     "ReplyGate",
     "TerminalPort",
     "Tone",
@@ -70,6 +71,26 @@ MIN_CAPTION_TICK_MS = 16.0
 
 # Full reset (RIS), written in-band so it lands after any output of an older connection still queued in xterm.
 FULL_RESET = "\x1bc"
+
+# The hand-over from the page's preview (web/preboot.js) to the live screen: the first open's reset and its output are
+# held (the preview stays) until the output has been quiet for HANDOVER_QUIET_MS, at most HANDOVER_MAX_MS after the
+# open, then written together, so xterm draws the preview, then tmux's repaint, and no cleared screen in between.
+# tmux writes its attach-time setup (alternate screen, clear) and its redraw within ~2 ms, but they may arrive in
+# separate frames: on a loaded machine the cleared screen showed for ~3 frames (50-150 ms) without the hold.
+HANDOVER_QUIET_MS = 32.0
+HANDOVER_MAX_MS = 250.0
+# The hand-over's reset is a soft one (DECSTR: modes and attributes, not the buffers). The preview's terminal has no
+# older connection's state to clear (preboot painted rows and moved the cursor), and tmux's repaint switches to the
+# alternate screen and clears it itself; a full reset rebuilds xterm's buffers, which on a loaded machine took longer
+# than xterm's 12 ms parse slice, so the cleared screen was drawn before the repaint was parsed.
+HANDOVER_RESET = "\x1b[!p"
+
+
+class RecordedKind(enum.StrEnum):
+    """What web/preboot.js recorded of a preview's input: which xterm event it came from."""
+
+    DATA = "data"  # onData: keys, pastes (and the terminal's own replies)
+    BINARY = "binary"  # onBinary: mouse reports in legacy encodings
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -329,6 +350,10 @@ class TerminalPort(Protocol):
     def write_barrier(self, data: str) -> None:
         """Queue ``data``; call the pane's ``on_barrier`` once it is parsed."""
 
+    def write_together(self, chunks: list[tuple[Any, bool]]) -> None:
+        """Queue these outputs as one (xterm parses one write without drawing in its middle); call ``on_parsed``
+        once for each ``(payload, True)`` after it is parsed."""
+
     def fit(self) -> tuple[int, int]:
         """Fit the terminal to its container (the pane's ``on_resize`` hears of a change); return (columns, rows)."""
 
@@ -365,7 +390,8 @@ class Pane:
         split_frame: ``split_frame(data) -> (kind, payload, nbytes)`` for a server message: ``kind`` is the first
             byte; for output, ``payload`` goes to ``terminal.write`` untouched (a view in the browser); for the title
             and preferences it is the decoded text.
-        open_socket, set_timeout, clear_timeout, now_ms, random, get_ticket, policy: passed to the reconnect machine.
+        open_socket, set_timeout, clear_timeout, now_ms, random, get_ticket, first_ticket, policy: passed to the
+            reconnect machine (``first_ticket``: the one the page carried for this pane, if it is still good).
         on_ended: called (later, from a timer) with the pane and its :class:`EndedPanel` when the session is gone, so
             the page can offer a relaunch (or to create it) and unmount the pane.
     """
@@ -388,6 +414,8 @@ class Pane:
         wheel_policy: WheelPolicy | None = None,
         on_ended: Callable[[Pane, EndedPanel], None] | None = None,
         log: Callable[[str], None] | None = None,
+        first_ticket: str | None = None,
+        preview_shown: bool = False,
     ) -> None:
         self.session = session
         self.terminal = terminal
@@ -407,6 +435,11 @@ class Pane:
         self._caption_tick = OneShotTimer(set_timeout, clear_timeout, self._refresh_caption)
         self._ended_timer = OneShotTimer(set_timeout, clear_timeout, self._ended)
         self._resize = OneShotTimer(set_timeout, clear_timeout, self.fit_now)  # re-armed by every request: a debounce
+        # The terminal shows the page's preview: the first open hands over from it (HANDOVER_*).
+        self._preview_shown = preview_shown
+        self._held: list[tuple[Any, bool]] | None = None  # the first open's output while its hand-over holds it
+        self._held_until_ms = 0.0
+        self._handover = OneShotTimer(set_timeout, clear_timeout, self._end_handover)
         extra = {"log": (lambda message: log(f"[{session}] {message}"))} if log is not None else {}
         self.machine = ReconnectingSocket(
             open_socket=open_socket,
@@ -422,6 +455,7 @@ class Pane:
             on_message=self.on_message,
             on_input_dropped=self._on_input_dropped,
             on_input_uncertain=self._on_input_uncertain,
+            first_ticket=first_ticket,
             **extra,
         )
 
@@ -462,6 +496,7 @@ class Pane:
             self._resize.cancel()
             self._caption_tick.cancel()
             self._ended_timer.cancel()
+            self._handover.cancel()
 
     # ----------------------------------------------------------------------------------------------------------------
     # Terminal events
@@ -475,6 +510,21 @@ class Pane:
                 self.stats.replies_dropped += 1
             return
         self.machine.send(input_frame(data))
+
+    def replay(self, recorded: Iterable[tuple[str, str]]) -> int:
+        """Input typed into the page's preview before Python was up (web/preboot.js records xterm's ``onData`` and
+        ``onBinary`` as ``(kind, data)``), once, in order, as if typed now: keys and pastes are held until the pane
+        opens; terminal replies and mouse reports belong to a connection and are dropped as they always are. Call it
+        before anything typed later reaches the pane. Returns how many events were replayed (unknown kinds skipped).
+        """
+        handlers = {RecordedKind.DATA: self.on_data, RecordedKind.BINARY: self.on_binary}
+        replayed = 0
+        for kind, data in recorded:
+            handler = handlers.get(kind)
+            if handler is not None and isinstance(data, str) and data:
+                handler(data)
+                replayed += 1
+        return replayed
 
     def on_binary(self, data: str) -> None:
         """xterm's ``onBinary`` (mouse reports in legacy encodings): stale clicks are not worth replaying."""
@@ -526,7 +576,10 @@ class Pane:
                 self.machine.set_server_protocol(0)  # output before any preferences: not a livepane server
             self.stats.output_bytes += nbytes
             want_callback, frame = self.flow.written(nbytes)
-            self.terminal.write(payload, want_callback)
+            if self._held is None:
+                self.terminal.write(payload, want_callback)
+            else:
+                self._hold(payload, want_callback)
             if frame is not None:
                 self.machine.send(frame, hold=False)
         elif kind == ACK:
@@ -560,8 +613,30 @@ class Pane:
         alone."""
         self.flow.connection_opened()
         self.gate.opened()
-        self.terminal.write_barrier(FULL_RESET)
         self.stats.opens += 1
+        self._end_handover()  # an open before the previous one's hand-over ended: that screen goes out first
+        if self._preview_shown:
+            self._preview_shown = False
+            self._held = []
+            self._held_until_ms = self._now_ms() + HANDOVER_MAX_MS
+            self._handover.arm(HANDOVER_QUIET_MS)
+            return
+        self.terminal.write_barrier(FULL_RESET)
+
+    def _hold(self, payload: Any, with_callback: bool) -> None:
+        assert self._held is not None
+        self._held.append((payload, with_callback))
+        self._handover.arm(min(HANDOVER_QUIET_MS, max(0.0, self._held_until_ms - self._now_ms())))
+
+    def _end_handover(self) -> None:
+        """The held reset, then the held output, in order, at once: xterm parses and draws them together."""
+        self._handover.cancel()
+        held, self._held = self._held, None
+        if held is None:
+            return
+        self.terminal.write_barrier(HANDOVER_RESET)
+        if held:
+            self.terminal.write_together(held)
 
     def _on_input_uncertain(self, data: bytes) -> None:
         """Typed input that was sent but may not have arrived (the link broke before the server acknowledged it):

@@ -436,6 +436,7 @@ class _Attempt:
     def __init__(self) -> None:
         self.socket: Any = None
         self.ticket_settled = False
+        self.page_ticket = False  # its socket was opened with the page's ticket (first_ticket), not a fetched one
         self.handshake_sent = False
         self.opened_at_ms: float | None = None  # when the terminal answered
         self.last_rx_ms = 0.0
@@ -475,6 +476,9 @@ class ReconnectingSocket:
         random: uniform floats in [0, 1), for jitter.
         get_ticket: optional async step before each socket: ``get_ticket(resolve, reject)``; ``reject`` takes a
             :class:`TicketRefused` (its ``status`` is looked up in :data:`TICKET_TABLE`) or any exception (transient).
+        first_ticket: a ticket the page carried (issue #14), used by the first attempt instead of ``get_ticket``. If
+            the server refuses it (4401: spent, expired, or from an older token) the attempt did not count: the next
+            one starts at once and fetches its ticket, so a page's ticket never fails a pane in a new way.
         handshake: called when a socket opens; returns the handshake frame, sent as the socket's first frame.
         on_state: called with a :class:`Status` after every change.
         on_open: called when the terminal answered (the connection's first frame arrived), before held input is sent
@@ -502,8 +506,10 @@ class ReconnectingSocket:
         on_input_dropped: Callable[[int, str], None] | None = None,
         on_input_uncertain: Callable[[bytes], None] | None = None,
         log: Callable[[str], None] = _default_log,
+        first_ticket: str | None = None,
     ) -> None:
         self.policy = policy or ReconnectPolicy()
+        self._first_ticket = first_ticket or None
         self._open_socket = open_socket
         self._set_timeout = set_timeout
         self._clear_timeout = clear_timeout
@@ -781,6 +787,11 @@ class ReconnectingSocket:
         if self._get_ticket is None:
             self._open(attempt, None)
             return
+        if self._first_ticket is not None:
+            ticket, self._first_ticket = self._first_ticket, None  # one attempt, whatever becomes of it
+            attempt.ticket_settled = attempt.page_ticket = True
+            self._open(attempt, ticket)
+            return
         try:
             self._get_ticket(self._for(attempt, self._on_ticket), self._for(attempt, self._on_ticket_error))
         except Exception as error:  # a fetcher that fails synchronously failed this attempt, nothing more
@@ -854,6 +865,14 @@ class ReconnectingSocket:
         code = int(getattr(event, "code", Close.ABNORMAL) or Close.ABNORMAL)
         reason = str(getattr(event, "reason", "") or "")
         clean = bool(getattr(event, "wasClean", False))
+        if attempt.page_ticket and code == Close.UNAUTHORIZED and self._phase is Phase.ATTEMPTING:
+            # The page's ticket was refused: no verdict on the pane. Start over at once with a fetched ticket (whose
+            # refusal, if the cookie is the problem, stops the pane as it always did).
+            self._log(f"the page's ticket was refused ({reason}); fetching one")
+            self._leave(attempt, None, reason, delivered=False)
+            self._transition(Event.RETRY_NOW)
+            self._begin_attempt()
+            return
         self._ended(attempt, classify(code, reason, clean=clean), code, reason, reason)
 
     def _on_connect_timeout(self, attempt: _Attempt) -> None:

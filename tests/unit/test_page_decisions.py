@@ -9,12 +9,16 @@ import pytest
 from livepane_server.app import ROTATED_TEXT
 from pyclient.page import (
     DEFAULT_SESSION,
+    PAGE_TICKET_MARGIN_MS,
     PageQuery,
+    PreviewPlan,
     Renderer,
     SessionList,
     api_url,
     created,
     page_query,
+    page_ticket,
+    preview_plan,
     refusal_reason,
     session_link,
     session_list,
@@ -212,3 +216,46 @@ def test_an_invalid_default_session_is_listed_nowhere_and_said() -> None:
 @pytest.mark.parametrize(("status", "ok"), [(200, True), (201, True), (400, False), (401, False), (501, False)])
 def test_created(status: int, ok: bool) -> None:
     assert created(status) is ok
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The page's previews and tickets (issue #14)
+
+
+@pytest.mark.parametrize(
+    ("previewed", "mounting", "plan"),
+    [
+        (["a", "b"], ["a", "b"], PreviewPlan(adopt=("a", "b"), discard=(), show_placeholder=False)),
+        (["a"], ["a", "c"], PreviewPlan(adopt=("a",), discard=(), show_placeholder=False)),  # c: a pane of its own
+        (["main"], ["other"], PreviewPlan(adopt=(), discard=("main",), show_placeholder=False)),
+        (["main"], [], PreviewPlan(adopt=(), discard=("main",), show_placeholder=True)),  # e.g. the list said 401
+        ([], [], PreviewPlan(adopt=(), discard=(), show_placeholder=True)),
+    ],
+)
+def test_preview_plan(previewed: list[str], mounting: list[str], plan: PreviewPlan) -> None:
+    assert preview_plan(previewed, mounting) == plan
+
+
+TTL_MS = 30_000.0
+
+
+@pytest.mark.parametrize(
+    ("ticket_value", "request_start_ms", "now_ms", "used"),
+    [
+        ("t", 100.0, 900.0, True),  # the usual: Python is up within a second or two
+        ("t", 100.0, 100.0 + TTL_MS - PAGE_TICKET_MARGIN_MS, True),
+        ("t", 100.0, 100.0 + TTL_MS - PAGE_TICKET_MARGIN_MS + 1, False),  # too close to its expiry: fetch one
+        ("t", 0.0, 60_000.0, False),  # a tab that booted very slowly (or was frozen in the background)
+        ("", 0.0, 10.0, False),
+        (None, 0.0, 10.0, False),
+        (5, 0.0, 10.0, False),
+    ],
+)
+def test_page_ticket_is_used_only_well_within_its_life(
+    ticket_value: object, request_start_ms: float, now_ms: float, used: bool
+) -> None:
+    assert page_ticket(ticket_value, TTL_MS, request_start_ms, now_ms) == (ticket_value if used else None)
+
+
+def test_page_ticket_without_a_known_lifetime_is_not_used() -> None:
+    assert page_ticket("t", 0.0, 0.0, 1.0) is None

@@ -15,11 +15,15 @@ from reconnect_fakes import FakeSocket, FakeTimers
 
 from pyclient.pane import (
     FULL_RESET,
+    HANDOVER_MAX_MS,
+    HANDOVER_QUIET_MS,
+    HANDOVER_RESET,
     CaptionView,
     FlowControl,
     FlowPolicy,
     Notice,
     Pane,
+    RecordedKind,
     ReplyGate,
     Tone,
     caption_refresh_ms,
@@ -71,6 +75,11 @@ class FakeTerminal:
 
     def write_barrier(self, data: str) -> None:
         self.queue.append((data, "barrier"))
+
+    def write_together(self, chunks: list[tuple[Any, bool]]) -> None:
+        self.queue.append((b"".join(payload for payload, _ in chunks), ""))
+        callbacks = sum(1 for _, with_callback in chunks if with_callback)
+        self.queue.extend([(b"", "parsed")] * callbacks)
 
     def fit(self) -> tuple[int, int]:
         self.fits += 1
@@ -300,6 +309,87 @@ def test_keystrokes_typed_while_down_arrive_in_order_after_the_handshake() -> No
     h.sock.answer()
     assert h.sock.sent[0].startswith(b"{")
     assert h.sock.sent[1:] == [b"0l", b"0s", b"0\r"]
+
+
+def test_keys_typed_into_the_preview_are_replayed_once_in_order_before_later_keys() -> None:
+    """Issue #14: web/preboot.js recorded these before Python was up; they wait for the open like any held key."""
+    h = Harness(first_ticket="from-the-page", get_ticket=lambda resolve, reject: None)
+    h.pane.start()
+    recorded = [("data", "ec"), ("data", "ho"), ("binary", "\x1b[M !!"), ("data", DA2_REPLY), ("data", " hi\r")]
+    assert h.pane.replay(recorded) == 5
+    h.pane.on_data("x")  # typed after Python took over
+    assert h.sock.ticket == "from-the-page"
+    h.sock.answer()
+    # The mouse report and the terminal's reply belonged to no connection: dropped, as they always are.
+    assert h.sock.input_frames() == [b"0ec", b"0ho", b"0 hi\r", b"0x"]
+    assert h.pane.stats.replies_dropped == 1
+
+
+def test_the_first_open_after_a_preview_writes_its_reset_and_output_together_once_quiet() -> None:
+    """The preview stays until tmux's repaint can replace it in one go: no cleared screen between the two."""
+    h = Harness(preview_shown=True)
+    sock = h.open()
+    sock.output(b"\x1b[?1049h\x1b[2J")  # tmux's setup ...
+    h.timers.advance(HANDOVER_QUIET_MS - 1)
+    sock.output(b"rows")  # ... and, a moment later, its redraw
+    assert h.terminal.queue == []  # the preview is still what is drawn
+    h.timers.advance(HANDOVER_QUIET_MS)
+    assert [data for data, _ in h.terminal.queue] == [HANDOVER_RESET, b"\x1b[?1049h\x1b[2Jrows"]  # one write
+    assert h.terminal.queue[0][1] == "barrier"  # replies wait for it, as on every open
+    sock.output(b"later")
+    assert h.terminal.queue[-1] == (b"later", "")  # after the hand-over, output goes straight through
+    h.terminal.parse_all()
+    assert h.pane.gate.is_open
+
+
+def test_a_handover_lasts_at_most_its_cap_while_output_keeps_coming() -> None:
+    h = Harness(preview_shown=True)
+    sock = h.open()
+    elapsed = 0.0
+    while not h.terminal.queue:
+        sock.output(b"x")
+        h.timers.advance(HANDOVER_QUIET_MS / 2)
+        elapsed += HANDOVER_QUIET_MS / 2
+        assert elapsed <= HANDOVER_MAX_MS + HANDOVER_QUIET_MS
+    assert h.terminal.queue[0] == (HANDOVER_RESET, "barrier")
+
+
+def test_a_second_open_during_the_handover_writes_the_first_ones_screen_first() -> None:
+    h = Harness(preview_shown=True)
+    sock = h.open()
+    sock.output(b"first")
+    sock.drop()
+    h.timers.advance(150)
+    h.sock.answer()
+    h.sock.output(b"second")
+    # The first open's soft reset (from the preview), the second's full one (from the first connection's screen).
+    assert [data for data, _ in h.terminal.queue] == [HANDOVER_RESET, b"first", FULL_RESET, b"second"]
+
+
+def test_the_handover_keeps_every_flow_control_callback() -> None:
+    """Held output that asked for parse callbacks gets each one: the pause/resume counts stay exact."""
+    h = Harness(preview_shown=True, flow_policy=FlowPolicy(ack_every_bytes=4, low_water_bytes=16, high_water_bytes=64))
+    sock = h.open()
+    for _ in range(5):
+        sock.output(b"12345")
+    h.timers.advance(HANDOVER_QUIET_MS)
+    assert sum(1 for _, kind in h.terminal.queue if kind == "parsed") == 5
+    h.terminal.parse_all()
+    assert h.pane.flow.pending_bytes == 0
+
+
+def test_without_a_preview_every_open_resets_at_once() -> None:
+    h = Harness()
+    h.open().output(b"a")
+    assert [data for data, _ in h.terminal.queue] == [FULL_RESET, b"a"]
+
+
+def test_a_replay_skips_what_preboot_could_not_have_recorded() -> None:
+    h = Harness()
+    h.pane.start()
+    assert h.pane.replay([("keyup", "a"), ("data", ""), ("data", 5), (RecordedKind.DATA, "ok")]) == 1  # type: ignore[list-item]
+    h.sock.answer()
+    assert h.sock.input_frames() == [b"0ok"]
 
 
 def test_too_much_typing_while_down_shows_a_notice() -> None:

@@ -33,7 +33,14 @@ POLICY = ReconnectPolicy()
 class Harness:
     """One machine wired to fakes, recording everything it reports."""
 
-    def __init__(self, *, rand: FixedRandom | None = None, ticket: bool = False, policy: ReconnectPolicy = POLICY):
+    def __init__(
+        self,
+        *,
+        rand: FixedRandom | None = None,
+        ticket: bool = False,
+        policy: ReconnectPolicy = POLICY,
+        first_ticket: str | None = None,
+    ):
         self.timers = FakeTimers()
         self.factory = FakeSocketFactory(self.timers)
         self.states: list[Status] = []
@@ -59,6 +66,7 @@ class Harness:
             on_input_dropped=lambda n, why: self.dropped.append((n, why)),
             on_input_uncertain=self.uncertain.append,
             log=self.log.append,
+            first_ticket=first_ticket,
         )
 
     def _handshake(self) -> bytes:
@@ -691,6 +699,60 @@ def test_any_other_ticket_failure_is_transient(error: BaseException) -> None:
     assert h.conn.phase is Phase.WAITING
     h.timers.advance(150)
     assert len(h.tickets) == 1
+
+
+def test_the_pages_ticket_opens_the_first_socket_without_a_fetch() -> None:
+    """Issue #14: the page carries the first ticket; only later attempts fetch one."""
+    h = Harness(ticket=True, first_ticket="from-the-page")
+    h.conn.start()
+    assert h.tickets == []
+    assert [s.ticket for s in h.factory.sockets] == ["from-the-page"]
+    h.factory.last.fail()
+    h.timers.advance(150)
+    resolve, _ = h.tickets.pop()
+    resolve("fetched")
+    assert [s.ticket for s in h.factory.sockets] == ["from-the-page", "fetched"]
+
+
+@pytest.mark.parametrize("reason", ["ticket invalid: already used", "ticket invalid: expired", "ticket invalid"])
+def test_a_refused_page_ticket_fetches_one_at_once_and_counts_no_failure(reason: str) -> None:
+    """A spent or expired page ticket must not stop the pane (a fetched one's 4401 does): the next attempt starts at
+    once, with a fetched ticket, and the keys typed meanwhile wait for it."""
+    h = Harness(ticket=True, first_ticket="spent")
+    h.conn.start()
+    h.conn.send(b"0ls")
+    h.factory.last.server_close(4401, reason)
+    assert h.conn.phase is Phase.ATTEMPTING and h.conn.status.failures == 0
+    resolve, _ = h.tickets.pop()
+    resolve("fetched")
+    h.open_now()
+    assert h.factory.last.ticket == "fetched"
+    assert h.factory.last.input_frames() == [b"0ls"]
+    assert h.dropped == []
+
+
+def test_a_refused_fetched_ticket_still_stops_after_a_refused_page_ticket() -> None:
+    h = Harness(ticket=True, first_ticket="spent")
+    h.conn.start()
+    h.factory.last.server_close(4401, "ticket invalid: already used")
+    resolve, _ = h.tickets.pop()
+    resolve("fetched")
+    h.factory.last.server_close(4401, "ticket invalid: expired")
+    assert h.state is State.CLOSED and h.conn.status.stop_reason is StopReason.UNAUTHORIZED
+
+
+def test_a_page_ticket_is_used_once_even_when_its_socket_opens() -> None:
+    h = Harness(ticket=True, first_ticket="page")
+    h.conn.start()
+    h.open_now()
+    h.factory.last.fail()
+    h.timers.advance(150)
+    assert len(h.tickets) == 1  # the reconnect fetches
+    # A 4401 on a later socket (a fetched ticket) is a stop, as without a page ticket.
+    resolve, _ = h.tickets.pop()
+    resolve("fetched")
+    h.factory.last.server_close(4401, "ticket invalid: already used")
+    assert h.state is State.CLOSED
 
 
 def test_a_ticket_that_never_comes_times_out_and_a_late_one_is_ignored() -> None:

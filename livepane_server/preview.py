@@ -1,0 +1,222 @@
+"""The page's previews (issue #14): each of its sessions' screens as tmux draws it at request time, carried in the
+page so web/preboot.js can paint it before Python is up, with the first ticket of each pane's connection.
+
+Rules:
+- A preview is made only for a request the cookie authorised (app.py decides; this room never sees another), only for
+  the sessions the page will open (``pyclient/page.py``'s ``sessions_from_query``, or the default session), only for
+  valid ids of sessions that exist, and never names a session it was not asked for.
+- Every tmux call goes through ``Tmux.screen`` with a deadline (``PreviewPolicy.deadline_s``): a slow, failing or
+  missing tmux means no preview for that session, never a slow page or a 500.
+- Bounded: at most ``max_panes`` previews, each at most ``max_pane_bytes``, together at most ``max_total_bytes``; a
+  screen over its limit is left out whole (a cut escape sequence would paint garbage).
+- The blob is JSON in ``<script type="application/json">`` with every ``<``, ``>`` and ``&`` escaped (``\\u003c``...):
+  nothing on a screen can close the element (``</script>``) or open a comment (``<!--``) that would hide its end.
+- The paint is built here, as plain VT text, so the page's JavaScript only writes it (it paints, it decides nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from pyclient.page import sessions_from_query
+from pyclient.protocol import SESSION_ID_RE
+
+from .tmux import Tmux
+
+log = logging.getLogger("livepane")
+
+# The element id web/preboot.js reads (and pyclient/browser.py, through preboot's API).
+ELEMENT_ID = "livepane-preview"
+# The blob's format version: preboot paints only a version it knows.
+PREVIEW_VERSION = 1
+
+# Characters that must not appear raw inside a <script> element's text (HTML "script data" state): `</script` ends it
+# and `<!--` starts an escaped state in which a later `</script>` may not. `&` too, so the text is the same if a
+# parser ever treats it as markup. JSON.parse turns each escape back into the character.
+HTML_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
+HTML_UNSAFE_TABLE = str.maketrans(HTML_UNSAFE)
+
+# Painting: autowrap off while the rows are written (a row wider than the terminal is cut at its edge instead of
+# wrapping onto the next), attributes reset after the last row, the cursor put where tmux has it, shown or hidden.
+AUTOWRAP_OFF, AUTOWRAP_ON = "\x1b[?7l", "\x1b[?7h"
+RESET_ATTRIBUTES = "\x1b[0m"
+CURSOR_SHOWN, CURSOR_HIDDEN = "\x1b[?25h", "\x1b[?25l"
+
+
+@dataclass(frozen=True)
+class PreviewPolicy:
+    """Every number of the page's previews."""
+
+    # tmux answers in ~5 ms; the preview is worth its wait only if it comes well before the live screen (~1 s warm):
+    # past this the page goes out without it.
+    deadline_s: float = 0.4
+    # A dashboard of 12 panes (issue #14) gets a preview for each; a page asking for more previews its first 12.
+    max_panes: int = 12
+    # An 80x24 screen with colours is 2-10 KiB; a 250x70 one drawn cell by cell in truecolour ~350 KiB. Past these the
+    # page would take longer to download than the live screen takes to come.
+    max_pane_bytes: int = 256 * 1024
+    max_total_bytes: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.deadline_s <= 0 or self.max_panes < 0 or self.max_pane_bytes <= 0 or self.max_total_bytes <= 0:
+            raise ValueError(f"bad preview policy: {self}")
+
+
+@dataclass(frozen=True)
+class Screen:
+    """One session's active pane as tmux reported it (Tmux.screen)."""
+
+    window_columns: int
+    window_rows: int
+    pane_left: int
+    pane_top: int
+    pane_columns: int
+    pane_rows: int
+    cursor_x: int
+    cursor_y: int
+    cursor_visible: bool
+    status_rows: int  # the status line's rows (0 when off)
+    status_top: bool  # the status line is above the window
+    rows: tuple[str, ...]  # the pane's rows, with SGR sequences, as capture-pane -e printed them
+
+
+def status_rows(value: str) -> int:
+    """tmux's `status` option: off, on (one line) or 2-5 lines."""
+    if value == "on":
+        return 1
+    return int(value) if value.isdigit() else 0
+
+
+def parse_screen(out: str) -> Screen | None:
+    """Tmux.screen's output -> Screen, or None if it is not what that command prints."""
+    head, _, body = out.partition("\n")
+    fields = head.split()
+    if len(fields) != 11:
+        return None
+    *numbers, cursor_flag, status, position = fields
+    if not all(n.isdigit() for n in numbers):
+        return None
+    window_columns, window_rows, left, top, columns, rows, cursor_x, cursor_y = (int(n) for n in numbers)
+    lines = body.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # capture-pane ends every row with a newline
+    if len(lines) != rows or not 0 < columns <= window_columns or not 0 < rows <= window_rows:
+        return None
+    return Screen(
+        window_columns=window_columns,
+        window_rows=window_rows,
+        pane_left=left,
+        pane_top=top,
+        pane_columns=columns,
+        pane_rows=rows,
+        cursor_x=cursor_x,
+        cursor_y=cursor_y,
+        cursor_visible=cursor_flag == "1",
+        status_rows=status_rows(status),
+        status_top=position == "top",
+        rows=tuple(lines),
+    )
+
+
+def paint(screen: Screen) -> str:
+    """The VT text that draws ``screen`` on a cleared terminal the size of the tmux client: each row placed where the
+    pane sits in the window (below a status line at the top), then the cursor."""
+    top = screen.pane_top + (screen.status_rows if screen.status_top else 0)
+    left = screen.pane_left + 1
+    parts = [AUTOWRAP_OFF]
+    for index, row in enumerate(screen.rows):
+        parts.append(f"\x1b[{top + index + 1};{left}H{row}")
+    parts.append(RESET_ATTRIBUTES)
+    parts.append(f"\x1b[{top + screen.cursor_y + 1};{left + screen.cursor_x}H")
+    parts.append(AUTOWRAP_ON)
+    parts.append(CURSOR_SHOWN if screen.cursor_visible else CURSOR_HIDDEN)
+    return "".join(parts)
+
+
+def preview_entry(session: str, screen: Screen, ticket: str | None) -> dict[str, object]:
+    """One pane's entry in the blob: the size of the terminal tmux draws on (window plus status line), the paint,
+    and the first ticket for its socket (None: the page fetches one)."""
+    return {
+        "session": session,
+        "columns": screen.window_columns,
+        "rows": screen.window_rows + screen.status_rows,
+        "paint": paint(screen),
+        "ticket": ticket,
+    }
+
+
+def script_json(value: object) -> str:
+    """JSON that can sit inside a <script> element whatever its strings hold (ASCII only; `<`, `>`, `&` escaped)."""
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":")).translate(HTML_UNSAFE_TABLE)
+
+
+def element(blob: dict[str, object]) -> str:
+    """The <script> element the page carries (index.html's {{preview}})."""
+    return f'<script type="application/json" id="{ELEMENT_ID}">{script_json(blob)}</script>'
+
+
+def page_sessions(query: str, default_session: str) -> list[str]:
+    """The sessions the page will open: those of ``?session=`` (valid, first occurrence, in order: the client's own
+    rule), else the default one. (An invalid default opens nothing.)"""
+    asked = sessions_from_query(query)
+    if asked:
+        return asked
+    return [default_session] if SESSION_ID_RE.match(default_session) else []
+
+
+class Previews:
+    """Makes the page's preview blob: tmux's screens and first tickets for the sessions a page opens."""
+
+    def __init__(
+        self,
+        tmux: Tmux,
+        issue_ticket: Callable[[str], str],
+        ticket_ttl_s: float,
+        policy: PreviewPolicy | None = None,
+    ) -> None:
+        self.tmux = tmux
+        self.issue_ticket = issue_ticket
+        self.ticket_ttl_s = ticket_ttl_s
+        self.policy = policy or PreviewPolicy()
+
+    async def capture(self, session: str) -> Screen | None:
+        """The session's screen, or None: unknown session, tmux failing, missing or slower than the deadline."""
+        if not SESSION_ID_RE.match(session):
+            return None
+        try:
+            status, out = await self.tmux.screen(session, self.policy.deadline_s)
+        except TimeoutError:
+            log.info("no preview of %s: tmux did not answer within %.1f s", session, self.policy.deadline_s)
+            return None
+        except OSError as exc:
+            log.info("no preview of %s: %s", session, exc)
+            return None
+        return parse_screen(out) if status == 0 else None
+
+    async def blob(self, sessions: Iterable[str]) -> dict[str, object] | None:
+        """The blob for ``sessions`` (the first ``max_panes`` of them), or None when none has a preview."""
+        wanted = list(dict.fromkeys(sessions))[: self.policy.max_panes]
+        if not wanted:
+            return None
+        screens = await asyncio.gather(*(self.capture(session) for session in wanted))
+        panes: list[dict[str, object]] = []
+        total = 0
+        for session, screen in zip(wanted, screens, strict=True):
+            if screen is None:
+                continue
+            entry = preview_entry(session, screen, None)
+            size = len(script_json(entry))
+            if size > self.policy.max_pane_bytes or total + size > self.policy.max_total_bytes:
+                log.info("no preview of %s: its screen is %d bytes", session, size)
+                continue
+            total += size
+            panes.append(entry)
+        if not panes:
+            return None
+        for entry in panes:  # minted last, only for the panes the page carries
+            entry["ticket"] = self.issue_ticket(str(entry["session"]))
+        return {"version": PREVIEW_VERSION, "ticket_ttl_ms": round(self.ticket_ttl_s * 1000), "panes": panes}

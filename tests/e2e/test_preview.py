@@ -1,0 +1,238 @@
+"""Issue #14 goal 1: the session's real screen before Python is up, keys recorded from the first paint, the first
+ticket in the page (livepane_server/preview.py, web/preboot.js, the adoption in pyclient/browser.py).
+
+To prove the order, Pyodide is held back: every request for its files and the snapshot waits (Playwright's
+``page.route``) until the test has seen the preview and typed into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import aiohttp
+from livepane_e2e import (
+    BOOT_TIMEOUT_S,
+    OPEN_TIMEOUT_S,
+    TOKEN,
+    Server,
+    open_panes,
+    pane_selector,
+    stats,
+    wait_for_screen,
+    wait_for_state,
+    wait_for_tmux,
+)
+
+from livepane_server.auth import COOKIE_NAME, cookie_value_for
+from pyclient import protocol
+
+# Everything Python needs to start: Pyodide's files (vendor/pyodide@…, static/pyodide-snap.mjs) and the snapshot.
+PYTHON_FILES = re.compile(r"pyodide|snapshot")
+ELEMENT_RE = re.compile(r'<script type="application/json" id="livepane-preview">(.*?)</script>', re.S)
+HOSTILE = "</script><!--<script>window.hostile=1</script>"
+
+
+def shows(server: Server, session: str, text: str) -> None:
+    """Print ``text`` in the session through printf escapes (the command line never holds it), and wait for it."""
+    escaped = "".join(f"\\x{b:02x}" for b in text.encode())
+    server.tmux.send_keys(session, f"clear; printf '{escaped}\\n'", "Enter")
+    wait_for_tmux(server.tmux, session, re.escape(text))
+
+
+def new_session(server: Server, session: str) -> None:
+    server.tmux.new_session(session)
+    wait_for_tmux(server.tmux, session, r"bash-\d+\.\d+[#$]")
+
+
+def get(server: Server, query: str, *, cookie: bool = True) -> tuple[int, Any, str]:
+    """GET the page as a client without a browser: (status, headers, body)."""
+    headers = {"Cookie": f"{COOKIE_NAME}={cookie_value_for(TOKEN)}"} if cookie else {}
+    request = urllib.request.Request(f"{server.origin}/?{query}", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read().decode()
+
+
+def previewed(html: str) -> list[str]:
+    found = ELEMENT_RE.findall(html)
+    return [pane["session"] for pane in json.loads(found[0])["panes"]] if found else []
+
+
+@contextmanager
+def python_held_back(page: Any) -> Iterator[list[Any]]:
+    """Hold every request Python needs until the block ends (then they go on, and later ones pass)."""
+    held: list[Any] = []
+    page.route(PYTHON_FILES, lambda route: held.append(route))
+    try:
+        yield held
+    finally:
+        for route in held:
+            route.continue_()
+        page.unroute(PYTHON_FILES)
+
+
+def wait_for_preview(page: Any, timeout_s: float = OPEN_TIMEOUT_S) -> None:
+    page.wait_for_function(
+        "typeof livepanePreboot !== 'undefined' && livepanePreboot.painted", timeout=timeout_s * 1000
+    )
+
+
+def preview_screen(page: Any, session: str) -> str:
+    return page.evaluate("s => livepanePreboot.screen(s)", session)
+
+
+def python_started(page: Any) -> bool:
+    return page.evaluate("typeof window.livepane !== 'undefined'")
+
+
+def wait_ready(page: Any) -> None:
+    page.wait_for_function(
+        "typeof window.livepane !== 'undefined' && window.livepane.ready === true", timeout=BOOT_TIMEOUT_S * 1000
+    )
+
+
+def ticket_requests(page: Any) -> list[str]:
+    return [url for url in page.livepane_record.requests if url.endswith("/api/ticket")]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_the_screen_is_painted_before_python_and_keys_typed_into_it_arrive_once_in_order(page, server: Server) -> None:
+    new_session(server, "pv1")
+    shows(server, "pv1", "PREVIEW-MARK-7Q4Z")
+    with python_held_back(page) as held:
+        page.goto(f"{server.origin}/?session=pv1", wait_until="commit")
+        wait_for_preview(page)
+        assert "PREVIEW-MARK-7Q4Z" in preview_screen(page, "pv1")
+        assert not python_started(page), "Python must still be held back"
+        assert page.evaluate("performance.getEntriesByName('livepane:screen').length") == 1
+        # Not live, and it says so: the pane's state, the caption, the dimming, a class of its own.
+        pane = pane_selector("pv1")
+        assert page.get_attribute(pane, "data-state") == "connecting"
+        assert page.get_attribute(pane, "data-stale") == "true"
+        assert "preview" in page.get_attribute(pane, "class")
+        assert page.inner_text(f"{pane} .caption-text") == "Connecting…"
+        page.keyboard.type("echo early-$((6*7))-ok\n")
+        assert page.evaluate("livepanePreboot.recorded('pv1')") == len("echo early-$((6*7))-ok\n")
+        assert "early-" not in server.tmux.capture("pv1")  # nothing is sent before Python is up
+        assert held, "Python's files were requested and held"
+    wait_ready(page)
+    wait_for_state(page, "pv1", "open")
+    text = wait_for_tmux(server.tmux, "pv1", r"^early-42-ok$")
+    # Once, in order: one command line and its one output, however the keys were split into events.
+    assert len(re.findall(r"echo early-\$\(\(6\*7\)\)-ok$", text, re.M)) == 1
+    assert len(re.findall(r"^early-42-ok$", text, re.M)) == 1
+    # Adopted, not duplicated: one pane, one terminal host in it, the same xterm the preview painted.
+    assert page.locator("section.pane").count() == 1
+    assert page.locator(f"{pane} .pane-term").count() == 1
+    assert "preview" not in page.get_attribute(pane, "class")
+    wait_for_screen(page, "pv1", r"(?m)^early-42-ok$")
+    assert page.evaluate("livepanePreboot.sessions()") == []  # taken: its recorder stopped
+    page.keyboard.type("echo after-$((1+1))\n")  # and the live pane types as usual
+    wait_for_tmux(server.tmux, "pv1", r"^after-2$")
+
+
+def test_the_first_connect_uses_the_pages_ticket(page, server: Server) -> None:
+    new_session(server, "pv2")
+    open_panes(page, server, "pv2")
+    assert ticket_requests(page) == []  # no round trip before the first socket
+    assert stats(page, "pv2")["attempts"] == 1
+    page.keyboard.type("echo page-ticket-$((3*3))\n")
+    wait_for_tmux(server.tmux, "pv2", r"^page-ticket-9$")
+
+
+def spend(server: Server, session: str, ticket: str) -> None:
+    """Open a socket with ``ticket`` and see the terminal answer, from another client (in a thread of its own: the
+    page's route handler runs inside Playwright's loop)."""
+
+    async def use() -> None:
+        async with aiohttp.ClientSession() as http:
+            url = f"{server.origin.replace('http', 'ws', 1)}/ws/{session}?ticket={ticket}"
+            async with http.ws_connect(url, protocols=(protocol.SUBPROTOCOL,)) as ws:
+                await ws.send_bytes(protocol.handshake_frame(80, 24))
+                message = await ws.receive(timeout=OPEN_TIMEOUT_S)
+                assert message.type is aiohttp.WSMsgType.BINARY, message
+
+    errors: list[BaseException] = []
+    thread = threading.Thread(target=lambda: _run(use(), errors))
+    thread.start()
+    thread.join(OPEN_TIMEOUT_S + 5)
+    assert not errors, errors
+
+
+def _run(coroutine: Any, errors: list[BaseException]) -> None:
+    try:
+        asyncio.run(coroutine)
+    except BaseException as error:  # reported by the caller
+        errors.append(error)
+
+
+def test_a_spent_page_ticket_still_connects(page, server: Server) -> None:
+    """Someone used the page's ticket first (a copied page, a replay): the pane fetches a ticket and opens, no stop."""
+    new_session(server, "pv3")
+    with python_held_back(page):
+        page.goto(f"{server.origin}/?session=pv3", wait_until="commit")
+        wait_for_preview(page)
+        blob = json.loads(page.evaluate("document.getElementById('livepane-preview').textContent"))
+        spend(server, "pv3", blob["panes"][0]["ticket"])
+    wait_ready(page)
+    wait_for_state(page, "pv3", "open")
+    assert len(ticket_requests(page)) == 1  # the fallback: one fetched ticket
+    s = stats(page, "pv3")
+    assert (s["opens"], s["attempts"], s["failures"]) == (1, 2, 0)
+    assert any("page's ticket was refused" in line for line in page.livepane_record.console)
+    page.keyboard.type("echo spent-$((2+3))\n")
+    wait_for_tmux(server.tmux, "pv3", r"^spent-5$")
+
+
+def test_a_page_without_the_cookie_gets_no_preview(server: Server) -> None:
+    new_session(server, "pv4")
+    shows(server, "pv4", "SECRET-SCREEN-3K9W")
+    status, _, body = get(server, "session=pv4", cookie=False)
+    assert status == 401
+    assert "SECRET-SCREEN-3K9W" not in body and "livepane-preview" not in body
+    # ... and with the cookie it does, never stored.
+    status, headers, body = get(server, "session=pv4")
+    assert status == 200 and previewed(body) == ["pv4"] and "SECRET-SCREEN-3K9W" in json.loads(
+        ELEMENT_RE.findall(body)[0]
+    )["panes"][0]["paint"]
+    assert headers["Cache-Control"] == "no-store" and headers["ETag"] is None
+
+
+def test_a_malformed_or_unknown_session_gets_no_preview(page, server: Server) -> None:
+    status, headers, body = get(server, "session=no-such-session")
+    assert status == 200 and previewed(body) == [] and headers["Cache-Control"] == "no-cache"
+    # A malformed id is no session at all: the page opens the default one (the client's rule), and previews that.
+    status, _, body = get(server, "session=..%2Fetc&session=a%0Ab")
+    assert "..%2Fetc" not in previewed(body) and all(re.fullmatch(r"[\w-]+", s) for s in previewed(body))
+    page.goto(f"{server.origin}/?session=no-such-session")
+    wait_ready(page)
+    assert page.evaluate("livepanePreboot.painted") is False
+    assert page.locator("section.pane.preview").count() == 0
+
+
+def test_markup_on_the_screen_does_not_break_the_page(page, server: Server) -> None:
+    new_session(server, "pv5")
+    shows(server, "pv5", HOSTILE)
+    with python_held_back(page):
+        page.goto(f"{server.origin}/?session=pv5", wait_until="commit")
+        wait_for_preview(page)
+        assert HOSTILE in preview_screen(page, "pv5")
+        # Parsed as the page wrote it: its own scripts only, the blob one element, nothing run from the screen.
+        assert page.evaluate("document.querySelectorAll('script[type=\"application/json\"]').length") == 1
+        assert page.evaluate("typeof window.hostile") == "undefined"
+        assert page.evaluate("document.querySelector('script[type=\"py\"]') !== null")
+    wait_ready(page)
+    wait_for_state(page, "pv5", "open")
+    wait_for_screen(page, "pv5", re.escape(HOSTILE))
