@@ -2,8 +2,8 @@
 
 Rules:
 - No path leaves its folder (safe_join), also through a symlink; types are explicit (MIME_TYPES).
-- Only index.html and pyscript.json are templated (PLACEHOLDERS below; index.html's {{preview}} by app.py's page); everything else is served byte for byte,
-  with FileResponse's ETag and ranges.
+- Only index.html and pyscript.json are templated (PLACEHOLDERS below; index.html's {{preview}} by app.py's page);
+  everything else is served byte for byte, with FileResponse's ETag and ranges.
 - A /static/ or /pyclient/ URL that carries `?v=` with the content hash of what it serves (`{{version:PATH}}`) is
   immutable: a warm page load then asks the server for nothing but the page. Without it, or with a stale hash, it
   revalidates (ETag) as before, so an old page still gets the current file.
