@@ -523,6 +523,8 @@ class Mount:
             "opens": pane.stats.opens,
             "columns": int(self.terminal.term.cols),
             "rows": int(self.terminal.term.rows),
+            "cursor_x": int(self.terminal.term.buffer.active.cursorX),
+            "cursor_y": int(self.terminal.term.buffer.active.cursorY),
             "replies_sent": pane.stats.replies_sent,
             "replies_dropped": pane.stats.replies_dropped,
             "output_bytes": pane.stats.output_bytes,

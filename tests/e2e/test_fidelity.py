@@ -1,8 +1,12 @@
-"""Issue 13, first piece: what tmux holds reaches the page as it is (truecolor)."""
+"""Issue 13: what tmux holds reaches the page as it is: colours and attributes, character widths, titles and bell.
+
+Each story asserts on what the page shows and on what tmux holds.
+"""
 
 from __future__ import annotations
 
-from livepane_e2e import Server, open_panes, pane_selector, wait_for_screen
+from livepane_e2e import Server, open_panes, pane_selector, stats, wait_for_screen
+from support import wait_until
 
 
 def test_an_rgb_colour_reaches_xterms_dom_as_that_rgb(page, server: Server) -> None:
@@ -15,3 +19,76 @@ def test_an_rgb_colour_reaches_xterms_dom_as_that_rgb(page, server: Server) -> N
     cell = page.locator(f"{pane_selector('rgb')} .xterm-rows span").get_by_text("RGBMARK", exact=True).last
     # Downgraded by tmux, the text came as palette colour 202 (rgb(255, 95, 0)): banded gradients.
     assert cell.evaluate("e => getComputedStyle(e).color") == "rgb(255, 100, 0)"
+
+
+# SGR attributes xterm.js draws that tmux drops unless told (xterm-256color's terminfo has no smxx, Smol, Smulx):
+# the attribute, the page's class for it, tmux's feature name.
+ATTRIBUTES = [
+    ("9", "29", "xterm-strikethrough", "strikethrough"),
+    ("53", "55", "xterm-overline", "overline"),
+    ("4:3", "4:0", "xterm-underline-3", "usstyle"),  # a curly underline
+]
+
+
+def test_tmux_is_told_what_xterm_draws(page, server: Server) -> None:
+    server.tmux.new_session("attrs")
+    open_panes(page, server, "attrs")
+    features = server.tmux.run("list-clients", "-t", "=attrs", "-F", "#{client_termfeatures}").split(",")
+    for name in ("RGB", "clipboard", "title", "ccolour", "cstyle", "focus", "strikethrough", "overline", "usstyle",
+                 "sync"):
+        assert name in [f.strip() for f in features], f"{name} not in tmux's {features}"
+    for on, off, css_class, _ in ATTRIBUTES:
+        mark = f"ATTR{css_class[6:].replace('-', '').upper()}"
+        page.keyboard.type(f"printf '\\033[{on}m%s\\033[{off}m\\n' {mark}\n")
+        wait_for_screen(page, "attrs", rf"(?m)^{mark}")
+        cell = page.locator(f"{pane_selector('attrs')} .xterm-rows span").get_by_text(mark, exact=True).last
+        assert css_class in cell.evaluate("e => e.className"), f"{mark} lost its attribute in tmux"
+
+
+def test_the_cursor_after_wide_characters_is_where_tmux_puts_it(page, server: Server) -> None:
+    server.tmux.new_session("wide")
+    open_panes(page, server, "wide")
+    # `cat` holds the cursor right after the output; the y is red so it is a span of its own.
+    page.keyboard.type("clear; printf '中文x😀\\033[31my\\033[0m'; cat\n")
+    wait_until(lambda: server.tmux.current_command("wide") == "cat", 10, "cat to run")
+    tmux_x = int(server.tmux.display("wide", "#{cursor_x}"))
+    assert tmux_x == 8  # 中 文 (2 each) x (1) 😀 (2) y (1) by glibc's wcwidth, which tmux uses
+    wait_until(lambda: stats(page, "wide")["cursor_y"] == 0 and stats(page, "wide")["cursor_x"] > 0, 10, "output")
+    assert stats(page, "wide")["cursor_x"] == tmux_x
+    # Where the page draws the y: its left edge, in cells (the row's cells are equal; the cursor is one of them).
+    y_column = page.evaluate(
+        """sel => {
+            const rows = document.querySelector(sel).querySelector('.pane-term').shadowRoot.querySelector('.xterm-rows');
+            const y = [...rows.firstElementChild.querySelectorAll('span')].find(s => s.textContent === 'y');
+            const cursor = rows.querySelector('.xterm-cursor');
+            const row = rows.firstElementChild.getBoundingClientRect();
+            return (y.getBoundingClientRect().left - row.left) / cursor.getBoundingClientRect().width;
+        }""",
+        pane_selector("wide"),
+    )
+    assert round(y_column) == tmux_x - 1
+    page.keyboard.press("Control+C")
+
+
+def pane_header(page, session: str) -> str:
+    return page.locator(f"{pane_selector(session)} .pane-title").text_content() or ""
+
+
+def test_a_title_reaches_the_header_and_the_tab(page, server: Server) -> None:
+    server.tmux.new_session("titled")
+    open_panes(page, server, "titled")
+    page.keyboard.type("printf '\\033]2;my title\\007'\n")
+    wait_until(lambda: server.tmux.display("titled", "#{pane_title}") == "my title", 10, "tmux to hold the title")
+    wait_until(lambda: pane_header(page, "titled") == "my title", 10, "the title in the pane header")
+    wait_until(lambda: page.title() == "titled — my title", 10, f"the tab title (is {page.title()!r})")
+
+
+def test_the_bell_shows(page, server: Server) -> None:
+    server.tmux.new_session("bell")
+    open_panes(page, server, "bell")
+    root = page.locator(pane_selector("bell"))
+    assert root.get_attribute("data-bells") in (None, "0")
+    page.keyboard.type("printf '\\007'\n")
+    wait_until(lambda: root.get_attribute("data-bells") == "1", 10, "the bell to be counted on the pane")
+    assert root.get_attribute("data-bell") == "true"  # the header flashes
+    assert server.tmux.display("bell", "#{window_bell_flag}") in ("0", "1")  # tmux saw it (and passed it on)
