@@ -12,7 +12,18 @@
     lineHeight: 1.1,
     scrollback: 1000,
     theme: { background: "#000000" },
+    // term.unicode (the width tables below) is "proposed" API in xterm.js 6.
+    allowProposedApi: true,
   };
+
+  // Character widths: which of xterm's Unicode providers counts cells as tmux 3.3a does (glibc's wcwidth). Measured
+  // in tests/e2e/test_fidelity.py over a corpus (docs/architecture.md, "Character widths"): Unicode 15 with grapheme
+  // clusters agrees with tmux on more of it than Unicode 11 does. `?widths=11` picks the other one (for that test).
+  const WIDTHS = {
+    graphemes: { addon: () => new UnicodeGraphemesAddon.UnicodeGraphemesAddon(), version: "15-graphemes" },
+    11: { addon: () => new Unicode11Addon.Unicode11Addon(), version: "11" },
+  };
+  const widths = WIDTHS[new URLSearchParams(location.search).get("widths")] || WIDTHS.graphemes;
 
   let sheet = null;
   // xterm.css (loaded by the page) as one constructed sheet that every pane's shadow root adopts.
@@ -57,6 +68,11 @@
     const fit = new FitAddon.FitAddon();
     term.loadAddon(fit);
     term.loadAddon(new WebLinksAddon.WebLinksAddon());
+    term.loadAddon(widths.addon());
+    term.unicode.activeVersion = widths.version;
+    // OSC 52 from tmux (`set-buffer -w`, copy mode) writes the browser clipboard; reads (OSC 52 ;?) get "" unless the
+    // page may read the clipboard (a permission the browser asks the user for).
+    term.loadAddon(new ClipboardAddon.ClipboardAddon());
     term.open(root);
     return { host, term, fit };
   }

@@ -5,7 +5,7 @@ Each story asserts on what the page shows and on what tmux holds.
 
 from __future__ import annotations
 
-from livepane_e2e import Server, open_panes, pane_selector, stats, wait_for_screen
+from livepane_e2e import PROMPT_RE, Server, open_panes, pane_selector, stats, wait_for_screen, wait_for_state
 from support import wait_until
 
 
@@ -58,7 +58,8 @@ def test_the_cursor_after_wide_characters_is_where_tmux_puts_it(page, server: Se
     # Where the page draws the y: its left edge, in cells (the row's cells are equal; the cursor is one of them).
     y_column = page.evaluate(
         """sel => {
-            const rows = document.querySelector(sel).querySelector('.pane-term').shadowRoot.querySelector('.xterm-rows');
+            const host = document.querySelector(sel).querySelector('.pane-term');
+            const rows = host.shadowRoot.querySelector('.xterm-rows');
             const y = [...rows.firstElementChild.querySelectorAll('span')].find(s => s.textContent === 'y');
             const cursor = rows.querySelector('.xterm-cursor');
             const row = rows.firstElementChild.getBoundingClientRect();
@@ -92,3 +93,85 @@ def test_the_bell_shows(page, server: Server) -> None:
     wait_until(lambda: root.get_attribute("data-bells") == "1", 10, "the bell to be counted on the pane")
     assert root.get_attribute("data-bell") == "true"  # the header flashes
     assert server.tmux.display("bell", "#{window_bell_flag}") in ("0", "1")  # tmux saw it (and passed it on)
+
+
+# A width corpus: what the page and tmux 3.3a (glibc 2.36's wcwidth, no utf8proc) may count differently.
+WIDTH_CORPUS = {
+    "cjk": "中文",
+    "hangul": "한국어",
+    "fullwidth": "Ａ",
+    "halfwidth-kana": "ｶ",
+    "emoji": "😀",
+    "emoji-13": "🥲",
+    "emoji-14": "🫠",
+    "wide-since-9": "⚡",
+    "narrow-symbol": "✔",
+    "text-default": "☺",
+    "vs16": "❤️",
+    "skin-tone": "👍🏽",
+    "zwj": "👩‍💻",
+    "zwj-family": "👨‍👩‍👧",
+    "flag": "🇫🇷",
+    "rainbow-flag": "🏳️‍🌈",
+    "combining-acute": "é",
+    "devanagari": "नमस्ते",
+}
+
+# Where the page's cursor column differs from tmux's after each item (tmux's, the page's), per width provider
+# (web/terminal.js, ?widths=). docs/architecture.md ("Character widths") quotes these tables.
+# The cursor stands after the item and a one-cell "|" marker.
+WIDTH_MISMATCHES = {
+    # Unicode 15 + grapheme clusters (the default): ZWJ sequences and flags agree; VS16 and skin tones do not.
+    "graphemes": {
+        "emoji-14": (3, 2),  # 🫠: wide in glibc 2.36, one cell in the addon's table
+        "vs16": (2, 3),  # ❤️: tmux counts U+2764 (1) and ignores VS16; the addon widens it to emoji presentation
+        "skin-tone": (5, 3),  # 👍🏽: tmux draws the modifier as a second wide character; one cluster in the page
+        "rainbow-flag": (2, 3),  # 🏳️‍🌈: tmux: U+1F3F3 is narrow, the rest joins it; the page: one wide cluster
+    },
+    # Unicode 11, no clusters: VS16 and skin tones agree; every ZWJ sequence and newer emoji do not.
+    "11": {
+        "emoji-13": (3, 2),
+        "emoji-14": (3, 2),
+        "zwj": (3, 5),  # 👩‍💻: tmux 3.3a joins what follows a ZWJ into one cell pair; Unicode 11 draws both
+        "zwj-family": (3, 7),
+        "rainbow-flag": (2, 4),
+    },
+}
+
+
+def _escaped(text: str) -> str:
+    """``text`` as printf %b escapes of its UTF-8 bytes (typed as ASCII: no IME, no clustering on the way in)."""
+    return "".join(f"\\x{b:02x}" for b in text.encode())
+
+
+def test_width_corpus_against_tmux(page, server: Server) -> None:
+    """Measures both providers; the page uses the one with fewer disagreements (web/terminal.js)."""
+    assert {widths: _mismatches(page, server, widths) for widths in WIDTH_MISMATCHES} == WIDTH_MISMATCHES
+
+
+def _mismatches(page, server: Server, widths: str) -> dict[str, tuple[int, int]]:
+    """Each corpus item printed alone on the first row (a shell loop, no echo): tmux's cursor column and the page's."""
+    session = f"widths{widths}"
+    server.tmux.new_session(session)
+    page.goto(f"{server.origin}/?session={session}&widths={widths}")
+    page.wait_for_function("typeof window.livepane !== 'undefined' && window.livepane.ready === true")
+    wait_for_state(page, session, "open")
+    wait_for_screen(page, session, PROMPT_RE)
+    page.keyboard.type("clear; stty -echo; while IFS= read -r l; do printf '\\r\\033[2K%b|' \"$l\"; done\n")
+    wait_until(lambda: not _first_row(page, session).strip(), 10, "the loop to start")
+    mismatches = {}
+    for name, text in WIDTH_CORPUS.items():
+        page.keyboard.type(_escaped(text) + "\n")
+        wait_until(lambda t=text: server.tmux.capture(session).splitlines()[0] == t + "|", 10, f"{name} in tmux")
+        wait_until(lambda t=text: _first_row(page, session) == t + "|", 10, f"{name} on the page")
+        tmux_x = int(server.tmux.display(session, "#{cursor_x}"))
+        page_x = stats(page, session)["cursor_x"]
+        if tmux_x != page_x:
+            mismatches[name] = (tmux_x, page_x)
+    page.keyboard.press("Control+C")
+    return mismatches
+
+
+def _first_row(page, session: str) -> str:
+    text = page.evaluate("s => window.livepane.screen(s)", session)
+    return text.splitlines()[0] if text else ""
