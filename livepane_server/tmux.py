@@ -19,6 +19,7 @@ import subprocess
 from pyclient.protocol import SESSION_ID_RE
 
 from .pty import Pty
+from .titles import TitleWatcher
 
 log = logging.getLogger("livepane")
 
@@ -56,6 +57,7 @@ class Tmux:
         # Never talk to the tmux we might run inside ($TMUX) and never leak our secrets into panes.
         self.env = {k: v for k, v in os.environ.items() if k != "TMUX" and not k.startswith("LIVEPANE_")}
         self.env["TERM"] = "xterm-256color"
+        self.titles = TitleWatcher(self.run)  # the sessions' pane titles, for the bridges that show them
 
     def argv(self, *args: str) -> list[str]:
         socket_args = ["-L", self.socket_name] if self.socket_name else []
