@@ -31,7 +31,7 @@ from typing import Any
 import js
 from pyodide.ffi import create_once_callable, create_proxy, to_js
 
-from . import codecache, page
+from . import codecache, page, titles
 from .disposables import Disposables, OneShotTimer
 from .gate import Admission, HandshakeGate
 from .pane import CaptionView, EndedPanel, Notice, Pane
@@ -333,6 +333,9 @@ class XtermTerminal:
         leave, erase = _js_object({"prefix": "?", "final": "l"}), _js_object({"final": "J"})
         owned.register(self.term.parser.registerCsiHandler(leave, proxy(owned, self._on_reset_mode)))
         owned.register(self.term.parser.registerCsiHandler(erase, proxy(owned, self._on_erase_display)))
+        # The bell (tmux passes a pane's BEL on, per bell-action) flashes the slot; the focused pane is the tab's.
+        subscribe(owned, self.term.onBell, lambda *args: slot.ring())
+        listen(owned, self.term.textarea, "focus", lambda event: app.tab.focused(slot.session))
 
     def attach(self, pane: Pane, owned: Disposables) -> None:
         """Route xterm's events and the container's size to ``pane``; ``owned`` undoes it all."""
@@ -415,6 +418,7 @@ class SlotView:
         dataset.attempts = str(status.attempts)
         dataset.failures = str(status.failures)
         dataset.offline = "true" if status.offline else "false"
+        self.slot.app.tab.health_is(self.slot.session, titles.health(status))
 
     def show_caption(self, caption: CaptionView) -> None:
         if not self.attached:
@@ -429,10 +433,53 @@ class SlotView:
     def show_title(self, title: str) -> None:
         if self.attached:
             self.slot.title.textContent = "" if title == self.slot.session else title
+            self.slot.app.tab.titled(self.slot.session, title)
 
     def show_notice(self, notice: Notice) -> None:
         if self.attached:
             self.slot.show_notice(notice)
+
+
+class TabView:
+    """The browser tab's title and icon, as :class:`~pyclient.titles.TabState` decides them for the page's panes."""
+
+    def __init__(self, owned: Disposables) -> None:
+        self.state = titles.TabState()
+        self._icon = js.document.querySelector('link[rel~="icon"]')
+
+        def visibility(event: Any) -> None:
+            if js.document.visibilityState == "visible":
+                self.state.seen()
+                self.show()
+
+        listen(owned, js.document, "visibilitychange", visibility)
+
+    def mounted(self, session: str) -> None:
+        self.state.mounted(session)
+        self.show()
+
+    def focused(self, session: str) -> None:
+        self.state.focused(session)
+        self.show()
+
+    def titled(self, session: str, title: str) -> None:
+        self.state.titled(session, title)
+        self.show()
+
+    def health_is(self, session: str, value: titles.Health) -> None:
+        self.state.health_is(session, value)
+        self.show()
+
+    def rang(self, *, hidden: bool) -> None:
+        self.state.rang(hidden=hidden)
+        self.show()
+
+    def show(self) -> None:
+        look = self.state.look()
+        if str(js.document.title) != look.title:
+            js.document.title = look.title
+        if look.icon is not None and self._icon is not None and str(self._icon.href) != look.icon:
+            self._icon.href = look.icon
 
 
 class Mount:
@@ -571,6 +618,10 @@ class Slot:
         listen(app.owned, self.retry_button, "click", lambda event: self.mount and self.mount.pane.retry_now())
         self.notice_timer = OneShotTimer(app.timers.set_timeout, app.timers.clear_timeout, self._hide_notice)
         app.owned.register(self.notice_timer)
+        self.bells = 0  # rung over the page's life (data-bells); data-bell="true" while the header flashes
+        self.bell_timer = OneShotTimer(app.timers.set_timeout, app.timers.clear_timeout, self._bell_done)
+        app.owned.register(self.bell_timer)
+        app.tab.mounted(session)
         self.opens_before = 0  # opens of this slot's earlier mounts (before relaunches)
 
     def mount_pane(self, *, focus: bool) -> None:
@@ -605,6 +656,17 @@ class Slot:
         self.notice.textContent = notice.text
         self.notice.hidden = False
         self.notice_timer.arm(notice.duration_ms)
+
+    def ring(self) -> None:
+        """The pane's terminal rang its bell: flash the header; a hidden tab keeps it in its title and icon."""
+        self.bells += 1
+        self.root.dataset.bells = str(self.bells)
+        self.root.dataset.bell = "true"
+        self.bell_timer.arm(titles.BELL_FLASH_MS)
+        self.app.tab.rang(hidden=js.document.visibilityState != "visible")
+
+    def _bell_done(self) -> None:
+        self.root.dataset.bell = "false"
 
     def _hide_notice(self) -> None:
         self.notice_timer.cancel()
@@ -653,6 +715,7 @@ class App:
         self.owned.register(self.timers)
         self.policy = ReconnectPolicy()
         self.handshake_gate = HandshakeGate()  # one for the page (GatePolicy): see gate.py
+        self.tab = TabView(self.owned)  # the tab's title and icon (pyclient/titles.py)
         self.online = bool(js.navigator.onLine)
         self.panes_el = js.document.getElementById("panes")
         self.placeholder = self.panes_el.querySelector("section.pane.placeholder")

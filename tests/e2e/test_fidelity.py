@@ -5,6 +5,8 @@ Each story asserts on what the page shows and on what tmux holds.
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from livepane_e2e import PROMPT_RE, Server, open_panes, pane_selector, stats, wait_for_screen, wait_for_state
 from support import wait_until
 
@@ -82,6 +84,9 @@ def test_a_title_reaches_the_header_and_the_tab(page, server: Server) -> None:
     wait_until(lambda: server.tmux.display("titled", "#{pane_title}") == "my title", 10, "tmux to hold the title")
     wait_until(lambda: pane_header(page, "titled") == "my title", 10, "the title in the pane header")
     wait_until(lambda: page.title() == "titled — my title", 10, f"the tab title (is {page.title()!r})")
+    # The favicon says which session, and that it is live: the initial on green (pyclient/titles.py).
+    icon = unquote(page.evaluate("document.querySelector('link[rel~=icon]').href"))
+    assert icon.startswith("data:image/svg+xml,") and ">T</text>" in icon and "#5fb870" in icon
 
 
 def test_the_bell_shows(page, server: Server) -> None:
@@ -92,7 +97,12 @@ def test_the_bell_shows(page, server: Server) -> None:
     page.keyboard.type("printf '\\007'\n")
     wait_until(lambda: root.get_attribute("data-bells") == "1", 10, "the bell to be counted on the pane")
     assert root.get_attribute("data-bell") == "true"  # the header flashes
-    assert server.tmux.display("bell", "#{window_bell_flag}") in ("0", "1")  # tmux saw it (and passed it on)
+    # A bell in a window the page does not show: tmux flags that window and passes the bell on (bell-action any).
+    server.tmux.run("new-window", "-d", "-t", "=bell:", "-n", "other")
+    server.tmux.run("send-keys", "-t", "=bell:other", "printf '\\007'", "Enter")
+    flag = ("display-message", "-p", "-t", "=bell:other", "#{window_bell_flag}")
+    wait_until(lambda: server.tmux.run(*flag).strip() == "1", 10, "tmux's bell flag on the other window")
+    wait_until(lambda: root.get_attribute("data-bells") == "2", 10, "the second bell on the pane")
 
 
 # A width corpus: what the page and tmux 3.3a (glibc 2.36's wcwidth, no utf8proc) may count differently.
