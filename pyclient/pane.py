@@ -34,10 +34,9 @@ from .protocol import (
     handshake_frame,
     input_frame,
     is_terminal_reply,
-    keepalive_ms,
     parse_ack,
+    parse_preferences,
     resize_frame,
-    server_protocol,
 )
 from .reconnect import ReconnectingSocket, ReconnectPolicy, State, Status, StopReason, TicketFetcher
 
@@ -50,7 +49,6 @@ __all__ = [
     "Notice",
     "Pane",
     "ReplyGate",
-    "ResizeDebouncer",
     "TerminalPort",
     "Tone",
     "ViewPort",
@@ -315,37 +313,6 @@ class FlowControl:
 # Resize
 
 
-class ResizeDebouncer:
-    """Calls ``action`` once, ``delay_ms`` after the last of a burst of :meth:`request` calls."""
-
-    def __init__(
-        self,
-        action: Callable[[], None],
-        *,
-        set_timeout: Callable[[Callable[[], None], float], Any],
-        clear_timeout: Callable[[Any], None],
-        delay_ms: float = RESIZE_DEBOUNCE_MS,
-    ) -> None:
-        self._action = action
-        self._set_timeout = set_timeout
-        self._clear_timeout = clear_timeout
-        self._delay_ms = delay_ms
-        self._handle: Any = None
-
-    def request(self) -> None:
-        self.cancel()
-        self._handle = self._set_timeout(self._fire, self._delay_ms)
-
-    def cancel(self) -> None:
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            self._clear_timeout(handle)
-
-    def _fire(self) -> None:
-        self._handle = None
-        self._action()
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # The pane
 
@@ -432,7 +399,7 @@ class Pane:
         self._opening = False  # inside on_open: the handshake must be the socket's first frame
         self._caption_tick = OneShotTimer(set_timeout, clear_timeout, self._refresh_caption)
         self._ended_timer = OneShotTimer(set_timeout, clear_timeout, self._ended)
-        self._resize = ResizeDebouncer(self.fit_now, set_timeout=set_timeout, clear_timeout=clear_timeout)
+        self._resize = OneShotTimer(set_timeout, clear_timeout, self.fit_now)  # re-armed by every request: a debounce
         extra = {"log": (lambda message: log(f"[{session}] {message}"))} if log is not None else {}
         self.machine = ReconnectingSocket(
             open_socket=open_socket,
@@ -471,7 +438,7 @@ class Pane:
     def request_fit(self) -> None:
         """The container changed size: fit (and tell the server) once the changes settle."""
         if not self.disposed:
-            self._resize.request()
+            self._resize.arm(RESIZE_DEBOUNCE_MS)
 
     def fit_now(self) -> None:
         if not self.disposed:
@@ -547,10 +514,10 @@ class Pane:
         elif kind == TITLE:
             self.view.show_title(payload)
         elif kind == PREFERENCES:
-            self.machine.set_server_protocol(server_protocol(payload))
-            interval = keepalive_ms(payload)
-            if interval is not None:
-                self.machine.expect_keepalive(interval)
+            prefs = parse_preferences(payload)
+            self.machine.set_server_protocol(prefs.protocol)
+            if prefs.keepalive_ms is not None:
+                self.machine.expect_keepalive(prefs.keepalive_ms)
         elif kind == PROBE_ANSWER:
             pass
 

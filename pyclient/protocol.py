@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -39,20 +40,20 @@ __all__ = [
     "TITLE",
     "Close",
     "Reason",
+    "ServerPreferences",
     "ack_frame",
     "client_protocol",
     "handshake_frame",
     "input_frame",
     "is_sendable_close_code",
     "is_terminal_reply",
-    "keepalive_ms",
     "output_frame",
     "parse_ack",
+    "parse_preferences",
     "preferences_frame",
     "probe_answer_frame",
     "probe_frame",
     "resize_frame",
-    "server_protocol",
     "split_input",
     "title_frame",
 ]
@@ -235,24 +236,27 @@ def preferences_frame(keepalive_ms: float, protocol: int = 1) -> bytes:
     return bytes([PREFERENCES]) + json.dumps({"livepane": livepane}).encode()
 
 
-def server_protocol(preferences_json: str) -> int:
-    """The livepane protocol a server's preferences frame advertises; 0 from a plain ttyd (or anything malformed)."""
-    try:
-        return client_protocol(json.loads(preferences_json))
-    except ValueError:
-        return 0
+@dataclass(frozen=True)
+class ServerPreferences:
+    """What a server's preferences frame says about livepane: its protocol (0 from a plain ttyd, or anything
+    malformed) and its keepalive interval (``None`` from a plain ttyd)."""
+
+    protocol: int = 0
+    keepalive_ms: float | None = None
 
 
-def keepalive_ms(preferences_json: str) -> float | None:
-    """The keepalive interval a livepane server advertises in its preferences frame; ``None`` from a plain ttyd."""
+def parse_preferences(preferences_json: str) -> ServerPreferences:
+    """The server's preferences frame, parsed once per connection."""
     try:
         prefs: Any = json.loads(preferences_json)
+    except ValueError:
+        return ServerPreferences()
+    try:
         value = prefs["livepane"]["keepalive_ms"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None
-    return float(value)
+    except (KeyError, TypeError, IndexError):
+        value = None
+    valid = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return ServerPreferences(client_protocol(prefs), float(value) if valid else None)
 
 
 # Answers xterm.js generates by itself to the terminal's queries (tmux asks on every attach). They belong to the

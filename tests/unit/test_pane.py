@@ -20,7 +20,6 @@ from pyclient.pane import (
     Notice,
     Pane,
     ReplyGate,
-    ResizeDebouncer,
     Tone,
     caption_refresh_ms,
     caption_view,
@@ -423,21 +422,6 @@ def test_resizes_are_debounced_and_sent_only_when_the_size_changed() -> None:
     h.timers.advance(100)
     assert json.loads(sock.sent[-1][1:]) == {"columns": 120, "rows": 24}
     assert sock.sent[-1][:1] == b"1"
-
-
-def test_resize_debouncer_calls_once_after_the_burst() -> None:
-    timers, calls = FakeTimers(), []
-    debouncer = ResizeDebouncer(
-        lambda: calls.append(timers.now),
-        set_timeout=timers.set_timeout,
-        clear_timeout=timers.clear_timeout,
-        delay_ms=50,
-    )
-    debouncer.request()
-    timers.advance(40)
-    debouncer.request()
-    timers.advance(200)
-    assert calls == [90]
 
 
 # --------------------------------------------------------------------------------------------------------------------

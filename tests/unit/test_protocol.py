@@ -14,7 +14,6 @@ from pyclient.protocol import (
     handshake_frame,
     input_frame,
     is_terminal_reply,
-    keepalive_ms,
     output_frame,
     preferences_frame,
     resize_frame,
@@ -44,7 +43,7 @@ def test_frames_match_ttyd() -> None:
     ],
 )
 def test_keepalive_is_read_only_from_a_livepane_server(prefs: str, expected: float | None) -> None:
-    assert keepalive_ms(prefs) == expected
+    assert protocol.parse_preferences(prefs).keepalive_ms == expected
 
 
 @pytest.mark.parametrize(
@@ -82,7 +81,7 @@ def test_server_frames_carry_their_kind_byte() -> None:
     assert title_frame("main") == b"1main"
     frame = preferences_frame(10_000)
     assert frame[0] == protocol.PREFERENCES
-    assert keepalive_ms(frame[1:].decode()) == 10_000.0
+    assert protocol.parse_preferences(frame[1:].decode()).keepalive_ms == 10_000.0
 
 
 def test_close_codes_are_sendable_except_the_local_ones() -> None:
@@ -131,7 +130,7 @@ def test_protocol_2_frames() -> None:
     ],
 )
 def test_server_protocol_is_read_only_from_a_livepane_field(text: str, expected: int) -> None:
-    assert protocol.server_protocol(text) == expected
+    assert protocol.parse_preferences(text).protocol == expected
     assert protocol.client_protocol(json.loads(text) if text != "not json" else None) == expected
 
 
