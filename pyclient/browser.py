@@ -31,7 +31,7 @@ from typing import Any
 import js
 from pyodide.ffi import create_once_callable, create_proxy, to_js
 
-from . import codecache, page, titles
+from . import codecache, keys, page, titles
 from .disposables import Disposables, OneShotTimer
 from .gate import Admission, HandshakeGate
 from .pane import CaptionView, EndedPanel, Notice, Pane
@@ -323,6 +323,7 @@ class XtermTerminal:
         # Write callbacks: one proxy each for the mount's life, dispatching to the pane attached below.
         self._parsed = proxy(owned, lambda: self._pane is not None and self._pane.on_parsed())
         self._barrier = proxy(owned, lambda: self._pane is not None and self._pane.on_barrier())
+        self._key_handler = proxy(owned, self._on_key)  # destroyed after the terminal that calls it
         owned.add(self.term.dispose)  # before the callbacks' proxies are destroyed (disposal runs in reverse)
         self._term_write = self.term.write  # looked up once: it is called for every output frame
         if app.renderer == page.Renderer.WEBGL:
@@ -336,6 +337,8 @@ class XtermTerminal:
         # The bell (tmux passes a pane's BEL on, per bell-action) flashes the slot; the focused pane is the tab's.
         subscribe(owned, self.term.onBell, lambda *args: slot.ring())
         listen(owned, self.term.textarea, "focus", lambda event: app.tab.focused(slot.session))
+        self.term.attachCustomKeyEventHandler(self._key_handler)  # copy and paste keys: pyclient/keys.py
+        self._spawn = app.spawn
 
     def attach(self, pane: Pane, owned: Disposables) -> None:
         """Route xterm's events and the container's size to ``pane``; ``owned`` undoes it all."""
@@ -346,6 +349,43 @@ class XtermTerminal:
         observer = js.ResizeObserver.new(proxy(owned, lambda entries, observer: pane.request_fit()))
         observer.observe(self.host)
         owned.add(observer.disconnect)
+
+    def _on_key(self, event: Any) -> bool:
+        """xterm's custom key handler (keydown, keypress, keyup): False keeps the key from xterm. The decision is
+        pyclient/keys.py's; a paste is left to the browser, whose paste event goes through xterm to the pane."""
+        if not event.ctrlKey:
+            return True  # plain typing: one property read
+        decision = keys.key_action(
+            str(event.key), ctrl=True, shift=bool(event.shiftKey), alt=bool(event.altKey), meta=bool(event.metaKey)
+        )
+        action = decision.action
+        if action is keys.KeyAction.TERMINAL:
+            return True
+        if event.type == "keydown":
+            if action is keys.KeyAction.COPY:
+                event.preventDefault()
+                self._copy_selection()
+            elif action is keys.KeyAction.SEND and self._pane is not None:
+                event.preventDefault()
+                self._pane.on_data(decision.data)
+        return False
+
+    def _copy_selection(self) -> None:
+        text = str(self.term.getSelection())
+        if not text:
+            return
+        clipboard = getattr(js.navigator, "clipboard", None)
+        if clipboard is None:  # not a secure context (plain http off localhost): xterm's own copy event handler
+            js.document.execCommand("copy")
+            return
+
+        async def write() -> None:
+            try:
+                await clipboard.writeText(text)
+            except Exception as error:  # no permission, or the page lost focus
+                _log(f"copy failed: {error}")
+
+        self._spawn(write())
 
     def _in_alternate_screen(self, params: Any, wanted: frozenset[int]) -> bool:
         # The parameters first: tmux sends these sequences (e.g. ?25l) on most redraws, and asking xterm for the

@@ -25,6 +25,22 @@
   };
   const widths = WIDTHS[new URLSearchParams(location.search).get("widths")] || WIDTHS.graphemes;
 
+  // OSC 52 (the clipboard addon): tmux's copies (copy mode, `set-buffer -w`) write the browser clipboard. tmux 3.3a
+  // names no selection (`52;;<base64>`: xterm's default one), which the addon's own provider ignores (it writes
+  // only for "c"), so "" counts as the clipboard here. Reads (`52;c;?`) always answer "": a program in the terminal
+  // never reads what the user copied elsewhere.
+  const CLIPBOARD = {
+    writeText(selection, text) {
+      if (selection !== "" && !selection.includes("c")) return Promise.resolve();
+      return navigator.clipboard ? navigator.clipboard.writeText(text).catch((error) => {
+        console.log(`livepane: the clipboard refused tmux's copy (${error})`);
+      }) : Promise.resolve();
+    },
+    readText() {
+      return Promise.resolve("");
+    },
+  };
+
   let sheet = null;
   // xterm.css (loaded by the page) as one constructed sheet that every pane's shadow root adopts.
   function styleSheet() {
@@ -70,9 +86,7 @@
     term.loadAddon(new WebLinksAddon.WebLinksAddon());
     term.loadAddon(widths.addon());
     term.unicode.activeVersion = widths.version;
-    // OSC 52 from tmux (`set-buffer -w`, copy mode) writes the browser clipboard; reads (OSC 52 ;?) get "" unless the
-    // page may read the clipboard (a permission the browser asks the user for).
-    term.loadAddon(new ClipboardAddon.ClipboardAddon());
+    term.loadAddon(new ClipboardAddon.ClipboardAddon(undefined, CLIPBOARD));
     term.open(root);
     return { host, term, fit };
   }
