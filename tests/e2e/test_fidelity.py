@@ -10,6 +10,8 @@ from urllib.parse import unquote
 from livepane_e2e import PROMPT_RE, Server, open_panes, pane_selector, stats, wait_for_screen, wait_for_state
 from support import wait_until
 
+from pyclient.titles import BELL_MARK
+
 
 def test_an_rgb_colour_reaches_xterms_dom_as_that_rgb(page, server: Server) -> None:
     server.tmux.new_session("rgb")
@@ -103,6 +105,21 @@ def test_the_bell_shows(page, server: Server) -> None:
     flag = ("display-message", "-p", "-t", "=bell:other", "#{window_bell_flag}")
     wait_until(lambda: server.tmux.run(*flag).strip() == "1", 10, "tmux's bell flag on the other window")
     wait_until(lambda: root.get_attribute("data-bells") == "2", 10, "the second bell on the pane")
+    assert not page.title().startswith(BELL_MARK)  # the tab is visible: the header's flash is enough
+    # A hidden tab (headless Chromium never hides one: the document says so, as the browser would).
+    page.evaluate(VISIBILITY_JS, "hidden")
+    page.keyboard.type("printf '\\007'\n")
+    wait_until(lambda: root.get_attribute("data-bells") == "3", 10, "the third bell on the pane")
+    wait_until(lambda: page.title().startswith(BELL_MARK + "bell"), 10, f"the bell in the tab's title ({page.title()})")
+    page.evaluate(VISIBILITY_JS, "visible")
+    wait_until(lambda: not page.title().startswith(BELL_MARK), 10, "the mark gone once the tab is seen")
+
+
+VISIBILITY_JS = """state => {
+    if (state === "visible") delete document.visibilityState;
+    else Object.defineProperty(document, "visibilityState", {configurable: true, get: () => state});
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
 
 
 # A width corpus: what the page and tmux 3.3a (glibc 2.36's wcwidth, no utf8proc) may count differently.
