@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 log = logging.getLogger("livepane")
 
@@ -32,8 +32,8 @@ TITLE_FORMAT = "#{session_name}\t#{?#{==:#{pane_title},#{host}},#{window_name},#
 class TitleWatcher:
     """Titles of tmux sessions, polled while watched."""
 
-    def __init__(self, run: object, interval_s: float = TITLE_POLL_S) -> None:
-        self._run = run  # Tmux.run
+    def __init__(self, run: Callable[..., Awaitable[tuple[int, str]]], interval_s: float = TITLE_POLL_S) -> None:
+        self._run = run  # Tmux.run: (exit status, stdout)
         self._interval_s = interval_s
         self._titles: dict[str, str] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
@@ -65,7 +65,7 @@ class TitleWatcher:
         # Ends by itself once nobody watches (never cancelled mid-command: a tmux child is always waited for).
         while self._waiters:
             with contextlib.suppress(OSError):
-                status, out = await self._run("list-sessions", "-F", TITLE_FORMAT)  # type: ignore[operator]
+                status, out = await self._run("list-sessions", "-F", TITLE_FORMAT)
                 if status == 0:
                     self._update(out)
             await asyncio.sleep(self._interval_s)
