@@ -337,8 +337,8 @@ class XtermTerminal:
         # The bell (tmux passes a pane's BEL on, per bell-action) flashes the slot; the focused pane is the tab's.
         subscribe(owned, self.term.onBell, lambda *args: slot.ring())
         listen(owned, self.term.textarea, "focus", lambda event: app.tab.focused(slot.session))
+        self._spawn = app.spawn  # the clipboard's promise, awaited off the key handler
         self.term.attachCustomKeyEventHandler(self._key_handler)  # copy and paste keys: pyclient/keys.py
-        self._spawn = app.spawn
 
     def attach(self, pane: Pane, owned: Disposables) -> None:
         """Route xterm's events and the container's size to ``pane``; ``owned`` undoes it all."""
