@@ -10,6 +10,8 @@ Rules:
   the peer's close arrives, and the tmux client stays until that input is read off the PTY (docs/protocol.md §3).
 - Protocol 2 (a handshake declaring "livepane": {"protocol": 2}): input frames are acked once written to the PTY;
   probes are answered at once, from any client. PAUSE holds output only, never acks or probe answers.
+- Protocol 3: SCROLL frames scroll the session's active pane in tmux (livepane_server/scroll.py), from any client
+  (a plain ttyd client never sends one: it is sent only to a server advertising 3).
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ from pyclient.protocol import (
     PROTOCOL_VERSION,
     RESIZE,
     RESUME,
+    SCROLL,
     Close,
     Reason,
     ack_frame,
     client_protocol,
     output_frame,
+    parse_scroll,
     preferences_frame,
     probe_answer_frame,
     title_frame,
@@ -49,6 +53,7 @@ from pyclient.protocol import (
 
 from .client_json import BadJson, parse_json
 from .pty import Pty
+from .scroll import Scroller
 from .tmux import Tmux, TmuxClient
 
 log = logging.getLogger("livepane")
@@ -227,6 +232,7 @@ class TerminalPane:
         self.unwritten_frame_ends: deque[int] = deque()
         self.ack_wanted = asyncio.Event()
         self.senders: list[asyncio.Task[None]] = []
+        self.scroller = Scroller(tmux, session_id)
 
     async def send(self, frame: bytes) -> None:
         if self.closer.close_sent:
@@ -256,6 +262,7 @@ class TerminalPane:
             await self.stop_senders()
             supervisor.cancel()
             await asyncio.gather(supervisor, return_exceptions=True)
+            await self.scroller.stop()
             await self.hand_input_to_tmux()
             if self.client is not None:
                 await self.client.stop()
@@ -384,6 +391,12 @@ class TerminalPane:
                 reason = f"{Reason.BAD_REQUEST}: a probe carries at most {MAX_PROBE_PAYLOAD_BYTES} ASCII bytes"
                 raise ProtocolError(Close.BAD_REQUEST, reason)
             await self.send(probe_answer_frame(payload))  # at once: a PAUSE holds output, not this
+        elif command == SCROLL:
+            lines = parse_scroll(payload)
+            if lines is None:
+                reason = f"{Reason.BAD_REQUEST}: a scroll carries a nonzero signed decimal line count"
+                raise ProtocolError(Close.BAD_REQUEST, reason)
+            self.scroller.request(lines)  # summed and run in the background: input is never held up behind tmux
         elif not command:
             raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: empty frame")
         else:

@@ -37,6 +37,7 @@ from .gate import Admission, HandshakeGate
 from .pane import CaptionView, EndedPanel, Notice, Pane
 from .protocol import OUTPUT, SUBPROTOCOL, Close
 from .reconnect import ReconnectPolicy, Status
+from .wheel import SCROLL_HINT, DeltaMode, Wheel
 
 __all__ = ["main"]
 
@@ -320,6 +321,10 @@ class XtermTerminal:
         self._pane: Pane | None = None
         self._left_screen = ""  # the alternate screen as it was when tmux left it (see LEAVE_ALTERNATE_SCREEN)
         self._erased_screen = ""  # the alternate screen as it was before its last full erase
+        self._screen_element: Any = None  # xterm's .xterm-screen (rows × row height): the wheel's pixels per line
+        header = slot.root.querySelector(".pane-header")
+        if header is not None:
+            header.title = SCROLL_HINT  # how to scroll back and select, where a hovering user finds it
         # Write callbacks: one proxy each for the mount's life, dispatching to the pane attached below.
         self._parsed = proxy(owned, lambda: self._pane is not None and self._pane.on_parsed())
         self._barrier = proxy(owned, lambda: self._pane is not None and self._pane.on_barrier())
@@ -349,6 +354,35 @@ class XtermTerminal:
         observer = js.ResizeObserver.new(proxy(owned, lambda entries, observer: pane.request_fit()))
         observer.observe(self.host)
         owned.add(observer.disconnect)
+        self.term.attachCustomWheelEventHandler(proxy(owned, self._on_wheel))
+        owned.add(lambda: self.term.attachCustomWheelEventHandler(None))  # unhooked before its proxy is destroyed
+
+    def _on_wheel(self, event: Any) -> bool:
+        """xterm's custom wheel handler: the pane decides (pyclient/wheel.py); False means the page took the event."""
+        pane = self._pane
+        if pane is None:
+            return True
+        term = self.term
+        if self._screen_element is None:
+            self._screen_element = term.element.querySelector(".xterm-screen")
+        rows = int(term.rows)
+        height = float(self._screen_element.getBoundingClientRect().height) if self._screen_element else 0.0
+        wheel = Wheel(
+            delta_y=float(event.deltaY),
+            delta_mode=DeltaMode.of(int(event.deltaMode)),
+            shift=bool(event.shiftKey),
+            ctrl=bool(event.ctrlKey),
+            alt=bool(event.altKey),
+            meta=bool(event.metaKey),
+            mouse_reports=str(term.modes.mouseTrackingMode) != "none",
+            alternate_screen=str(term.buffer.active.type) == "alternate",
+            row_height_px=height / rows if rows > 0 else 0.0,
+            rows=rows,
+        )
+        if pane.on_wheel(wheel):
+            return True
+        event.preventDefault()  # xterm.js leaves a refused event alone: the page must not scroll either
+        return False
 
     def _on_key(self, event: Any) -> bool:
         """xterm's custom key handler (keydown, keypress, keyup): False keeps the key from xterm. The decision is
@@ -431,6 +465,10 @@ class XtermTerminal:
         """The visible rows as text (trailing blanks trimmed)."""
         buffer = self.term.buffer.active
         return _buffer_text(buffer, int(buffer.viewportY), int(self.term.rows))
+
+    def selection(self) -> str:
+        """The text selected in xterm.js (what a copy takes)."""
+        return str(self.term.getSelection())
 
     def last_screen(self) -> str:
         """What the user last saw of the session: tmux's screen, even once tmux has left it (its client exited)."""
@@ -617,6 +655,8 @@ class Mount:
             "output_bytes": pane.stats.output_bytes,
             "input_dropped_bytes": pane.stats.input_dropped_bytes,
             "input_uncertain_bytes": pane.stats.input_uncertain_bytes,
+            "scroll_frames": pane.stats.scroll_frames,
+            "scrolled_lines": pane.stats.scrolled_lines,
             "held_bytes": pane.machine.held_bytes,
             "keepalive_ms": pane.machine.keepalive_ms,
             "pending_write_bytes": pane.flow.pending_bytes,
@@ -863,6 +903,10 @@ class App:
             mount = mount_of(session)
             return "" if mount is None else mount.terminal.screen()
 
+        def selection(session: Any) -> str:
+            mount = mount_of(session)
+            return "" if mount is None else mount.terminal.selection()
+
         def stats(session: Any) -> Any:
             slot = self.slots.get(str(session))
             if slot is None:
@@ -902,6 +946,7 @@ class App:
         api.renderer = self.renderer
         api.screen = proxy(self.owned, screen)
         api.stats = proxy(self.owned, stats)
+        api.selection = proxy(self.owned, selection)
         api.retryNow = proxy(self.owned, retry_now)
         api.sessions = proxy(self.owned, sessions)
         api.liveSockets = proxy(self.owned, live_sockets)

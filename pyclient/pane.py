@@ -37,8 +37,10 @@ from .protocol import (
     parse_ack,
     parse_preferences,
     resize_frame,
+    scroll_frame,
 )
 from .reconnect import ReconnectingSocket, ReconnectPolicy, State, Status, StopReason, TicketFetcher
+from .wheel import Owner, Wheel, WheelAccumulator, WheelPolicy, wheel_owner
 
 __all__ = [
     "ENDED_PANELS",
@@ -349,6 +351,8 @@ class PaneStats:
     output_bytes: int = 0
     input_dropped_bytes: int = 0
     input_uncertain_bytes: int = 0  # sent, then the connection broke before the server acknowledged it
+    scroll_frames: int = 0  # SCROLL frames sent (the wheel, with tmux's mouse off)
+    scrolled_lines: int = 0  # lines they asked for, up and down alike
 
 
 class Pane:
@@ -380,6 +384,7 @@ class Pane:
         get_ticket: TicketFetcher | None = None,
         policy: ReconnectPolicy | None = None,
         flow_policy: FlowPolicy | None = None,
+        wheel_policy: WheelPolicy | None = None,
         on_ended: Callable[[Pane, EndedPanel], None] | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
@@ -394,6 +399,7 @@ class Pane:
         self.stats = PaneStats()
         self.gate = ReplyGate()
         self.flow = FlowControl(flow_policy)
+        self.wheel = WheelAccumulator(wheel_policy)
         self.disposed = False
         self._sent_size: tuple[int, int] | None = None
         self._opening = False  # inside on_open: the handshake must be the socket's first frame
@@ -480,6 +486,21 @@ class Pane:
             return  # the fit in _on_open: the handshake carries this size
         if size != self._sent_size and self.machine.send(resize_frame(*size), hold=False):
             self._sent_size = size
+
+    def on_wheel(self, wheel: Wheel) -> bool:
+        """A wheel event over the terminal; returns whether xterm.js should handle it (see ``pyclient/wheel.py``).
+
+        With tmux's mouse off the pane takes it: a SCROLL frame (``hold=False``: a scroll belongs to the screen the
+        user is looking at, never replayed on a later connection) once whole lines have built up."""
+        owner = wheel_owner(wheel, connected=self.gate.is_open, server_protocol=self.machine.server_protocol)
+        if owner is Owner.XTERM:
+            return True
+        if owner is Owner.LIVEPANE:
+            lines = self.wheel.lines(wheel)
+            if lines and self.machine.send(scroll_frame(lines), hold=False):
+                self.stats.scroll_frames += 1
+                self.stats.scrolled_lines += abs(lines)
+        return False
 
     def on_parsed(self) -> None:
         """A write callback: xterm parsed the oldest outstanding chunk."""

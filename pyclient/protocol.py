@@ -25,6 +25,7 @@ __all__ = [
     "MAX_CLIENT_FRAME_BYTES",
     "MAX_CLOSE_REASON_BYTES",
     "MAX_PROBE_PAYLOAD_BYTES",
+    "MAX_SCROLL_LINES",
     "MAX_TERMINAL_SIDE",
     "OUTPUT",
     "PAUSE",
@@ -34,6 +35,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "RESIZE",
     "RESUME",
+    "SCROLL",
     "SENDABLE_CLOSE_CODES",
     "SESSION_ID_RE",
     "SUBPROTOCOL",
@@ -50,10 +52,12 @@ __all__ = [
     "output_frame",
     "parse_ack",
     "parse_preferences",
+    "parse_scroll",
     "preferences_frame",
     "probe_answer_frame",
     "probe_frame",
     "resize_frame",
+    "scroll_frame",
     "split_input",
     "title_frame",
 ]
@@ -67,6 +71,8 @@ PAUSE = b"2"
 RESUME = b"3"
 # livepane protocol 2, sent only to a server whose preferences say protocol >= 2 (ttyd uses 0-3 client to server):
 PROBE = b"9"  # + payload (<= MAX_PROBE_PAYLOAD_BYTES ASCII): "answer me now"
+# livepane protocol 3, sent only to a server whose preferences say protocol >= 3:
+SCROLL = b"8"  # + ASCII signed decimal N: scroll the session's active pane N lines (N < 0: back into the history)
 
 # Server to client: the first byte of each frame, as an int (what a Uint8Array index gives).
 OUTPUT = ord("0")
@@ -80,11 +86,18 @@ PROBE_ANSWER = ord("9")  # + the probe's payload, sent as soon as the probe is r
 KEEPALIVE_FRAME = bytes([OUTPUT])
 
 # livepane's own fields in the handshake and the preferences frame, under the key "livepane" (a plain ttyd sends and
-# reads none). 2: acks and probes (docs/protocol.md §2). A peer that sends no "livepane" key speaks 0 (plain ttyd).
-PROTOCOL_VERSION = 2
+# reads none). 2: acks and probes; 3: scroll requests (docs/protocol.md §2). A peer that sends no "livepane" key
+# speaks 0 (plain ttyd).
+PROTOCOL_VERSION = 3
 
 # A probe's payload: a short token the answer echoes (a counter is enough).
 MAX_PROBE_PAYLOAD_BYTES = 16
+
+# The most lines one SCROLL moves (a larger request is clamped to it): tmux's default history-limit is 2000 lines, and
+# a fast fling of a wheel is some tens of lines per event; it bounds the repeat count serve.py hands tmux.
+MAX_SCROLL_LINES = 1000
+# A SCROLL payload: a sign and at most 9 digits (a client sends at most MAX_SCROLL_LINES; anything longer is garbage).
+_SCROLL_RE = re.compile(rb"\A[+-]?[1-9][0-9]{0,8}\Z")
 
 # \Z, not $: "$" also matches before a trailing newline, which would let "main\n" through.
 SESSION_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
@@ -212,6 +225,22 @@ def parse_ack(payload: str) -> int | None:
     """The count an ACK frame carries; ``None`` if it is not a plain non-negative decimal."""
     text = payload.strip()
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
+
+
+def scroll_frame(lines: int) -> bytes:
+    """Ask the server to scroll the session's active pane ``lines`` lines (negative: up, into the history)."""
+    lines = max(-MAX_SCROLL_LINES, min(MAX_SCROLL_LINES, int(lines)))
+    if lines == 0:
+        raise ValueError("a scroll moves at least one line")
+    return SCROLL + str(lines).encode()
+
+
+def parse_scroll(payload: bytes) -> int | None:
+    """The lines a SCROLL frame asks for, clamped to +-MAX_SCROLL_LINES; ``None`` if it is not a nonzero signed
+    decimal of at most 9 digits."""
+    if not _SCROLL_RE.match(payload):
+        return None
+    return max(-MAX_SCROLL_LINES, min(MAX_SCROLL_LINES, int(payload)))
 
 
 def resize_frame(columns: int, rows: int) -> bytes:

@@ -80,6 +80,14 @@ def test_the_printed_url_of_a_proxy_in_front_of_one_ttyd_shows_its_pane(
         tab.keyboard.type("echo through-the-''proxy\n")
         wait_until(lambda: re.search(r"(?m)^through-the-proxy$", tmux.capture("term")), 5, "the input in tmux")
         wait_for_screen(tab, session, r"(?m)^through-the-proxy$")
+        # A ttyd advertises no livepane protocol: the page never sends it a SCROLL frame (it would not know one), and
+        # the wheel does what ttyd's own page does: an Up arrow, recalling the last command.
+        box = tab.locator(f"{pane_selector(session)} .pane-body").bounding_box()
+        tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        tab.mouse.wheel(0, -100)
+        wait_until(lambda: tmux.capture("term").rstrip().endswith("echo through-the-''proxy"), 5, "an Up arrow")
+        assert tab.evaluate("s => window.livepane.stats(s).scroll_frames", session) == 0
+        assert tmux.display("term", "#{pane_in_mode}") == "0"
         assert not record.errors, record.errors
     finally:
         tab.close()

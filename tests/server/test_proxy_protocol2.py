@@ -46,7 +46,7 @@ async def test_acks_and_probe_answers_of_a_livepane_upstream_pass_through(
         upstream_url = str(upstream_client.base_url.with_scheme("ws"))
         async with running_app(tmux_server, upstream=upstream_url, upstream_token=UPSTREAM_TOKEN) as (client, _):
             pane = await open_with(client, session, 2)
-            assert pane.got.preferences["livepane"]["protocol"] == 2
+            assert pane.got.preferences["livepane"]["protocol"] == protocol.PROTOCOL_VERSION
             await pane.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
             await pane.ws.send_bytes(protocol.PROBE + b"via-proxy")
             await pane.read_until(

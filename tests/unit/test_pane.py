@@ -5,6 +5,7 @@ Nothing sleeps; nothing imports ``js``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,9 @@ from pyclient.pane import (
     dropped_notice,
     uncertain_notice,
 )
+from pyclient.protocol import SCROLL
 from pyclient.reconnect import Phase, ReconnectPolicy, State, Status, StopReason
+from pyclient.wheel import Wheel
 
 DA2_REPLY = "\x1b[>0;276;0c"
 
@@ -270,7 +273,7 @@ def test_every_open_sends_the_size_first_and_resets_the_screen_before_output() -
     h = Harness()
     h.terminal.columns, h.terminal.rows = 100, 30
     sock = h.open()
-    assert json.loads(sock.sent[0]) == {"AuthToken": "", "columns": 100, "rows": 30, "livepane": {"protocol": 2}}
+    assert json.loads(sock.sent[0]) == {"AuthToken": "", "columns": 100, "rows": 30, "livepane": {"protocol": 3}}
     assert len(sock.sent) == 1  # the fit inside on_open sent no resize before (or after) the handshake
     assert h.terminal.queue == [(FULL_RESET, "barrier")]
     sock.output(b"repaint")
@@ -445,7 +448,7 @@ PREFS_V2 = b'2{"livepane": {"protocol": 2, "keepalive_ms": 10000}}'
 def test_protocol_2_frames_reach_the_machine_and_nothing_else() -> None:
     h = Harness()
     sock = h.open()
-    assert json.loads(sock.sent[0])["livepane"] == {"protocol": 2}  # the handshake declares protocol 2
+    assert json.loads(sock.sent[0])["livepane"] == {"protocol": 3}  # the handshake declares what the pane speaks
     sock.server_frame(PREFS_V2)
     assert h.pane.machine.server_protocol == 2
     h.pane.on_data("ls")
@@ -597,3 +600,53 @@ def test_a_restart_window_reads_steadily_then_counts_down_once_it_escalates() ->
     assert texts[:2] == ["", "server restarting…"]
     assert any(text.startswith("reconnecting in") for text in texts[2:]), texts
     assert "server restarting…" not in texts[2:]  # it never comes back to "restarting" once escalated
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The wheel (pyclient/wheel.py decides; the pane sends)
+
+PREFS_V3 = b'2{"livepane": {"protocol": 3, "keepalive_ms": 10000}}'
+WHEEL_UP = Wheel(delta_y=-100, row_height_px=16.0)  # tmux's alternate screen, tmux's mouse off
+
+
+def scrolls(sock: FakeSocket) -> list[bytes]:
+    return [frame for frame in sock.sent if frame[:1] == SCROLL]
+
+
+def test_the_wheel_becomes_scroll_frames_to_a_protocol_3_server() -> None:
+    h = Harness()
+    sock = h.open()
+    sock.server_frame(PREFS_V3)
+    h.terminal.parse_all()  # the new screen is up
+    assert h.pane.on_wheel(WHEEL_UP) is False  # the page takes it: xterm sends no arrows
+    assert h.pane.on_wheel(dataclasses.replace(WHEEL_UP, delta_y=-4)) is False  # a fraction: kept, nothing sent
+    assert h.pane.on_wheel(dataclasses.replace(WHEEL_UP, delta_y=200)) is False
+    assert scrolls(sock) == [b"8-6", b"812"]
+    assert h.pane.stats.scroll_frames == 2 and h.pane.stats.scrolled_lines == 18
+    assert h.pane.on_wheel(dataclasses.replace(WHEEL_UP, mouse_reports=True)) is True  # mouse on: xterm's
+
+
+@pytest.mark.parametrize("prefs", [b'2{"livepane": {"protocol": 2, "keepalive_ms": 10000}}', None])
+def test_a_server_below_protocol_3_never_gets_a_scroll_frame(prefs: bytes | None) -> None:
+    h = Harness()
+    sock = h.open()
+    if prefs is None:
+        sock.output(b"$ ")  # a plain ttyd: output, no livepane preferences
+    else:
+        sock.server_frame(prefs)
+    h.terminal.parse_all()
+    assert h.pane.on_wheel(WHEEL_UP) is True  # xterm's arrows, as before
+    assert scrolls(sock) == []
+
+
+def test_the_wheel_while_down_sends_and_holds_nothing() -> None:
+    h = Harness()
+    sock = h.open()
+    sock.server_frame(PREFS_V3)
+    h.terminal.parse_all()
+    sock.drop(1006)
+    assert h.pane.on_wheel(WHEEL_UP) is False  # taken, so xterm types no arrows into the held input
+    assert h.pane.status.held_inputs == 0
+    h.timers.advance(150)
+    h.sock.answer()
+    assert scrolls(h.sock) == [] and scrolls(sock) == []

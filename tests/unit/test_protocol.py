@@ -109,7 +109,7 @@ def test_protocol_2_frames() -> None:
     assert (ord("8"), ord("9"), b"9") == (protocol.ACK, protocol.PROBE_ANSWER, protocol.PROBE)
     with pytest.raises(ValueError):
         protocol.probe_frame("x" * 17)
-    assert protocol.PROTOCOL_VERSION == 2
+    assert protocol.PROTOCOL_VERSION == 3
     # A server advertises what it implements: protocol 1 unless it says otherwise (see preferences_frame).
     assert json.loads(preferences_frame(10_000)[1:])["livepane"]["protocol"] == 1
     assert json.loads(preferences_frame(10_000, 2)[1:])["livepane"]["protocol"] == 2
@@ -164,3 +164,18 @@ def test_split_input_cuts_bytes_that_are_not_utf8_where_they_fall() -> None:
     assert protocol.split_input(data, 4) == [b"\x80" * 4, b"\x80" * 4, b"\x80" * 2]
     most = protocol.MAX_CLIENT_FRAME_BYTES - 1  # the payload of the largest frame: one byte goes to the command
     assert protocol.split_input(b"x" * (most + 1)) == [b"x" * most, b"x"]
+
+
+def test_protocol_3_scroll_frames() -> None:
+    assert protocol.SCROLL == b"8"  # client to server; the server's ACK is also "8", the other way
+    assert protocol.scroll_frame(-3) == b"8-3"
+    assert protocol.scroll_frame(12) == b"812"
+    assert protocol.scroll_frame(-10**6) == b"8-1000"  # clamped to MAX_SCROLL_LINES
+    with pytest.raises(ValueError):
+        protocol.scroll_frame(0)
+    assert protocol.parse_scroll(b"-3") == -3
+    assert protocol.parse_scroll(b"+7") == 7
+    assert protocol.parse_scroll(b"999999999") == protocol.MAX_SCROLL_LINES
+    assert protocol.parse_scroll(b"-999999999") == -protocol.MAX_SCROLL_LINES
+    for bad in (b"", b"0", b"-0", b"007", b"1e3", b"1.5", b" 1", b"1\n", b"--1", b"1" * 10, "٣".encode()):
+        assert protocol.parse_scroll(bad) is None, bad
