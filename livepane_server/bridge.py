@@ -10,6 +10,9 @@ Rules:
   the peer's close arrives, and the tmux client stays until that input is read off the PTY (docs/protocol.md §3).
 - Protocol 2 (a handshake declaring "livepane": {"protocol": 2}): input frames are acked once written to the PTY;
   probes are answered at once, from any client. PAUSE holds output only, never acks or probe answers.
+- A graceful restart ends a protocol-2 client's input before its close frame (TerminalPane.drain): DRAIN, the
+  client's INPUT_END, the final ack, then 1012. A browser drops what its page sends after the close frame arrived and
+  before the page hears of it, so only input the client ended itself is known to have reached tmux.
 - Protocol 3: SCROLL frames scroll the session's active pane in tmux (livepane_server/scroll.py), from any client
   (a plain ttyd client never sends one: it is sent only to a server advertising 3).
 """
@@ -28,7 +31,9 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from pyclient.protocol import (
+    DRAIN_FRAME,
     INPUT,
+    INPUT_END,
     KEEPALIVE_FRAME,
     MAX_CLIENT_FRAME_BYTES,
     MAX_CLOSE_REASON_BYTES,
@@ -70,11 +75,22 @@ WS_CLOSE_TIMEOUT_S = 1.0
 # another continent 150-250 ms) and leaves the rest of app.SHUTDOWN_BUDGET_S (0.6 s) for the bridge to hand that
 # input to tmux and stop its tmux client, inside the 1 s a SIGTERM or a reload hand-over may take.
 RESTART_CLOSE_DEADLINE_S = 0.25
+# Before that close, a protocol-2 client gets this long to answer DRAIN with INPUT_END (one round trip, as above, and
+# the page's event loop: ~2 ms on loopback, but a page typing 2,000 keys a second on a loaded machine once took over
+# 150 ms) and the server to ack what it wrote. A client that does not answer (an older page) gets the 1012 at this
+# deadline, as before, and reports its unacked input as uncertain. SocketCloser.restart() stays inside the half of
+# app.SHUTDOWN_BUDGET_S that app.py gives the closes; after a drain the peer's close follows at once.
+RESTART_DRAIN_DEADLINE_S = 0.25
 # When a socket ends, tmux gets this long to read the last input off the PTY before its client is stopped (it reads
 # within a millisecond when healthy; input it never read would be lost with the PTY). Bounded: a wedged tmux cannot
 # hold a shutdown. Polled every TMUX_READ_POLL_S: the kernel gives no event for "the slave's input queue is empty".
-TMUX_READ_DEADLINE_S = 0.1
+TMUX_READ_DEADLINE_S = 0.2
 TMUX_READ_POLL_S = 0.002
+# The slave's FIONREAD counts only what the line discipline holds: a master write reaches it later, from a kernel
+# worker, and under load that took more than 2 ms in 6% of 3,000 writes (p99 20 ms, max 118 ms, load average 17).
+# So "tmux read it all" is a FIONREAD of 0 that held this long; a key still in the worker's buffer was lost with the
+# PTY before (acked, since the PTY had accepted it).
+TMUX_READ_SETTLE_S = 0.03
 # A tmux client that exits this many times within the window means attaching is broken, not flaky: stop respawning.
 RESPAWN_LIMIT = 5
 RESPAWN_WINDOW_S = 10.0
@@ -157,6 +173,9 @@ class SocketCloser:
         # Set while a bridge owns the socket: stops every task that sends (output, keepalives, acks), so the close
         # frame is the last frame. Unset (nothing reads input yet), a restart is aiohttp's plain close.
         self.stop_senders: Callable[[], Awaitable[None]] | None = None
+        # Set by a bridge whose client speaks protocol 2: ends the client's input (DRAIN .. INPUT_END, final ack)
+        # before the close frame; it returns within RESTART_DRAIN_DEADLINE_S.
+        self.drain: Callable[[], Awaitable[None]] | None = None
         self._deadline: asyncio.TimerHandle | None = None
 
     async def close(self, code: int, reason: str) -> None:
@@ -174,6 +193,11 @@ class SocketCloser:
             await close_ws(self.ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART)
             return
         self.restarting = True
+        if self.drain is not None:
+            await self.drain()
+        if self.stop_senders is None:  # the bridge ended while the client drained: nothing reads any more
+            await close_ws(self.ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART)
+            return
         await self.stop_senders()
         self.close_sent = True
         # Armed first: sending can wait on a peer that reads nothing, and the deadline must hold then too.
@@ -231,7 +255,9 @@ class TerminalPane:
         self.frames_acked = 0
         self.unwritten_frame_ends: deque[int] = deque()
         self.ack_wanted = asyncio.Event()
-        self.senders: list[asyncio.Task[None]] = []
+        self.input_ended = asyncio.Event()  # the client's INPUT_END arrived (every input frame before it is handled)
+        self.senders: list[asyncio.Task[None]] = []  # output and keepalives (a drain stops these first)
+        self.ack_sender: asyncio.Task[None] | None = None  # protocol 2; a drain keeps it going until the close
         self.scroller = Scroller(tmux, session_id)
 
     async def send(self, frame: bytes) -> None:
@@ -253,12 +279,14 @@ class TerminalPane:
         ]
         if self.acks:
             self.pty.on_written = self.ack_wanted.set
-            self.senders.append(asyncio.create_task(self.send_acks()))
+            self.ack_sender = asyncio.create_task(self.send_acks())
+            self.closer.drain = self.drain
         supervisor = asyncio.create_task(self.supervise())
         try:
             await self.read_input()
         finally:
             self.closer.stop_senders = None
+            self.closer.drain = None
             await self.stop_senders()
             supervisor.cancel()
             await asyncio.gather(supervisor, return_exceptions=True)
@@ -268,24 +296,54 @@ class TerminalPane:
                 await self.client.stop()
             self.pty.close()
 
-    async def stop_senders(self) -> None:
-        for task in self.senders:
+    async def stop_senders(self, keep_acks: bool = False) -> None:
+        tasks = [*self.senders, *([self.ack_sender] if self.ack_sender is not None and not keep_acks else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.senders, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """A graceful restart, before its close frame: end the client's input on this connection and ack all of it.
+
+        Output and keepalives stop; DRAIN asks the client to send INPUT_END and hold what is typed after it for its
+        next connection. The one reader handles every frame before INPUT_END, in order; once the PTY took them all,
+        one last ack counts them, so the client knows every frame it sent arrived. A client that does not answer
+        within RESTART_DRAIN_DEADLINE_S gets the close anyway (the reader still writes what follows it)."""
+        await self.stop_senders(keep_acks=True)
+        try:
+            # One deadline over every step: a peer that reads nothing can hold a send, and it must hold then too.
+            async with asyncio.timeout(RESTART_DRAIN_DEADLINE_S):
+                await self.send(DRAIN_FRAME)
+                await self.input_ended.wait()
+                while self.pty.pending_bytes:  # a full PTY: the last frames are still going in
+                    await asyncio.sleep(TMUX_READ_POLL_S)
+                self.count_written_frames()
+                if self.frames_written > self.frames_acked:
+                    self.frames_acked = self.frames_written
+                    await self.send(ack_frame(self.frames_acked))
+        except ConnectionError:
+            return
+        except TimeoutError:
+            log.info("session %s: the client's input did not end within %.0f ms; closing without it",
+                     self.session_id, RESTART_DRAIN_DEADLINE_S * 1000)
 
     async def hand_input_to_tmux(self) -> None:
         """Wait (at most TMUX_READ_DEADLINE_S) until tmux has read every input byte off the PTY: input still in it
         when the tmux client stops would be lost with the PTY."""
         if not self.pty.queued_bytes or self.client is None or self.client.exited.done():
             return
-        deadline = time.monotonic() + TMUX_READ_DEADLINE_S
-        # One poll first: the kernel moves a master write to the slave's input queue a moment later, in a worker.
-        await asyncio.sleep(TMUX_READ_POLL_S)
-        while self.pty.pending_bytes or self.pty.unread_input_bytes():
-            if time.monotonic() >= deadline:
+        now = time.monotonic()
+        deadline, settled_at = now + TMUX_READ_DEADLINE_S, now + TMUX_READ_SETTLE_S
+        while True:
+            await asyncio.sleep(TMUX_READ_POLL_S)
+            now = time.monotonic()
+            if self.pty.pending_bytes or self.pty.unread_input_bytes():
+                settled_at = now + TMUX_READ_SETTLE_S  # the kernel's worker moved more in: tmux has not read it yet
+            elif now >= settled_at:
+                return
+            if now >= deadline:
                 log.warning("session %s: tmux did not read the last input in time", self.session_id)
                 return
-            await asyncio.sleep(TMUX_READ_POLL_S)
 
     async def pump_output(self) -> None:
         """PTY -> socket, never faster than the socket drains (send_bytes waits while aiohttp's buffer is full)."""
@@ -386,6 +444,8 @@ class TerminalPane:
             self.resumed.clear()
         elif command == RESUME:
             self.resumed.set()
+        elif command == INPUT_END:
+            self.input_ended.set()  # input after it (a confused client) is still written: never dropped
         elif command == PROBE:
             if len(payload) > MAX_PROBE_PAYLOAD_BYTES or not payload.isascii():
                 reason = f"{Reason.BAD_REQUEST}: a probe carries at most {MAX_PROBE_PAYLOAD_BYTES} ASCII bytes"

@@ -4,6 +4,9 @@ Rules:
 - Transient upstream failures (network, timeouts, HTTP 5xx) are retried per the RetryPolicy; others fail fast.
 - Every failure reaches the browser as 1014 with a "bad gateway: ..." reason; an upstream's sendable close code and
   reason are relayed as they are.
+- Frames pass unchanged. The relay only reads what it needs for its own graceful restart (Relay): the protocol both
+  ends declare, the input frames it relayed and the upstream's acks; a DRAIN of its own and the INPUT_END answering
+  it are the only frames it makes or keeps.
 """
 
 from __future__ import annotations
@@ -16,10 +19,22 @@ import aiohttp
 from aiohttp import WSMsgType, web
 from yarl import URL
 
-from pyclient.protocol import SUBPROTOCOL, Close, Reason, is_sendable_close_code
+from pyclient.protocol import (
+    ACK,
+    DRAIN_FRAME,
+    INPUT,
+    INPUT_END,
+    PREFERENCES,
+    SUBPROTOCOL,
+    Close,
+    Reason,
+    is_sendable_close_code,
+    parse_ack,
+    parse_preferences,
+)
 
 from .auth import COOKIE_NAME, cookie_value_for
-from .bridge import WS_HEARTBEAT_S, SocketCloser, close_ws, frame_bytes
+from .bridge import RESTART_DRAIN_DEADLINE_S, WS_HEARTBEAT_S, SocketCloser, close_ws, frame_bytes, handshake_protocol
 from .config import RetryPolicy
 
 log = logging.getLogger("livepane")
@@ -45,6 +60,69 @@ def classify_upstream_error(exc: BaseException) -> UpstreamError:
     if isinstance(exc, OSError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return UpstreamError(f"upstream unreachable ({exc.__class__.__name__})", transient=True)
     return UpstreamError(f"upstream error ({exc.__class__.__name__})", transient=False)
+
+
+# Acks (and so the drain) came with protocol 2; later protocols keep them.
+DRAIN_PROTOCOL = 2
+
+
+class Relay:
+    """What one relayed socket's graceful restart needs: whether both ends speak protocol 2, the input frames relayed
+    upstream, the upstream's last ack, and the browser's INPUT_END to a DRAIN of our own.
+
+    The proxy's restart drains the browser as a bridge does (docs/protocol.md §2), but the acks are the upstream's:
+    once the browser ended its input, the close waits until the upstream acked every input frame relayed."""
+
+    def __init__(self) -> None:
+        self.browser_protocol = 0
+        self.upstream_protocol = 0
+        self.frames_from_browser = 0  # every data frame, the handshake first
+        self.input_frames = 0
+        self.acked = 0
+        self.draining = False  # our own DRAIN is out: the INPUT_END answering it is ours, not the upstream's
+        self.input_ended = asyncio.Event()
+        self.all_acked = asyncio.Event()
+
+    def from_browser(self, data: bytes) -> bool:
+        """Note a browser frame; False if it is the INPUT_END answering our DRAIN (not relayed)."""
+        self.frames_from_browser += 1
+        if self.frames_from_browser == 1:
+            self.browser_protocol = handshake_protocol(data)
+        elif data[:1] == INPUT:
+            self.input_frames += 1
+            self.all_acked.clear()
+        elif data[:1] == INPUT_END and self.draining:
+            self.input_ended.set()
+            return False
+        return True
+
+    def from_upstream(self, data: bytes) -> None:
+        kind = data[:1]
+        if kind == bytes([PREFERENCES]):
+            self.upstream_protocol = parse_preferences(data[1:].decode("utf-8", "replace")).protocol
+        elif kind == bytes([ACK]):
+            count = parse_ack(data[1:].decode("ascii", "replace"))
+            if count is not None and count > self.acked:
+                self.acked = count
+        if self.acked >= self.input_frames:
+            self.all_acked.set()
+
+    async def drain(self, browser: web.WebSocketResponse) -> None:
+        """Our restart, before the close: DRAIN, the browser's INPUT_END, the upstream's acks for all of it; at most
+        RESTART_DRAIN_DEADLINE_S. Only when both ends speak protocol 2 (else the browser could not know what acks
+        mean, or no acks would come)."""
+        if min(self.browser_protocol, self.upstream_protocol) < DRAIN_PROTOCOL:
+            return
+        self.draining = True
+        try:
+            async with asyncio.timeout(RESTART_DRAIN_DEADLINE_S):
+                await browser.send_bytes(DRAIN_FRAME)
+                await self.input_ended.wait()
+                if self.acked < self.input_frames:
+                    self.all_acked.clear()
+                    await self.all_acked.wait()
+        except (ConnectionError, TimeoutError):
+            return
 
 
 class UpstreamProxy:
@@ -144,20 +222,26 @@ class UpstreamProxy:
         if browser.closed:  # closed (a restart, the browser left) while we were connecting
             await close_ws(upstream, Close.GOING_AWAY, "")
             return
-        to_browser = asyncio.create_task(self._upstream_to_browser(upstream, browser, closer))
+        relay = Relay()
+        to_browser = asyncio.create_task(self._upstream_to_browser(upstream, browser, closer, relay))
 
         async def stop_senders() -> None:
             to_browser.cancel()
             await asyncio.gather(to_browser, return_exceptions=True)
 
+        async def drain() -> None:
+            await relay.drain(browser)
+
         closer.stop_senders = stop_senders
-        to_upstream = asyncio.create_task(self._browser_to_upstream(browser, upstream, closer))
+        closer.drain = drain
+        to_upstream = asyncio.create_task(self._browser_to_upstream(browser, upstream, closer, relay))
         try:
             await asyncio.wait({to_upstream, to_browser}, return_when=asyncio.FIRST_COMPLETED)
             if closer.restarting:
                 await to_upstream  # the browser's input in flight still goes upstream, until its close
         finally:
             closer.stop_senders = None
+            closer.drain = None
             for task in (to_upstream, to_browser):
                 task.cancel()
             await asyncio.gather(to_upstream, to_browser, return_exceptions=True)
@@ -166,13 +250,15 @@ class UpstreamProxy:
 
     @staticmethod
     async def _browser_to_upstream(
-        browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse, closer: SocketCloser
+        browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse, closer: SocketCloser, relay: Relay
     ) -> None:
         try:
             while True:
                 msg = await browser.receive()
+                if msg.type in (WSMsgType.BINARY, WSMsgType.TEXT) and not relay.from_browser(frame_bytes(msg)):
+                    continue  # the INPUT_END answering our own DRAIN
                 if msg.type is WSMsgType.BINARY:
-                    await upstream.send_bytes(frame_bytes(msg))
+                    await upstream.send_bytes(msg.data)
                 elif msg.type is WSMsgType.TEXT:
                     await upstream.send_str(msg.data)  # the size limit is aiohttp's parser's (websocket.py)
                 else:
@@ -186,13 +272,14 @@ class UpstreamProxy:
 
     @staticmethod
     async def _upstream_to_browser(
-        upstream: aiohttp.ClientWebSocketResponse, browser: web.WebSocketResponse, closer: SocketCloser
+        upstream: aiohttp.ClientWebSocketResponse, browser: web.WebSocketResponse, closer: SocketCloser, relay: Relay
     ) -> None:
         reason = ""
         try:
             while True:
                 msg = await upstream.receive()
                 if msg.type is WSMsgType.BINARY:
+                    relay.from_upstream(msg.data)
                     await browser.send_bytes(msg.data)
                 elif msg.type is WSMsgType.TEXT:
                     await browser.send_str(msg.data)

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from .disposables import OneShotTimer
 from .protocol import (
     ACK,
+    DRAIN,
     OUTPUT,
     PAUSE,
     PREFERENCES,
@@ -515,8 +516,8 @@ class Pane:
     # Machine events
 
     def on_message(self, data: Any) -> None:
-        """A server frame: output to the terminal; title, preferences, acks and probe answers to their owners. (Every
-        frame already told the machine the link is alive; a probe answer has nothing more to say.)"""
+        """A server frame: output to the terminal; title, preferences, acks, drains and probe answers to their owners.
+        (Every frame already told the machine the link is alive; a probe answer has nothing more to say.)"""
         kind, payload, nbytes = self._split_frame(data)
         if kind == OUTPUT:
             if nbytes == 0:
@@ -539,6 +540,8 @@ class Pane:
             self.machine.set_server_protocol(prefs.protocol)
             if prefs.keepalive_ms is not None:
                 self.machine.expect_keepalive(prefs.keepalive_ms)
+        elif kind == DRAIN:
+            self.machine.drain()  # a restart: input on this connection ends here; what follows waits for the next
         elif kind == PROBE_ANSWER:
             pass
 

@@ -20,7 +20,10 @@ from typing import Any
 
 __all__ = [
     "ACK",
+    "DRAIN",
+    "DRAIN_FRAME",
     "INPUT",
+    "INPUT_END",
     "KEEPALIVE_FRAME",
     "MAX_CLIENT_FRAME_BYTES",
     "MAX_CLOSE_REASON_BYTES",
@@ -71,6 +74,7 @@ PAUSE = b"2"
 RESUME = b"3"
 # livepane protocol 2, sent only to a server whose preferences say protocol >= 2 (ttyd uses 0-3 client to server):
 PROBE = b"9"  # + payload (<= MAX_PROBE_PAYLOAD_BYTES ASCII): "answer me now"
+INPUT_END = b"7"  # the answer to DRAIN: no input follows on this connection (what was typed since waits for the next)
 # livepane protocol 3, sent only to a server whose preferences say protocol >= 3:
 SCROLL = b"8"  # + ASCII signed decimal N: scroll the session's active pane N lines (N < 0: back into the history)
 
@@ -81,6 +85,9 @@ PREFERENCES = ord("2")
 # livepane protocol 2, sent only to a client whose handshake said protocol >= 2 (ttyd uses 0-2 server to client):
 ACK = ord("8")  # + ASCII decimal N: input frames of this connection written to the PTY so far (cumulative)
 PROBE_ANSWER = ord("9")  # + the probe's payload, sent as soon as the probe is read
+# The server is about to close 1012: send INPUT_END and no more input here. Browsers drop what a page sends after
+# they received a close frame, before the page hears of it; so a restart ends the client's input before its close.
+DRAIN = ord("7")
 
 # An empty output frame: the server's keepalive, sent after a quiet interval so a half-open socket is noticed.
 KEEPALIVE_FRAME = bytes([OUTPUT])
@@ -147,6 +154,7 @@ class Reason:
     CLIENT_TIMEOUT = "connect timeout"
     KEEPALIVE_TIMEOUT = "keepalive timeout"
     PROBE_TIMEOUT = "probe timeout"  # protocol 2: input sent, a probe sent, nothing received by its deadline
+    DRAIN_TIMEOUT = "restart timeout"  # a DRAIN, then no close within the policy's drain_close_ms
     OFFLINE = "offline"  # the browser said it is offline: the pane left the connection at once
 
 
@@ -215,6 +223,9 @@ def probe_frame(payload: str) -> bytes:
 
 def probe_answer_frame(payload: bytes) -> bytes:
     return bytes([PROBE_ANSWER]) + payload
+
+
+DRAIN_FRAME = bytes([DRAIN])
 
 
 def ack_frame(count: int) -> bytes:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .disposables import Disposables, OneShotTimer
-from .protocol import INPUT, Close, Reason, probe_frame, split_input
+from .protocol import INPUT, INPUT_END, Close, Reason, probe_frame, split_input
 
 __all__ = [
     "Action",
@@ -93,6 +93,10 @@ class ReconnectPolicy:
     # link well within 5 s of the keypress. An idle link stays on the keepalive watchdog (no input, no probe).
     probe_after_ms: float = 1000
     probe_timeout_ms: float = 2000
+    # A DRAIN (a graceful restart began): the server closes 1012 within its drain deadline (250 ms) plus its final ack.
+    # No close by drain_close_ms is a server that died mid-restart: drop and reconnect. Typing after a DRAIN is held,
+    # so the probe would never notice; without this the pane would look open until the keepalive watchdog (25 s).
+    drain_close_ms: float = 1500
 
     def __post_init__(self) -> None:
         if not 0 <= self.jitter <= 1:
@@ -102,7 +106,7 @@ class ReconnectPolicy:
         for name in ("first_retry_ms", "base_ms", "cap_ms", "connect_timeout_ms", "held_input_limit_bytes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        for name in ("unacked_limit_bytes", "probe_after_ms", "probe_timeout_ms"):
+        for name in ("unacked_limit_bytes", "probe_after_ms", "probe_timeout_ms", "drain_close_ms"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
 
@@ -265,7 +269,8 @@ class Verdict:
     action: Action
     stop: StopReason | None = None
     # Every input frame sent before this close was written to the PTY (a clean 1012 from a protocol-2 server keeps
-    # reading until the close handshake ends): unacknowledged frames count as delivered, not as uncertain.
+    # reading until the close handshake ends): unacknowledged frames count as delivered, not as uncertain, when the
+    # server drained the connection first (the machine checks that; see _leave).
     delivered: bool = False
 
 
@@ -442,6 +447,9 @@ class _Attempt:
         self.unacked: deque[tuple[bytes, bool]] = deque()
         self.unacked_bytes = 0
         self.acked = 0  # the server's cumulative count (ACK N)
+        # The server said DRAIN (a restart is coming) and we answered INPUT_END: no input goes out on this connection
+        # any more; what is typed from now on waits in the queue for the next one.
+        self.input_ended = False
         self.unanswered_since_ms: float | None = None  # the first input sent since anything was received
         self.probe_sent_at_ms: float | None = None
         self.probes = 0
@@ -587,7 +595,8 @@ class ReconnectingSocket:
                 attempt.socket.send(data)
                 return True
             return False
-        is_open = self._phase is Phase.OPEN
+        # Open, and its input not ended by a DRAIN: after one, typing is held for the next connection, as when down.
+        is_open = self._phase is Phase.OPEN and attempt is not None and not attempt.input_ended
         if not is_open and not hold:
             return False
         payload = bytes(data[1:])
@@ -620,6 +629,24 @@ class ReconnectingSocket:
         if self._queue:
             self._pump()
             self._publish()
+
+    def drain(self) -> None:
+        """The server's DRAIN: it will close 1012 once this connection's input has ended. Answer INPUT_END and send
+        no input after it: the browser would drop whatever the page sends once the close frame has reached it, a
+        moment before the page hears of the close. Input typed meanwhile is held for the next connection; the
+        server acks every frame sent before INPUT_END before it closes."""
+        attempt = self._attempt
+        if self._phase is not Phase.OPEN or attempt is None or attempt.input_ended:
+            return
+        attempt.input_ended = True
+        if attempt.socket.readyState == WS_OPEN:
+            attempt.socket.send(INPUT_END)
+        deadline = self._timer(lambda: self._on_drain_deadline(attempt), attempt.disposables)
+        deadline.arm(self.policy.drain_close_ms)
+
+    def _on_drain_deadline(self, attempt: _Attempt) -> None:
+        if attempt is self._attempt and self._phase is Phase.OPEN:
+            self._drop(attempt, RETRY, None, Reason.DRAIN_TIMEOUT, close_code=Close.CLIENT_TIMEOUT)
 
     def set_server_protocol(self, version: int) -> None:
         """What the open connection's server speaks (its preferences say; 0 for a plain ttyd): a server below 2 sends
@@ -938,7 +965,8 @@ class ReconnectingSocket:
 
     def _leave(self, attempt: _Attempt, close_code: int | None, reason: str, *, delivered: bool) -> None:
         """Release the current attempt (its timers and handlers), close its socket if ``close_code``, and settle what
-        it sent: after a clean 1012 from a protocol-2 server every sent frame arrived (``delivered``); otherwise what
+        it sent: after a clean 1012 from a protocol-2 server that drained it every sent frame arrived (``delivered``
+        and ``input_ended``); otherwise what
         the user typed and the server never acknowledged may not have arrived, and is reported, never resent."""
         self._release_attempt()
         if close_code is not None and attempt.socket is not None:
@@ -948,7 +976,9 @@ class ReconnectingSocket:
             self._queued_bytes -= sum(len(frame) for frame, typed in self._queue if not typed)
             self._queue = deque(item for item in self._queue if item[1])
         unacked, attempt.unacked, attempt.unacked_bytes = attempt.unacked, deque(), 0
-        if delivered and attempt.protocol is not None and attempt.protocol >= 2:
+        # A clean 1012 settles only a drained connection's input: without the drain the browser may have dropped what
+        # was sent after the close reached it (docs/protocol.md §2), so the unacked rest is in doubt, as after a drop.
+        if delivered and attempt.input_ended and attempt.protocol is not None and attempt.protocol >= 2:
             return
         uncertain = b"".join(frame[len(INPUT) :] for frame, typed in unacked if typed)
         if uncertain:
@@ -991,7 +1021,7 @@ class ReconnectingSocket:
         attempt = self._attempt
         limit = self.policy.unacked_limit_bytes
         while self._queue and self._phase is Phase.OPEN and attempt is not None:
-            if attempt.socket.readyState != WS_OPEN:
+            if attempt.socket.readyState != WS_OPEN or attempt.input_ended:
                 return
             frame, typed = self._queue[0]
             if attempt.tracks_acks and attempt.unacked_bytes and attempt.unacked_bytes + len(frame) > limit:

@@ -47,8 +47,8 @@ INERT_COMMAND = "sh -c " + shlex.quote(
     "trap '' INT QUIT TSTP HUP; while [ -t 0 ] && kill -0 $PPID 2>/dev/null; do cat >/dev/null; done"
 )
 TMUX_PREFIX = 0x02  # C-b
-# A command byte neither protocol 1 nor 2 knows (8 and 9 are protocol 2's): the server closes 1003 on it.
-UNKNOWN_FRAME = b"7"
+# A command byte no protocol knows (commands are ASCII digits; 7, 8 and 9 are protocol 2's): the server closes 1003.
+UNKNOWN_FRAME = b"x"
 FUZZ_SETTINGS = settings(
     derandomize=True,
     database=None,
@@ -140,7 +140,8 @@ HANDSHAKES = st.tuples(st.sampled_from(["binary", "text"]), FRAME_JSON)
 FRAMES = st.one_of(
     st.builds(lambda data: protocol.INPUT + no_prefix(data), st.binary(max_size=100)),
     st.builds(lambda data: protocol.RESIZE + data, FRAME_JSON),
-    st.sampled_from([protocol.PAUSE, protocol.RESUME, b"", protocol.RESIZE, protocol.PROBE, UNKNOWN_FRAME, b"\xff"]),
+    st.sampled_from([protocol.PAUSE, protocol.RESUME, b"", protocol.RESIZE, protocol.PROBE, protocol.INPUT_END,
+                     UNKNOWN_FRAME, b"\xff"]),
     st.builds(lambda first, data: bytes([first]) + no_prefix(data), st.integers(0, 255), st.binary(max_size=50)),
 )
 FRAME_LISTS = st.lists(st.tuples(st.sampled_from(["binary", "text"]), FRAMES), min_size=1, max_size=4)

@@ -125,6 +125,9 @@ async def test_lines_typed_across_proxy_restarts_arrive_exactly_once(
     print(f"proxy restart typing: {typist.sent} lines, {len(restarts)} restarts: {len(lost)} lost")
     assert_only_restart_closes(typist)
     assert lost == [], lost[:10]
+    # The proxy's own restart drains the browser too, with the upstream's acks (docs/protocol.md §2).
+    undrained = [close for close in typist.restart_closes if not close[0] or close[1] != close[2]]
+    assert len(typist.restart_closes) == len(restarts) and undrained == [], typist.restart_closes
     assert got == expected
     tmux_server.kill_session(session_id)
 

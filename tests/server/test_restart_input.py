@@ -1,9 +1,12 @@
 """Typed input across graceful restarts (issue 10 item 2): every line typed arrives at tmux exactly once.
 
 A raw client types numbered lines without waiting for any echo, across SIGTERM+start and SIGHUP restarts of a real
-serve.py. The client follows docs/protocol.md §3's rule for a clean 1012: whatever it sent before the close arrived
-was written; it resends nothing and sends the lines it still holds on the next socket. The session runs `cat` into a
-file, so what tmux delivered is read back exactly. Speeds are bench/'s; this test asserts only counts.
+serve.py. The client follows docs/protocol.md §2's rule for a clean 1012: whatever it sent before the close arrived
+was written; it resends nothing and sends the lines it still holds on the next socket. A protocol-2 client also
+answers the server's DRAIN as the page does (INPUT_END, then nothing more on that socket), and every restart must
+have ended its input so and acked all of it before the 1012: a browser drops what its page sends after the close
+frame reached it, so for the page "sent before the close arrived" is not a rule it can follow. The session runs
+`cat` into a file, so what tmux delivered is read back exactly. Speeds are bench/'s; this test asserts only counts.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pyclient import protocol
 from .conftest import TOKEN, TmuxServer, cookie_header
 
 RESTARTS_PER_KIND = 10
+DRAIN_RESTARTS_PER_KIND = 3  # the drain is the same every time: a few of each kind show it
 # The typist's pace: one line every few milliseconds is faster than any hand; the scenario, not a race guard.
 TYPE_INTERVAL_S = 0.003
 # Pause between connect attempts while nothing serves the port (the restart's downtime).
@@ -46,6 +50,10 @@ class Typist:
         self.closes: list[tuple[int | None, str]] = []
         self.stopping = asyncio.Event()
         self.sent_on_socket = 0
+        # Per socket closed by a restart: (DRAIN came and INPUT_END went, lines sent on it, the server's last ack).
+        self.restart_closes: list[tuple[bool, int, int]] = []
+        self.input_ended = False  # this socket's DRAIN was answered: lines wait for the next socket
+        self.acked = 0
 
     async def run(self) -> None:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
@@ -79,9 +87,14 @@ class Typist:
             return
         self.connections += 1
         self.sent_on_socket = 0
+        self.input_ended = False
+        self.acked = 0
         reader = asyncio.create_task(self._read_until_close(ws))
         try:
             while not reader.done() and not self.stopping.is_set():
+                if self.input_ended:
+                    await asyncio.sleep(TYPE_INTERVAL_S)
+                    continue  # typed meanwhile, held: it goes on the next socket
                 line = protocol.input_frame(f"L{self.sent + 1:05d}\r")
                 try:
                     await ws.send_bytes(line)
@@ -100,8 +113,15 @@ class Typist:
             msg = await ws.receive()
             if self.stopping.is_set() and msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
                 return  # our own close at the end of the test
+            if msg.type is aiohttp.WSMsgType.BINARY and msg.data[:1] == bytes([protocol.ACK]):
+                self.acked = int(msg.data[1:])
+            elif msg.type is aiohttp.WSMsgType.BINARY and msg.data[:1] == bytes([protocol.DRAIN]):
+                self.input_ended = True
+                await ws.send_bytes(protocol.INPUT_END)
             if msg.type is aiohttp.WSMsgType.CLOSE:
                 self.closes.append((msg.data, msg.extra or ""))
+                if msg.data == protocol.Close.SERVICE_RESTART:
+                    self.restart_closes.append((self.input_ended, self.sent_on_socket, self.acked))
                 return
             if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                 self.closes.append((ws.close_code, "no close frame"))
@@ -160,5 +180,26 @@ async def test_lines_typed_across_graceful_restarts_arrive_exactly_once(
     print(f"restart typing: {typist.sent} lines, {len(restarts)} restarts: {len(lost)} lost, {len(doubled)} doubled")
     assert_only_restart_closes(typist)
     assert lost == [] and doubled == [], (lost[:10], doubled[:10])
+    assert got == expected
+    tmux_server.kill_session(session_id)
+
+
+@pytest.mark.timeout(300)
+async def test_every_restart_ends_a_protocol2_clients_input_and_acks_all_of_it_before_its_close(
+    serve_process, tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    """What the page relies on: DRAIN before each 1012, and the last ack before it counts every line sent on that
+    socket, so nothing the page sent can be in the moment a browser drops (docs/protocol.md §2)."""
+    out = tmp_path / "typed.txt"
+    session_id = tmux_server.new_session(shell=f"sh -c {shlex.quote(f'stty -echo; exec cat > {out}')}")
+    process = serve_process()
+    typist = Typist(process, session_id, protocol.handshake_frame(80, 24, protocol=protocol.PROTOCOL_VERSION))
+    restarts = [signal.SIGTERM] * DRAIN_RESTARTS_PER_KIND + [signal.SIGHUP] * DRAIN_RESTARTS_PER_KIND
+    expected, got = await type_across_restarts(process, typist, restarts, out)
+    print(f"drained restart typing: {typist.sent} lines, {len(restarts)} restarts: {typist.restart_closes}")
+    assert_only_restart_closes(typist)
+    assert len(typist.restart_closes) == len(restarts)
+    undrained = [close for close in typist.restart_closes if not close[0] or close[1] != close[2]]
+    assert undrained == [], undrained  # (drained, sent, acked) per restart
     assert got == expected
     tmux_server.kill_session(session_id)

@@ -459,6 +459,18 @@ def test_protocol_2_frames_reach_the_machine_and_nothing_else() -> None:
     assert h.terminal.queue == [(FULL_RESET, "barrier")] and h.view.titles == []
 
 
+def test_a_drain_ends_this_connections_input_and_holds_the_keys_after_it() -> None:
+    h = Harness()
+    sock = h.open()
+    sock.server_frame(PREFS_V2)
+    h.pane.on_data("a")
+    sock.server_frame(b"7")  # DRAIN: a restart is coming
+    h.pane.on_data("b")
+    h.pane.on_data("\x1b[>0;276;0c")  # this connection's tmux asked: the reply dies with it
+    assert sock.sent[1:] == [b"0a", b"7"]
+    assert h.pane.status.held_inputs == 1 and h.pane.stats.replies_dropped == 1
+
+
 def test_output_before_any_preferences_means_a_plain_server() -> None:
     h = Harness()
     sock = h.open()

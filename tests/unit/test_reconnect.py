@@ -8,7 +8,7 @@ import itertools
 import pytest
 from reconnect_fakes import FakeSocketFactory, FakeTimers, FixedRandom
 
-from pyclient.protocol import MAX_CLIENT_FRAME_BYTES
+from pyclient.protocol import MAX_CLIENT_FRAME_BYTES, Close, Reason
 from pyclient.reconnect import (
     Action,
     IllegalTransition,
@@ -950,7 +950,7 @@ def test_an_idle_link_sends_no_probe() -> None:
 # Acks and the delivery guarantee (issue 10)
 
 
-def test_acks_settle_input_and_a_clean_1012_from_a_protocol_2_server_delivers_the_rest() -> None:
+def test_acks_settle_input_and_a_drained_clean_1012_from_a_protocol_2_server_delivers_the_rest() -> None:
     h = Harness()
     open_v2(h)
     for key in (b"0a", b"0b", b"0c"):
@@ -960,11 +960,86 @@ def test_acks_settle_input_and_a_clean_1012_from_a_protocol_2_server_delivers_th
     assert h.conn.unacked_bytes == 4
     h.conn.ack(1)  # never decreasing, repeats change nothing
     assert h.conn.unacked_bytes == 4
+    h.conn.drain()
     h.factory.last.server_close(1012, "service restart", clean=True)
-    assert h.uncertain == []  # the server kept reading until the close handshake ended: b and c arrived
+    assert h.uncertain == []  # drained: the server read every frame before INPUT_END: b and c arrived
     h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
     h.open_now()
     assert h.factory.last.sent == [b"HANDSHAKE"]  # nothing resent
+
+
+def test_a_clean_1012_without_a_drain_reports_the_unacked_rest_as_uncertain() -> None:
+    """No DRAIN came (an older server, or it gave up waiting): the browser may have dropped what the page sent after
+    the close frame reached it, so the unacked rest may not have arrived. Reported, never resent."""
+    h = Harness()
+    open_v2(h)
+    h.conn.send(b"0a")
+    h.conn.send(b"0b")
+    h.conn.ack(1)
+    h.factory.last.server_close(1012, "service restart", clean=True)
+    assert h.uncertain == [b"b"]
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE"]
+
+
+def test_a_drain_ends_input_on_the_connection_and_what_is_typed_after_waits_for_the_next() -> None:
+    """The server's DRAIN (a restart is coming): answer INPUT_END once and send no input after it on this socket; a
+    browser would drop it once the close frame had reached it. It goes out first on the next connection."""
+    h = Harness()
+    open_v2(h)
+    sock = h.factory.last
+    h.conn.send(b"0a")
+    h.conn.drain()
+    h.conn.drain()  # a second DRAIN answers nothing more
+    h.conn.send(b"0b")
+    h.conn.send(b"0\x1b[>0;276;0c", hold=False)  # a reply to this connection's tmux: it dies with it
+    assert sock.sent == [b"HANDSHAKE", b"0a", b"7"]
+    assert h.conn.status.held_inputs == 1
+    h.conn.ack(1)  # the server's final ack: a arrived
+    sock.server_close(1012, "service restart", clean=True)
+    assert h.uncertain == []
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE", b"0b"]
+
+
+def test_a_drain_that_never_closes_is_a_dead_link_within_the_drain_deadline() -> None:
+    """The server said DRAIN and died before its 1012 (SIGKILL mid-restart, a cut link): the pane must not look open
+    while typing waits for a close that never comes. Its input after the DRAIN is held, so no probe would notice."""
+    h = Harness()
+    open_v2(h)
+    sock = h.factory.last
+    h.conn.drain()
+    h.conn.send(b"0a")
+    h.timers.advance(h.conn.policy.drain_close_ms - 1)
+    assert h.state is State.OPEN
+    h.timers.advance(1)
+    assert sock.closed_with == (Close.CLIENT_TIMEOUT, Reason.DRAIN_TIMEOUT)
+    assert h.state is State.CONNECTING
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE", b"0a"]  # held, so sent once, on the next connection
+
+
+def test_a_drain_followed_by_its_close_leaves_no_deadline_behind() -> None:
+    h = Harness()
+    open_v2(h)
+    h.conn.drain()
+    h.factory.last.server_close(1012, "service restart", clean=True)
+    h.timers.advance(h.conn.status.retry_at_ms - h.timers.now)
+    h.open_now()
+    h.timers.advance(h.conn.policy.drain_close_ms * 3)
+    assert h.state is State.OPEN
+
+
+def test_a_drain_while_not_open_does_nothing() -> None:
+    h = Harness()
+    h.conn.start()
+    h.conn.drain()
+    h.conn.send(b"0a")
+    h.open_now()
+    assert h.factory.last.sent == [b"HANDSHAKE", b"0a"]
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from reconnect_fakes import FakeSocket, FakeSocketFactory, FakeTimers
 
-from pyclient.protocol import MAX_CLIENT_FRAME_BYTES
+from pyclient.protocol import INPUT_END, MAX_CLIENT_FRAME_BYTES
 from pyclient.reconnect import (
     Phase,
     ReconnectingSocket,
@@ -147,7 +147,8 @@ class ReconnectMachine(RuleBasedStateMachine):
     def server_closes(self, code: int, reason: str, clean: bool) -> None:
         sock = self.factory.live()[-1]
         book = self._book(sock)
-        book.delivered = code == 1012 and clean and book.protocol is not None and book.protocol >= 2
+        drained = INPUT_END in sock.sent
+        book.delivered = code == 1012 and clean and drained and book.protocol is not None and book.protocol >= 2
         sock.server_close(code, reason, clean=clean)
 
     @precondition(lambda self: self._open_socket() is not None)
@@ -169,6 +170,11 @@ class ReconnectMachine(RuleBasedStateMachine):
         received = len(sock.input_frames())
         book.acked = max(book.acked, round(book.acked + (received - book.acked) * fraction))
         self.conn.ack(book.acked)
+
+    @precondition(lambda self: self.conn.server_protocol == 2 and self._open_socket() is not None)
+    @rule()
+    def server_drains(self) -> None:
+        self.conn.drain()  # a restart is coming: DRAIN (the close, if any, is another rule)
 
     @rule(keepalive_ms=st.sampled_from([100, 1000, 10_000]))
     def keepalive_advertised(self, keepalive_ms: float) -> None:
@@ -287,6 +293,14 @@ class ReconnectMachine(RuleBasedStateMachine):
         assert len(self.typed) == sent + queued + dropped_later
         assert acked_or_delivered + untracked + unacked_now + expected_uncertain == sent
         assert self.conn.status.held_inputs == len(self.conn._queue)
+
+    @invariant()
+    def no_input_follows_input_end(self) -> None:
+        for sock in self.factory.sockets:
+            if INPUT_END in sock.sent:
+                after = sock.sent[sock.sent.index(INPUT_END) + 1 :]
+                assert [f for f in after if isinstance(f, bytes) and f[:1] == b"0"] == []
+                assert sock.sent.count(INPUT_END) == 1
 
     @invariant()
     def unacked_input_is_paced(self) -> None:
