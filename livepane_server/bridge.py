@@ -272,7 +272,11 @@ class TerminalPane:
         with contextlib.suppress(ConnectionError):  # a socket already gone: the reader below sees it closed
             await self.send(title_frame(self.session_id))
             await self.send(preferences_frame(round(self.keepalive_s * 1000), protocol=PROTOCOL_VERSION))
-        self.senders = [asyncio.create_task(self.pump_output()), asyncio.create_task(self.keepalive())]
+        self.senders = [
+            asyncio.create_task(self.pump_output()),
+            asyncio.create_task(self.keepalive()),
+            asyncio.create_task(self.send_titles()),
+        ]
         if self.acks:
             self.pty.on_written = self.ack_wanted.set
             self.ack_sender = asyncio.create_task(self.send_acks())
@@ -351,6 +355,12 @@ class TerminalPane:
                     return
                 await self.resumed.wait()  # a pause that arrived while we waited for output holds this chunk
                 await self.send(output_frame(data))
+
+    async def send_titles(self) -> None:
+        """The session's pane title as TITLE frames, as tmux changes it (livepane_server/titles.py)."""
+        with contextlib.suppress(ConnectionError):
+            async for title in self.tmux.titles.titles(self.session_id):
+                await self.send(title_frame(title))
 
     async def keepalive(self) -> None:
         with contextlib.suppress(ConnectionError):

@@ -19,6 +19,7 @@ import subprocess
 from pyclient.protocol import SESSION_ID_RE
 
 from .pty import Pty
+from .titles import TitleWatcher
 
 log = logging.getLogger("livepane")
 
@@ -26,8 +27,23 @@ log = logging.getLogger("livepane")
 TMUX_CLIENT_STOP_S = 0.3
 
 
-# Terminal features of xterm.js that tmux cannot learn from TERM=xterm-256color (tmux(1) "terminal-features").
-CLIENT_FEATURES = "RGB"
+# What xterm.js 6 draws, as tmux(1) "terminal-features" names, declared per client with `attach -T` (tmux >= 3.2):
+# on the user's own tmux server too, without touching their config, and whatever their terminal-features says.
+# TERM=xterm-256color's terminfo lacks most of these, and tmux drops what the terminal is not known to draw.
+# | feature | why (what xterm.js does with it) |
+# | RGB | SGR 38;2 / 48;2 truecolor; without it tmux maps RGB to the nearest of 256 colours |
+# | clipboard | OSC 52 (the clipboard addon): tmux's copies reach the browser clipboard |
+# | title | OSC 0/2: xterm's onTitleChange (tmux uses it only with set-titles on) |
+# | ccolour, cstyle | OSC 12/112 cursor colour, DECSCUSR cursor shape (vim's insert-mode bar) |
+# | focus | DEC mode 1004 focus reports (vim's FocusGained) |
+# | strikethrough, overline | SGR 9/29, 53/55 (not in the terminfo: tmux drops them) |
+# | usstyle | SGR 4:1-4:5 underline styles and SGR 58 underline colour (spell-check squiggles) |
+# | sync | DEC mode 2026 synchronized output: a full-screen redraw lands in one frame, no tearing |
+# Left out, because xterm.js 6 does not implement them: extkeys (modifyOtherKeys / CSI u), margins (DECSLRM),
+# rectfill (DECFRA), osc7 (nothing uses the working directory); tmux would send sequences xterm ignores or garbles.
+CLIENT_FEATURES = ",".join(
+    ("RGB", "clipboard", "title", "ccolour", "cstyle", "focus", "strikethrough", "overline", "usstyle", "sync")
+)
 
 
 # What the page's preview needs to place the captured pane (Tmux.screen): the window's size, the pane's place and size
@@ -50,6 +66,7 @@ class Tmux:
         # Never talk to the tmux we might run inside ($TMUX) and never leak our secrets into panes.
         self.env = {k: v for k, v in os.environ.items() if k != "TMUX" and not k.startswith("LIVEPANE_")}
         self.env["TERM"] = "xterm-256color"
+        self.titles = TitleWatcher(self.run)  # the sessions' pane titles, for the bridges that show them
 
     def argv(self, *args: str) -> list[str]:
         socket_args = ["-L", self.socket_name] if self.socket_name else []
@@ -147,8 +164,7 @@ class Tmux:
         )
 
     def attach_argv(self, session_id: str) -> list[str]:
-        # -T (tmux >= 3.2) declares what this one client can draw, on the user's own tmux server too, without
-        # touching their config: without RGB tmux downgrades 38;2;R;G;B to the nearest of 256 colours.
+        # -T (tmux >= 3.2) declares what this one client can draw (CLIENT_FEATURES), for this client only.
         return self.argv("-T", CLIENT_FEATURES, "attach-session", "-t", f"={session_id}")
 
 

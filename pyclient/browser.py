@@ -31,7 +31,7 @@ from typing import Any
 import js
 from pyodide.ffi import create_once_callable, create_proxy, to_js
 
-from . import codecache, fontsize, keybar, page, sessionbar
+from . import codecache, fontsize, keybar, keys, page, sessionbar, titles
 from .disposables import Disposables, OneShotTimer
 from .gate import Admission, HandshakeGate
 from .pane import CaptionView, EndedPanel, Notice, Pane
@@ -337,6 +337,7 @@ class XtermTerminal:
         # Write callbacks: one proxy each for the mount's life, dispatching to the pane attached below.
         self._parsed = proxy(owned, lambda: self._pane is not None and self._pane.on_parsed())
         self._barrier = proxy(owned, lambda: self._pane is not None and self._pane.on_barrier())
+        self._key_handler = proxy(owned, self._on_key)  # destroyed after the terminal that calls it
         owned.add(self.term.dispose)  # before the callbacks' proxies are destroyed (disposal runs in reverse)
         self._term_write = self.term.write  # looked up once: it is called for every output frame
         if app.renderer == page.Renderer.WEBGL:
@@ -347,6 +348,11 @@ class XtermTerminal:
         leave, erase = _js_object({"prefix": "?", "final": "l"}), _js_object({"final": "J"})
         owned.register(self.term.parser.registerCsiHandler(leave, proxy(owned, self._on_reset_mode)))
         owned.register(self.term.parser.registerCsiHandler(erase, proxy(owned, self._on_erase_display)))
+        # The bell (tmux passes a pane's BEL on, per bell-action) flashes the slot; the focused pane is the tab's.
+        subscribe(owned, self.term.onBell, lambda *args: slot.ring())
+        listen(owned, self.term.textarea, "focus", lambda event: app.tab.focused(slot.session))
+        self._spawn = app.spawn  # the clipboard's promise, awaited off the key handler
+        self.term.attachCustomKeyEventHandler(self._key_handler)  # copy and paste keys: pyclient/keys.py
 
     def attach(self, pane: Pane, owned: Disposables) -> None:
         """Route xterm's events and the container's size to ``pane``; ``owned`` undoes it all."""
@@ -387,6 +393,43 @@ class XtermTerminal:
             return True
         event.preventDefault()  # xterm.js leaves a refused event alone: the page must not scroll either
         return False
+
+    def _on_key(self, event: Any) -> bool:
+        """xterm's custom key handler (keydown, keypress, keyup): False keeps the key from xterm. The decision is
+        pyclient/keys.py's; a paste is left to the browser, whose paste event goes through xterm to the pane."""
+        if not event.ctrlKey:
+            return True  # plain typing: one property read
+        decision = keys.key_action(
+            str(event.key), ctrl=True, shift=bool(event.shiftKey), alt=bool(event.altKey), meta=bool(event.metaKey)
+        )
+        action = decision.action
+        if action is keys.KeyAction.TERMINAL:
+            return True
+        if event.type == "keydown":
+            if action is keys.KeyAction.COPY:
+                event.preventDefault()
+                self._copy_selection()
+            elif action is keys.KeyAction.SEND and self._pane is not None:
+                event.preventDefault()
+                self._pane.on_data(decision.data)
+        return False
+
+    def _copy_selection(self) -> None:
+        text = str(self.term.getSelection())
+        if not text:
+            return
+        clipboard = getattr(js.navigator, "clipboard", None)
+        if clipboard is None:  # not a secure context (plain http off localhost): xterm's own copy event handler
+            js.document.execCommand("copy")
+            return
+
+        async def write() -> None:
+            try:
+                await clipboard.writeText(text)
+            except Exception as error:  # no permission, or the page lost focus
+                _log(f"copy failed: {error}")
+
+        self._spawn(write())
 
     def _in_alternate_screen(self, params: Any, wanted: frozenset[int]) -> bool:
         # The parameters first: tmux sends these sequences (e.g. ?25l) on most redraws, and asking xterm for the
@@ -479,6 +522,7 @@ class SlotView:
         dataset.attempts = str(status.attempts)
         dataset.failures = str(status.failures)
         dataset.offline = "true" if status.offline else "false"
+        self.slot.app.tab.health_is(self.slot.session, titles.health(status))
 
     def show_caption(self, caption: CaptionView) -> None:
         if not self.attached:
@@ -493,10 +537,57 @@ class SlotView:
     def show_title(self, title: str) -> None:
         if self.attached:
             self.slot.title.textContent = "" if title == self.slot.session else title
+            self.slot.app.tab.titled(self.slot.session, title)
 
     def show_notice(self, notice: Notice) -> None:
         if self.attached:
             self.slot.show_notice(notice)
+
+
+class TabView:
+    """The browser tab's title and icon, as :class:`~pyclient.titles.TabState` decides them for the page's panes."""
+
+    def __init__(self, owned: Disposables) -> None:
+        self.state = titles.TabState()
+        self._icon = js.document.querySelector('link[rel~="icon"]')
+
+        def visibility(event: Any) -> None:
+            if js.document.visibilityState == "visible":
+                self.state.seen()
+                self.show()
+
+        listen(owned, js.document, "visibilitychange", visibility)
+
+    def mounted(self, session: str) -> None:
+        self.state.mounted(session)
+        self.show()
+
+    def unmounted(self, session: str) -> None:
+        self.state.unmounted(session)
+        self.show()
+
+    def focused(self, session: str) -> None:
+        self.state.focused(session)
+        self.show()
+
+    def titled(self, session: str, title: str) -> None:
+        self.state.titled(session, title)
+        self.show()
+
+    def health_is(self, session: str, value: titles.Health) -> None:
+        self.state.health_is(session, value)
+        self.show()
+
+    def rang(self, *, hidden: bool) -> None:
+        self.state.rang(hidden=hidden)
+        self.show()
+
+    def show(self) -> None:
+        look = self.state.look()
+        if str(js.document.title) != look.title:
+            js.document.title = look.title
+        if look.icon is not None and self._icon is not None and str(self._icon.href) != look.icon:
+            self._icon.href = look.icon
 
 
 class Mount:
@@ -594,6 +685,8 @@ class Mount:
             "columns": int(self.terminal.term.cols),
             "rows": int(self.terminal.term.rows),
             "font_size": int(self.terminal.term.options.fontSize),
+            "cursor_x": int(self.terminal.term.buffer.active.cursorX),
+            "cursor_y": int(self.terminal.term.buffer.active.cursorY),
             "replies_sent": pane.stats.replies_sent,
             "replies_dropped": pane.stats.replies_dropped,
             "output_bytes": pane.stats.output_bytes,
@@ -648,6 +741,11 @@ class Slot:
         listen(self.owned, self.retry_button, "click", lambda event: self.mount and self.mount.pane.retry_now())
         self.notice_timer = OneShotTimer(app.timers.set_timeout, app.timers.clear_timeout, self._hide_notice)
         self.owned.register(self.notice_timer)
+        self.bells = 0  # rung over the page's life (data-bells); data-bell="true" while the header flashes
+        self.bell_timer = OneShotTimer(app.timers.set_timeout, app.timers.clear_timeout, self._bell_done)
+        self.owned.register(self.bell_timer)
+        app.tab.mounted(session)
+        self.owned.add(lambda: app.tab.unmounted(session))  # a pane the session bar closed leaves the tab's title
         self.opens_before = 0  # opens of this slot's earlier mounts (before relaunches)
 
     def dispose(self) -> None:
@@ -698,6 +796,17 @@ class Slot:
         self.notice.textContent = notice.text
         self.notice.hidden = False
         self.notice_timer.arm(notice.duration_ms)
+
+    def ring(self) -> None:
+        """The pane's terminal rang its bell: flash the header; a hidden tab keeps it in its title and icon."""
+        self.bells += 1
+        self.root.dataset.bells = str(self.bells)
+        self.root.dataset.bell = "true"
+        self.bell_timer.arm(titles.BELL_FLASH_MS)
+        self.app.tab.rang(hidden=js.document.visibilityState != "visible")
+
+    def _bell_done(self) -> None:
+        self.root.dataset.bell = "false"
 
     def _hide_notice(self) -> None:
         self.notice_timer.cancel()
@@ -1015,6 +1124,7 @@ class App:
         self.owned.register(self.timers)
         self.policy = ReconnectPolicy()
         self.handshake_gate = HandshakeGate()  # one for the page (GatePolicy): see gate.py
+        self.tab = TabView(self.owned)  # the tab's title and icon (pyclient/titles.py)
         self.online = bool(js.navigator.onLine)
         self.panes_el = js.document.getElementById("panes")
         # web/preboot.js takes the placeholder out of the page while previews stand in its place, and keeps it.

@@ -108,7 +108,8 @@ class Frames:
     def __init__(self) -> None:
         self.output = bytearray()
         self.frames: list[bytes] = []
-        self.title: str | None = None
+        self.title: str | None = None  # the first TITLE frame (the session id, as ttyd's title is the command)
+        self.titles: list[str] = []  # every TITLE frame: then the session's pane title, as tmux changes it
         self.preferences: dict | None = None
 
 
@@ -148,7 +149,9 @@ class Pane:
         if kind == protocol.OUTPUT:
             self.got.output += payload
         elif kind == protocol.TITLE:
-            self.got.title = payload.decode()
+            self.got.titles.append(payload.decode())
+            if self.got.title is None:
+                self.got.title = self.got.titles[0]
         elif kind == protocol.PREFERENCES:
             self.got.preferences = json.loads(payload)
         return frame
