@@ -60,18 +60,23 @@ def test_the_cursor_after_wide_characters_is_where_tmux_puts_it(page, server: Se
     wait_until(lambda: stats(page, "wide")["cursor_y"] == 0 and stats(page, "wide")["cursor_x"] > 0, 10, "output")
     assert stats(page, "wide")["cursor_x"] == tmux_x
     # Where the page draws the y: its left edge, in cells (the row's cells are equal; the cursor is one of them).
-    y_column = page.evaluate(
-        """sel => {
-            const host = document.querySelector(sel).querySelector('.pane-term');
-            const rows = host.shadowRoot.querySelector('.xterm-rows');
-            const y = [...rows.firstElementChild.querySelectorAll('span')].find(s => s.textContent === 'y');
-            const cursor = rows.querySelector('.xterm-cursor');
-            const row = rows.firstElementChild.getBoundingClientRect();
-            return (y.getBoundingClientRect().left - row.left) / cursor.getBoundingClientRect().width;
-        }""",
-        pane_selector("wide"),
-    )
-    assert round(y_column) == tmux_x - 1
+    # None until xterm's renderer has drawn the row (it renders on an animation frame after the parse).
+    def y_column() -> float | None:
+        return page.evaluate(
+            """sel => {
+                const host = document.querySelector(sel).querySelector('.pane-term');
+                const rows = host.shadowRoot.querySelector('.xterm-rows');
+                const y = [...rows.firstElementChild.querySelectorAll('span')].find(s => s.textContent === 'y');
+                const cursor = rows.querySelector('.xterm-cursor');
+                if (!y || !cursor) return null;
+                const row = rows.firstElementChild.getBoundingClientRect();
+                return (y.getBoundingClientRect().left - row.left) / cursor.getBoundingClientRect().width;
+            }""",
+            pane_selector("wide"),
+        )
+
+    wait_until(lambda: y_column() is not None, 10, "the row with the y drawn")
+    assert round(y_column()) == tmux_x - 1
     page.keyboard.press("Control+C")
 
 
