@@ -269,8 +269,9 @@ def title_frame(title: str) -> bytes:
 def preferences_frame(keepalive_ms: float, protocol: int = 1) -> bytes:
     """The preferences frame serve.py sends after the title: ttyd's frame, livepane's fields under "livepane".
 
-    ``protocol``: what this server implements. Advertise :data:`PROTOCOL_VERSION` (2) only from a server that answers
-    probes and acks input: a client probes a protocol-2 server and drops a connection whose probe goes unanswered.
+    ``protocol``: what this server implements. Advertise 2 or more (:data:`PROTOCOL_VERSION` is 3) only from a server
+    that answers probes and acks input: a client probes such a server and drops a connection whose probe goes
+    unanswered.
     """
     livepane = {"protocol": int(protocol), "keepalive_ms": int(keepalive_ms)}
     return bytes([PREFERENCES]) + json.dumps({"livepane": livepane}).encode()
