@@ -1,0 +1,340 @@
+"""A tmux screen as HTML, painted with the page's first paint before any script runs (issue #14 goal 1): the rows of
+``capture-pane -e`` as spans, coloured and placed as xterm.js 6's DOM renderer will draw them once it takes over.
+
+Why not a library: PyPI's ``ansi2html`` (the usual choice) has no xterm.js palette (its "xterm" scheme is XTerm's,
+not xterm.js's Tango one), turns bold into a weight but never into the bright colour xterm.js draws, knows no cursor,
+no inverse of the default colours, no underline styles or underline colour, and counts no cell widths (a wide
+character shifts the rest of its row). What it would save is the SGR tokenizer, ~40 lines here; the rest is the
+tables below, which any library would have to be configured into.
+
+Rules:
+- Colours and attributes follow xterm.js 6 (src/browser/Types.ts DEFAULT_ANSI_COLORS, ThemeService's defaults,
+  renderer/dom/DomRendererRowFactory.ts): bold draws colours 0-7 as 8-15, dim halves the alpha of a palette or
+  default foreground (not of a truecolour one), inverse swaps colours (the default ones too), invisible draws blanks,
+  an underlined or overlined blank is a no-break space so its line shows. Underline, overline and strikethrough use
+  xterm.css's own classes (the page loads it), so they combine exactly as xterm's do.
+- Cells are counted as tmux counts them (``char_width``): printable ASCII sits in the font's advance (the pre uses
+  the terminal's font; xterm's cell is that advance); every run of other characters is an inline block as wide as its
+  cells (``ch``), so whatever font draws it, the next cell is in its column.
+- Only SGR is read; any other escape sequence is dropped whole, and so is any other control character. Attributes
+  carry from one row to the next, as ``capture-pane -e`` prints them.
+- Every character from the screen is escaped (``html.escape``): only this module's own tags are markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from enum import Enum
+
+# -- xterm.js 6's colours -------------------------------------------------------------------------------------------
+
+# src/browser/Types.ts DEFAULT_ANSI_COLORS: the 16 ANSI colours (Tango), then the 6x6x6 cube and 24 greys.
+ANSI_16 = (
+    "#2e3436", "#cc0000", "#4e9a06", "#c4a000", "#3465a4", "#75507b", "#06989a", "#d3d7cf",
+    "#555753", "#ef2929", "#8ae234", "#fce94f", "#729fcf", "#ad7fa8", "#34e2e2", "#eeeeec",
+)  # fmt: skip
+CUBE_LEVELS = (0x00, 0x5F, 0x87, 0xAF, 0xD7, 0xFF)
+PALETTE = (
+    *ANSI_16,
+    *(f"#{CUBE_LEVELS[i // 36]:02x}{CUBE_LEVELS[i // 6 % 6]:02x}{CUBE_LEVELS[i % 6]:02x}" for i in range(216)),
+    *(f"#{8 + 10 * i:02x}{8 + 10 * i:02x}{8 + 10 * i:02x}" for i in range(24)),
+)
+# ThemeService's defaults (web/terminal.js sets background #000000, the same).
+FOREGROUND = "#ffffff"
+BACKGROUND = "#000000"
+# color.multiplyOpacity(c, 0.5): the alpha byte 0xff * 0.5, rounded.
+DIM_ALPHA = "80"
+# drawBoldTextInBrightColors (default true): bold colours 0-7 are drawn as 8-15.
+BRIGHT_OFFSET = 8
+
+
+class ColorMode(Enum):
+    DEFAULT = "default"
+    PALETTE = "palette"  # 0-255
+    RGB = "rgb"  # 0xRRGGBB
+
+
+@dataclass(frozen=True)
+class Color:
+    mode: ColorMode = ColorMode.DEFAULT
+    value: int = 0
+
+
+DEFAULT_COLOR = Color()
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """One cell's SGR state (xterm's cell attributes, as far as the DOM renderer draws them)."""
+
+    fg: Color = DEFAULT_COLOR
+    bg: Color = DEFAULT_COLOR
+    underline_color: Color = DEFAULT_COLOR
+    underline: int = 0  # 0 none, 1 single, 2 double, 3 curly, 4 dotted, 5 dashed (xterm-underline-N)
+    bold: bool = False
+    dim: bool = False
+    italic: bool = False
+    inverse: bool = False
+    invisible: bool = False
+    strikethrough: bool = False
+    overline: bool = False
+
+
+PLAIN = Attributes()
+
+# SGR codes that set flags: code -> the fields it sets. (Colours and underline styles are read in apply_sgr.)
+SGR_FLAGS: dict[int, dict[str, object]] = {
+    1: {"bold": True},
+    2: {"dim": True},
+    3: {"italic": True},
+    4: {"underline": 1},
+    7: {"inverse": True},
+    8: {"invisible": True},
+    9: {"strikethrough": True},
+    21: {"underline": 2},  # xterm.js: double underline
+    22: {"bold": False, "dim": False},
+    23: {"italic": False},
+    24: {"underline": 0},
+    27: {"inverse": False},
+    28: {"invisible": False},
+    29: {"strikethrough": False},
+    39: {"fg": DEFAULT_COLOR},
+    49: {"bg": DEFAULT_COLOR},
+    53: {"overline": True},
+    55: {"overline": False},
+    59: {"underline_color": DEFAULT_COLOR},
+}
+# 30-37 / 40-47: palette 0-7; 90-97 / 100-107: palette 8-15.
+SGR_PALETTE_RANGES = ((30, "fg", 0), (40, "bg", 0), (90, "fg", 8), (100, "bg", 8))
+# 38 / 48 / 58 (then 5;N or 2;R;G;B, or the same with colons): an extended colour for this field.
+SGR_EXTENDED = {38: "fg", 48: "bg", 58: "underline_color"}
+UNDERLINE_STYLES = range(0, 6)  # 4:0 .. 4:5
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() else 0
+
+
+def _extended_color(first: list[str], rest: Iterator[list[str]]) -> Color | None:
+    """The colour of ``38;5;N`` / ``38;2;R;G;B`` (each part a parameter of its own) or ``38:5:N`` /
+    ``38:2:[colourspace]:R:G:B`` (sub-parameters of ``first``); None if it is neither."""
+    if len(first) > 1:  # colon form
+        kind, args = _int(first[1]), first[2:]
+        if kind == 2 and len(args) == 4:
+            args = args[1:]  # the colour space id, ignored as xterm does
+    else:  # semicolon form: the next parameters, as many as the kind takes (a sequence cut short sets nothing)
+        kind = _int(next(rest, [""])[0])
+        args = [next(rest, [""])[0] for _ in range(3 if kind == 2 else 1 if kind == 5 else 0)]
+        if "" in args:
+            return None
+    if kind == 5 and len(args) >= 1 and 0 <= _int(args[0]) <= 255:
+        return Color(ColorMode.PALETTE, _int(args[0]))
+    if kind == 2 and len(args) >= 3:
+        r, g, b = (min(_int(v), 255) for v in args[:3])
+        return Color(ColorMode.RGB, r << 16 | g << 8 | b)
+    return None
+
+
+def apply_sgr(attributes: Attributes, params: str) -> Attributes:
+    """``attributes`` after ``CSI params m``."""
+    parts = iter([p.split(":") for p in (params.split(";") if params else ["0"])])
+    for part in parts:
+        code = _int(part[0])
+        if code == 0:
+            attributes = PLAIN
+        elif code in SGR_FLAGS:
+            attributes = replace(attributes, **SGR_FLAGS[code])  # type: ignore[arg-type]
+            if code == 4 and len(part) > 1 and _int(part[1]) in UNDERLINE_STYLES:
+                attributes = replace(attributes, underline=_int(part[1]))
+        elif code in SGR_EXTENDED:
+            color = _extended_color(part, parts)
+            if color is not None:
+                attributes = replace(attributes, **{SGR_EXTENDED[code]: color})
+        else:
+            for base, field, offset in SGR_PALETTE_RANGES:
+                if base <= code < base + 8:
+                    attributes = replace(attributes, **{field: Color(ColorMode.PALETTE, code - base + offset)})
+    return attributes
+
+
+# -- cells ----------------------------------------------------------------------------------------------------------
+
+# A CSI sequence, an OSC / DCS / APC / PM / SOS string (to BEL or ST), another escape, a C0/C1 control, or text.
+TOKEN_RE = re.compile(
+    r"\x1b\[(?P<params>[0-?]*)[ -/]*(?P<final>[@-~])"
+    r"|\x1b[\]P_^X][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|(?P<control>[\x00-\x1f\x7f-\x9f])"
+    r"|(?P<text>[^\x00-\x1f\x7f-\x9f]+)"
+)
+
+
+def char_width(char: str) -> int:
+    """A character's cells as tmux 3.3a counts them (glibc's wcwidth: East Asian wide and full-width are 2;
+    combining marks, format characters and Hangul medial/final jamo are 0)."""
+    code = ord(char)
+    if code < 0x7F:
+        return 1
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf") or 0x1160 <= code <= 0x11FF:
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+@dataclass
+class Cell:
+    text: str
+    width: int
+    attributes: Attributes
+
+
+def parse_rows(rows: Iterable[str]) -> list[list[Cell]]:
+    """Each row's cells (a wide character is one cell of width 2; a zero-width one joins the cell before it)."""
+    attributes = PLAIN
+    parsed: list[list[Cell]] = []
+    for row in rows:
+        cells: list[Cell] = []
+        for match in TOKEN_RE.finditer(row):
+            if match["final"] == "m":
+                attributes = apply_sgr(attributes, match["params"])
+            elif match["text"]:
+                for char in match["text"]:
+                    width = char_width(char)
+                    if width == 0:
+                        if cells:
+                            cells[-1].text += char
+                        continue
+                    cells.append(Cell(char, width, attributes))
+        parsed.append(cells)
+    return parsed
+
+
+# -- HTML -----------------------------------------------------------------------------------------------------------
+
+# The page's classes (web/livepane.css "The screen in the page"): the pre, a cell run of its own width, the cursor.
+SCREEN_CLASS = "pane-preview-screen"
+BLOCK_CLASS = "w"
+CURSOR_CLASS = "cursor"
+BOLD_CLASS = "b"
+ITALIC_CLASS = "i"
+# xterm.css's own decoration classes (xterm-underline-1 .. 5, xterm-overline, xterm-strikethrough).
+UNDERLINE_CLASS = "xterm-underline-{}"
+OVERLINE_CLASS = "xterm-overline"
+STRIKETHROUGH_CLASS = "xterm-strikethrough"
+# The Element Timing identifier of every screen (web/early.js marks livepane:screen when all are painted).
+ELEMENT_TIMING = "livepane-screen"
+NO_BREAK_SPACE = "\xa0"
+
+
+def _css(color: Color, *, bold: bool) -> str:
+    if color.mode is ColorMode.RGB:
+        return f"#{color.value:06x}"
+    index = color.value + BRIGHT_OFFSET if bold and color.value < BRIGHT_OFFSET else color.value
+    return PALETTE[index]
+
+
+def style(attributes: Attributes) -> tuple[tuple[str, ...], str]:
+    """(classes, inline style) for a cell, as DomRendererRowFactory resolves its colours."""
+    fg, bg = (attributes.bg, attributes.fg) if attributes.inverse else (attributes.fg, attributes.bg)
+    declarations = []
+    if bg.mode is not ColorMode.DEFAULT:
+        declarations.append(f"background:{_css(bg, bold=False)}")
+    elif attributes.inverse:
+        declarations.append(f"background:{FOREGROUND}")
+    dim = DIM_ALPHA if attributes.dim else ""
+    if fg.mode is ColorMode.RGB:
+        declarations.append(f"color:{_css(fg, bold=False)}")  # xterm's DOM renderer does not dim truecolour
+    elif fg.mode is ColorMode.PALETTE:
+        declarations.append(f"color:{_css(fg, bold=attributes.bold)}{dim}")
+    elif attributes.inverse:
+        declarations.append(f"color:{BACKGROUND}{dim}")
+    elif attributes.dim:
+        declarations.append(f"color:{FOREGROUND}{dim}")
+    if attributes.underline and attributes.underline_color.mode is not ColorMode.DEFAULT:
+        declarations.append(f"text-decoration-color:{_css(attributes.underline_color, bold=attributes.bold)}")
+    classes = []
+    if attributes.bold:
+        classes.append(BOLD_CLASS)
+    if attributes.italic:
+        classes.append(ITALIC_CLASS)
+    if attributes.underline:
+        classes.append(UNDERLINE_CLASS.format(attributes.underline))
+    if attributes.overline:
+        classes.append(OVERLINE_CLASS)
+    if attributes.strikethrough:
+        classes.append(STRIKETHROUGH_CLASS)
+    return tuple(classes), ";".join(declarations)
+
+
+def _shown(cell: Cell) -> str:
+    a = cell.attributes
+    if a.invisible:
+        return " " * cell.width
+    if cell.text == " " and (a.underline or a.overline):
+        return NO_BREAK_SPACE
+    return cell.text
+
+
+def _ascii(cell: Cell) -> bool:
+    return cell.width == 1 and len(cell.text) == 1 and " " <= cell.text < "\x7f"
+
+
+def _span(text: str, classes: tuple[str, ...], inline: str, width: int | None) -> str:
+    """One run's markup: bare text when it needs nothing; ``width`` (cells) for an inline block."""
+    if width is not None:
+        classes = (BLOCK_CLASS, *classes)
+        inline = f"width:{width}ch" + (f";{inline}" if inline else "")
+    escaped = html.escape(text, quote=False)
+    if not classes and not inline:
+        return escaped
+    attrs = f' class="{" ".join(classes)}"' if classes else ""
+    attrs += f' style="{inline}"' if inline else ""
+    return f"<span{attrs}>{escaped}</span>"
+
+
+def row_html(cells: list[Cell], cursor_x: int | None) -> str:
+    """One row: runs of cells with the same look and kind merged into one span; the cursor's cell a span of its own
+    (past the row's end, a blank cell is added for it, as xterm draws it)."""
+    if cursor_x is not None:
+        columns = sum(cell.width for cell in cells)
+        cells = cells + [Cell(" ", 1, PLAIN) for _ in range(max(0, cursor_x + 1 - columns))]
+    out: list[str] = []
+    run: list[Cell] = []
+    column = 0
+
+    def flush() -> None:
+        if run:
+            classes, inline = style(run[0].attributes)
+            block = None if _ascii(run[0]) else sum(cell.width for cell in run)
+            out.append(_span("".join(_shown(cell) for cell in run), classes, inline, block))
+            run.clear()
+
+    for cell in cells:
+        if cursor_x is not None and column <= cursor_x < column + cell.width:
+            flush()
+            classes, inline = style(cell.attributes)
+            block = None if _ascii(cell) else cell.width
+            out.append(_span(_shown(cell), (CURSOR_CLASS, *classes), inline, block))
+        elif run and (run[0].attributes != cell.attributes or _ascii(run[0]) != _ascii(cell)):
+            flush()
+            run.append(cell)
+        else:
+            run.append(cell)
+        column += cell.width
+    flush()
+    return "".join(out)
+
+
+def screen_html(
+    rows: Iterable[str], *, top: int, left: int, cursor: tuple[int, int] | None
+) -> str:
+    """The <pre> that shows ``rows`` (capture-pane -e's) ``top`` rows and ``left`` cells from the terminal's corner,
+    with the cursor at (x, y) of the rows (None: hidden)."""
+    lines = [""] * top
+    for y, cells in enumerate(parse_rows(rows)):
+        cursor_x = cursor[0] if cursor is not None and cursor[1] == y else None
+        lines.append(" " * left + row_html(cells, cursor_x))
+    return f'<pre class="{SCREEN_CLASS}" elementtiming="{ELEMENT_TIMING}">' + "\n".join(lines) + "</pre>"
