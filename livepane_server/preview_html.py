@@ -14,8 +14,8 @@ Rules:
   an underlined or overlined blank is a no-break space so its line shows. Underline, overline and strikethrough use
   xterm.css's own classes (the page loads it), so they combine exactly as xterm's do.
 - Cells are counted as tmux counts them (``char_width``): printable ASCII sits in the font's advance (the pre uses
-  the terminal's font; xterm's cell is that advance); every run of other characters is an inline block as wide as its
-  cells (``ch``), so whatever font draws it, the next cell is in its column.
+  the terminal's font; xterm's cell is that advance); every run of other characters (each wide one alone) is an
+  inline block as wide as its cells (``ch``), so whatever font draws it, the next cell is in its column.
 - Only SGR is read; any other escape sequence is dropped whole, and so is any other control character. Attributes
   carry from one row to the next, as ``capture-pane -e`` prints them.
 - Every character from the screen is escaped (``html.escape``): only this module's own tags are markup.
@@ -282,11 +282,16 @@ def _ascii(cell: Cell) -> bool:
     return cell.width == 1 and len(cell.text) == 1 and " " <= cell.text < "\x7f"
 
 
-def _span(text: str, classes: tuple[str, ...], inline: str, width: int | None) -> str:
-    """One run's markup: bare text when it needs nothing; ``width`` (cells) for an inline block."""
-    if width is not None:
+def _has_background(attributes: Attributes) -> bool:
+    return attributes.inverse or attributes.bg.mode is not ColorMode.DEFAULT
+
+
+def _span(text: str, classes: tuple[str, ...], inline: str, block_cells: int | None) -> str:
+    """One run's markup: bare text when it needs nothing; with ``block_cells``, an inline block that many cells wide
+    and one row high (as xterm.js's DOM renderer draws every span: a background fills its whole cell)."""
+    if block_cells is not None:
         classes = (BLOCK_CLASS, *classes)
-        inline = f"width:{width}ch" + (f";{inline}" if inline else "")
+        inline = f"width:{block_cells}ch" + (f";{inline}" if inline else "")
     escaped = html.escape(text, quote=False)
     if not classes and not inline:
         return escaped
@@ -295,46 +300,63 @@ def _span(text: str, classes: tuple[str, ...], inline: str, width: int | None) -
     return f"<span{attrs}>{escaped}</span>"
 
 
-def row_html(cells: list[Cell], cursor_x: int | None) -> str:
-    """One row: runs of cells with the same look and kind merged into one span; the cursor's cell a span of its own
-    (past the row's end, a blank cell is added for it, as xterm draws it)."""
+@dataclass(frozen=True)
+class Row:
+    markup: str
+    has_text: bool  # some of its text is not blank and not in a block (Element Timing sees only that text)
+
+
+def row_html(cells: list[Cell], cursor_x: int | None) -> Row:
+    """One row: runs of cells with the same look and kind merged into one span; a run with a background, of
+    characters other than printable ASCII, or the cursor's cell is a block (past the row's end, a blank cell is added
+    for the cursor, as xterm draws it)."""
     if cursor_x is not None:
         columns = sum(cell.width for cell in cells)
         cells = cells + [Cell(" ", 1, PLAIN) for _ in range(max(0, cursor_x + 1 - columns))]
     out: list[str] = []
+    has_text = False
     run: list[Cell] = []
     column = 0
 
-    def flush() -> None:
-        if run:
-            classes, inline = style(run[0].attributes)
-            block = None if _ascii(run[0]) else sum(cell.width for cell in run)
-            out.append(_span("".join(_shown(cell) for cell in run), classes, inline, block))
-            run.clear()
+    def block(cell: Cell) -> bool:
+        return not _ascii(cell) or _has_background(cell.attributes)
+
+    def emit(cells: list[Cell], extra: tuple[str, ...] = ()) -> None:
+        nonlocal has_text
+        classes, inline = style(cells[0].attributes)
+        text = "".join(_shown(cell) for cell in cells)
+        as_block = bool(extra) or block(cells[0])
+        has_text = has_text or (not as_block and not text.isspace())
+        out.append(_span(text, (*extra, *classes), inline, sum(c.width for c in cells) if as_block else None))
 
     for cell in cells:
-        if cursor_x is not None and column <= cursor_x < column + cell.width:
-            flush()
-            classes, inline = style(cell.attributes)
-            block = None if _ascii(cell) else cell.width
-            out.append(_span(_shown(cell), (CURSOR_CLASS, *classes), inline, block))
-        elif run and (run[0].attributes != cell.attributes or _ascii(run[0]) != _ascii(cell)):
-            flush()
-            run.append(cell)
+        at_cursor = cursor_x is not None and column <= cursor_x < column + cell.width
+        alone = at_cursor or cell.width > 1  # a wide character's glyph sits at its own cells' start, as in xterm
+        if run and (alone or run[-1].width > 1 or run[0].attributes != cell.attributes or block(run[0]) != block(cell)):
+            emit(run)
+            run = []
+        if at_cursor:
+            emit([cell], (CURSOR_CLASS,))
         else:
             run.append(cell)
         column += cell.width
-    flush()
-    return "".join(out)
+    if run:
+        emit(run)
+    return Row("".join(out), has_text)
 
 
 def screen_html(
     rows: Iterable[str], *, top: int, left: int, cursor: tuple[int, int] | None
 ) -> str:
     """The <pre> that shows ``rows`` (capture-pane -e's) ``top`` rows and ``left`` cells from the terminal's corner,
-    with the cursor at (x, y) of the rows (None: hidden)."""
+    with the cursor at (x, y) of the rows (None: hidden). It carries the Element Timing identifier only if it has
+    text that Element Timing reports (web/early.js waits for each such screen's entry)."""
     lines = [""] * top
+    has_text = False
     for y, cells in enumerate(parse_rows(rows)):
-        cursor_x = cursor[0] if cursor is not None and cursor[1] == y else None
-        lines.append(" " * left + row_html(cells, cursor_x))
-    return f'<pre class="{SCREEN_CLASS}" elementtiming="{ELEMENT_TIMING}">' + "\n".join(lines) + "</pre>"
+        row = row_html(cells, cursor[0] if cursor is not None and cursor[1] == y else None)
+        lines.append(" " * left + row.markup)
+        has_text = has_text or row.has_text
+    timing = f' elementtiming="{ELEMENT_TIMING}"' if has_text else ""
+    # The HTML parser drops a newline right after <pre>'s start tag: one is given for it, so a blank first row stays.
+    return f'<pre class="{SCREEN_CLASS}"{timing}>\n' + "\n".join(lines) + "</pre>"
