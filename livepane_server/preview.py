@@ -159,14 +159,15 @@ def preview_entry(session: str, screen: Screen, ticket: str | None) -> dict[str,
     }
 
 
-def screen_markup(screen: Screen) -> str:
-    """The screen as HTML (preview_html.py), placed as ``paint`` places it: below a top status line, at the pane's
-    place in its window."""
+def screen_markup(session: str, screen: Screen) -> str:
+    """The session's screen as HTML (preview_html.py), placed as ``paint`` places it: below a top status line, at the
+    pane's place in its window."""
     return screen_html(
         screen.rows,
         top=screen.pane_top + (screen.status_rows if screen.status_top else 0),
         left=screen.pane_left,
         cursor=(screen.cursor_x, screen.cursor_y) if screen.cursor_visible else None,
+        name=session,
     )
 
 
@@ -282,7 +283,7 @@ class Previews:
             if screen is None:
                 continue
             entry = preview_entry(session, screen, None)
-            section = "" if template is None else pane_section(template, session, screen_markup(screen))
+            section = "" if template is None else pane_section(template, session, screen_markup(session, screen))
             size = len(script_json(entry)) + len(section)
             if size > self.policy.max_pane_bytes or total + size > self.policy.max_total_bytes:
                 log.info("no preview of %s: its screen is %d bytes", session, size)

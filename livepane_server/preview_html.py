@@ -224,7 +224,8 @@ ITALIC_CLASS = "i"
 UNDERLINE_CLASS = "xterm-underline-{}"
 OVERLINE_CLASS = "xterm-overline"
 STRIKETHROUGH_CLASS = "xterm-strikethrough"
-# The Element Timing identifier of every screen (web/early.js marks livepane:screen when all are painted).
+# The Element Timing identifier of every screen, before its name (web/early.js marks livepane:screen when all are
+# painted).
 ELEMENT_TIMING = "livepane-screen"
 NO_BREAK_SPACE = "\xa0"
 
@@ -346,17 +347,18 @@ def row_html(cells: list[Cell], cursor_x: int | None) -> Row:
 
 
 def screen_html(
-    rows: Iterable[str], *, top: int, left: int, cursor: tuple[int, int] | None
+    rows: Iterable[str], *, top: int, left: int, cursor: tuple[int, int] | None, name: str
 ) -> str:
     """The <pre> that shows ``rows`` (capture-pane -e's) ``top`` rows and ``left`` cells from the terminal's corner,
-    with the cursor at (x, y) of the rows (None: hidden). It carries the Element Timing identifier only if it has
-    text that Element Timing reports (web/early.js waits for each such screen's entry)."""
+    with the cursor at (x, y) of the rows (None: hidden). It carries an Element Timing identifier (ELEMENT_TIMING, a
+    colon, ``name``: each screen its own) only if it has text that Element Timing reports (web/early.js waits for
+    each such screen's entry)."""
     lines = [""] * top
     has_text = False
     for y, cells in enumerate(parse_rows(rows)):
         row = row_html(cells, cursor[0] if cursor is not None and cursor[1] == y else None)
         lines.append(" " * left + row.markup)
         has_text = has_text or row.has_text
-    timing = f' elementtiming="{ELEMENT_TIMING}"' if has_text else ""
+    timing = f' elementtiming="{ELEMENT_TIMING}:{html.escape(name)}"' if has_text else ""
     # The HTML parser drops a newline right after <pre>'s start tag: one is given for it, so a blank first row stays.
     return f'<pre class="{SCREEN_CLASS}"{timing}>\n' + "\n".join(lines) + "</pre>"

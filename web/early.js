@@ -15,12 +15,16 @@
   // livepane_server/preview_html.py ELEMENT_TIMING: the identifier of every screen in the page.
   const ELEMENT_TIMING = "livepane-screen";
   const SCREEN_MARK = "livepane:screen"; // for bench/: every screen in the page painted (its Element Timing)
+  // How long a screen its terminal replaced waits for its Element Timing entry (a busy page's come late) before the
+  // terminal's frame counts instead.
+  const REPLACED_WAIT_MS = 2000;
   // Keys typed before a terminal exists: far more than anyone types in the second before it does.
   const MAX_KEYS = 4096;
 
   const api = {
     fontSize: FONT_SIZE,
     cellHeight: 0, // px, as xterm.js will compute it (0: not measured; the stylesheet's fallback applies)
+    screens: 0, // the screens the page carries as HTML (counted once it is parsed)
     screensPainted: false, // the mark is set
     recorded: () => keys.length,
     // The keys recorded so far (KeyboardEvent fields, in order); recording stops: a terminal has the focus now.
@@ -88,42 +92,66 @@
   addEventListener("keydown", record, true);
   addEventListener("keypress", record, true);
 
-  // The mark: Element Timing gives each screen's real paint time; livepane:screen is the latest of them, set once the
-  // page is parsed (all its screens are known: not at DOMContentLoaded, which waits for the deferred scripts) and
-  // every screen with the identifier has painted. (The server leaves it off a screen whose text Element Timing would
-  // not report: only blanks, or all of it in blocks. With no screen carrying it, the mark is the animation frame
-  // after the parse.)
-  let painted = 0;
-  let latest = 0;
+  // The mark: livepane:screen is when the last of the page's screens was first painted: by the HTML (its Element
+  // Timing entry's renderTime, the real paint time), or, for a screen its terminal replaced before that entry came
+  // (a warm page's terminal may take over in the very first frame), by the terminal (the frame it took over in:
+  // preboot.js calls replaced()). The screens are known once the page is parsed (not at DOMContentLoaded, which waits
+  // for the deferred scripts). The server gives no identifier to a screen whose text Element Timing would not report
+  // (only blanks, or all of it in blocks); such a screen counts at the first frame after the parse.
+  const done = new Map(); // Element Timing identifier -> when that screen was first painted
+  let pending = null; // identifiers still to be painted, once the page is parsed
   let observer = null;
-  function mark(startTime) {
-    if (api.screensPainted) return;
-    api.screensPainted = true;
-    if (observer) observer.disconnect();
-    performance.mark(SCREEN_MARK, { startTime });
+  function settle(identifier, time) {
+    if (waiting.has(identifier)) {
+      waiting.get(identifier)[0].remove();
+      waiting.delete(identifier);
+    }
+    if (api.screensPainted || done.has(identifier)) return;
+    done.set(identifier, time);
+    check();
   }
   function check() {
     if (api.screensPainted || document.readyState === "loading") return;
-    const screens = document.querySelectorAll("pre.pane-preview-screen").length;
-    const expected = document.querySelectorAll(`pre.pane-preview-screen[elementtiming="${ELEMENT_TIMING}"]`).length;
-    if (!screens) {
-      if (observer) observer.disconnect();
-    } else if (!expected || !observer) {
-      requestAnimationFrame(() => mark(performance.now()));
-    } else if (painted >= expected) {
-      mark(latest);
+    if (pending === null) {
+      const screens = Array.from(document.querySelectorAll("pre.pane-preview-screen"));
+      api.screens = screens.length;
+      const named = screens.map((screen) => screen.getAttribute("elementtiming")).filter(Boolean);
+      pending = new Set(observer ? named : []);
+      if (named.length < screens.length || !observer) requestAnimationFrame(() => settle("", performance.now()));
+      else done.set("", 0);
+      if (!screens.length && observer) observer.disconnect();
+    }
+    if (!api.screens || !done.has("") || [...pending].some((identifier) => !done.has(identifier))) return;
+    api.screensPainted = true;
+    if (observer) observer.disconnect();
+    performance.mark(SCREEN_MARK, { startTime: Math.max(...done.values()) });
+  }
+  function entries(list) {
+    for (const entry of list) {
+      if (entry.identifier.startsWith(ELEMENT_TIMING)) settle(entry.identifier, entry.renderTime || entry.loadTime);
     }
   }
+  // A screen's terminal took its place (web/preboot.js, in the frame the terminal paints; the screen is hidden).
+  // The screen stays in the page until its Element Timing entry came: Chromium drops the entry of text whose layout
+  // is gone, and a busy page (Pyodide starting) gets its paint's entry late. Past REPLACED_WAIT_MS without it, the
+  // terminal's frame counts.
+  const waiting = new Map(); // identifier -> [the screen, the frame its terminal took over in]
+  api.replaced = (screen) => {
+    const identifier = screen.getAttribute("elementtiming");
+    if (observer) entries(observer.takeRecords());
+    if (!identifier || !observer || done.has(identifier)) {
+      screen.remove();
+      if (identifier) settle(identifier, performance.now());
+      return;
+    }
+    waiting.set(identifier, [screen, performance.now()]);
+    setTimeout(() => {
+      if (waiting.has(identifier)) settle(identifier, waiting.get(identifier)[1]);
+    }, REPLACED_WAIT_MS);
+  };
   try {
     if (typeof PerformanceObserver === "function" && PerformanceObserver.supportedEntryTypes.includes("element")) {
-      observer = new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) {
-          if (entry.identifier !== ELEMENT_TIMING) continue;
-          painted += 1;
-          latest = Math.max(latest, entry.renderTime || entry.loadTime || 0);
-        }
-        check();
-      });
+      observer = new PerformanceObserver((list) => entries(list.getEntries()));
       observer.observe({ type: "element", buffered: true });
     }
     document.addEventListener("readystatechange", check);

@@ -70,7 +70,7 @@
         api.painted = true;
         performance.mark(TERMINAL_MARK);
         // A page whose previews came without their HTML: the terminals painted the screens.
-        if (!performance.getEntriesByName(SCREEN_MARK).length && !document.querySelector(".pane-preview-screen")) {
+        if (!performance.getEntriesByName(SCREEN_MARK).length && !(globalThis.livepaneEarly || {}).screens) {
           performance.mark(SCREEN_MARK);
         }
       });
@@ -144,8 +144,11 @@
     host.style.opacity = "0";
     return () =>
       requestAnimationFrame(() => {
-        screen.remove();
+        screen.style.visibility = "hidden";
         host.style.opacity = "";
+        // web/early.js removes it once its paint is timed (livepane:screen); without it, now.
+        if (globalThis.livepaneEarly) globalThis.livepaneEarly.replaced(screen);
+        else screen.remove();
       });
   }
 
