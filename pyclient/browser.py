@@ -37,7 +37,7 @@ from .gate import Admission, HandshakeGate
 from .pane import CaptionView, EndedPanel, Notice, Pane
 from .protocol import OUTPUT, SUBPROTOCOL, Close
 from .reconnect import ReconnectPolicy, Status
-from .wheel import SCROLL_HINT, DeltaMode, Wheel
+from .wheel import SCROLL_HINT, DeltaMode, Wheel, pointer_cell
 
 __all__ = ["main"]
 
@@ -376,7 +376,13 @@ class XtermTerminal:
         if self._screen_element is None:
             self._screen_element = term.element.querySelector(".xterm-screen")
         rows = int(term.rows)
-        height = float(self._screen_element.getBoundingClientRect().height) if self._screen_element else 0.0
+        width = height = 0.0
+        cell = None
+        if self._screen_element:
+            box = self._screen_element.getBoundingClientRect()
+            width, height = float(box.width), float(box.height)
+            x, y = float(event.clientX) - float(box.left), float(event.clientY) - float(box.top)
+            cell = pointer_cell(x, y, width, height, int(term.cols), rows)  # the server scrolls the pane under it
         wheel = Wheel(
             delta_y=float(event.deltaY),
             delta_mode=DeltaMode.of(int(event.deltaMode)),
@@ -388,6 +394,7 @@ class XtermTerminal:
             alternate_screen=str(term.buffer.active.type) == "alternate",
             row_height_px=height / rows if rows > 0 else 0.0,
             rows=rows,
+            cell=cell,
         )
         if pane.on_wheel(wheel):
             return True
