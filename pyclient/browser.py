@@ -1036,6 +1036,7 @@ class FontControl:
             self.size = fontsize.stored(js.localStorage.getItem(fontsize.STORAGE_KEY))
         except Exception:  # storage refused (a sandboxed frame)
             self.size = fontsize.DEFAULT_PX
+        self._show_as_text()
 
     def step(self, direction: int) -> None:
         self.size = fontsize.step(self.size, direction)
@@ -1043,9 +1044,14 @@ class FontControl:
             js.localStorage.setItem(fontsize.STORAGE_KEY, str(self.size))
         except Exception as error:
             _log(f"cannot keep the font size: {error}")
+        self._show_as_text()
         for mount in self.app.mounts():
             mount.terminal.term.options.fontSize = self.size
             mount.pane.request_fit()
+
+    def _show_as_text(self) -> None:
+        """The size for what shows a screen as text (a pane's last screen): web/livepane.css reads the variable."""
+        js.document.documentElement.style.setProperty(fontsize.CSS_VARIABLE, fontsize.css_value(self.size))
 
 
 class KeyBarView:
