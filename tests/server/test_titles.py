@@ -65,3 +65,32 @@ async def test_a_watcher_joining_a_running_poll_gets_the_title_at_once() -> None
     await asyncio.gather(task, return_exceptions=True)
     await poll.close()
     assert poll._poller is not None and poll._poller.done()
+
+
+async def test_the_poll_runs_while_the_bar_or_a_title_listens_and_stops_when_neither_does() -> None:
+    tmux = FakeTmux()
+    poll = SessionPoll(tmux.session_rows, interval_s=0.01)
+    bar: list[int] = []
+
+    def on_bar(rows: list[SessionRow]) -> None:
+        bar.append(len(rows))
+
+    await poll.listen(on_bar)
+    titles: list[str] = []
+    task = asyncio.create_task(collect(TitleWatcher(poll), "a", titles))
+    await async_wait_until(lambda: titles == ["bash"], what="the title")
+    poll.unlisten(on_bar)  # the bar's last watcher left: the titles keep the poll going
+    calls = tmux.calls
+    await async_wait_until(lambda: tmux.calls >= calls + 3, what="polls for the titles alone")
+    heard = len(bar)
+    tmux.titles["a"] = "later"
+    await async_wait_until(lambda: titles == ["bash", "later"], what="a change with the bar gone")
+    assert len(bar) == heard  # nothing more handed to a listener that left
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await async_wait_until(lambda: poll._poller is not None and poll._poller.done(), what="the poll to end")
+    calls = tmux.calls
+    await poll.listen(on_bar)  # a new listener starts it again, and is polled for at once
+    assert tmux.calls == calls + 1
+    poll.unlisten(on_bar)
+    await poll.close()
