@@ -18,7 +18,8 @@ Breakdown, all from navigation start (the page's clock), read from Resource Timi
                without the mark, PyScript's first fetch of its "files" (which follows it)
   pyscript     py:ready (PyScript is about to run main.py)
   python       the first /api/ticket request (main.py imported pyclient and mounted the pane)
-  socket       the socket is open;  output: its first output frame;  prompt: parsed into xterm's buffer;
+  socket       the socket is open;  output: its first output frame;  prompt: that output's prompt parsed into
+               xterm's buffer (a preview's prompt, painted before any socket, is the screen, not the prompt);
   painted      the animation frame after that (what the user sees)
   live         a key typed as soon as the prompt was painted (focus, then a trusted key press: the harness's
                reaction time is part of it, ~10-30 ms, alike for livepane and the peers) is echoed and painted
