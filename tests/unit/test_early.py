@@ -26,6 +26,7 @@ def test_early_js_measures_the_terminals_font_as_terminal_js_sets_it() -> None:
     assert constant(early, "FONT_SIZE") == constant(terminal, "fontSize") == str(fontsize.DEFAULT_PX)
     assert constant(early, "LINE_HEIGHT") == constant(terminal, "lineHeight")
     assert constant(early, "FONT_SIZE_KEY") == fontsize.STORAGE_KEY
+    assert f'setProperty("{fontsize.CSS_VARIABLE}"' in early  # the variable Python sets on A-/A+ later
     assert (int(constant(early, "FONT_SIZE_MIN")), int(constant(early, "FONT_SIZE_MAX"))) == (
         fontsize.MIN_PX, fontsize.MAX_PX
     )
