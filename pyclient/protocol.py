@@ -40,6 +40,7 @@ __all__ = [
     "RESUME",
     "SCROLL",
     "SENDABLE_CLOSE_CODES",
+    "SETTLED_PROTOCOL",
     "SESSION_ID_RE",
     "SUBPROTOCOL",
     "TITLE",
@@ -93,9 +94,13 @@ DRAIN = ord("7")
 KEEPALIVE_FRAME = bytes([OUTPUT])
 
 # livepane's own fields in the handshake and the preferences frame, under the key "livepane" (a plain ttyd sends and
-# reads none). 2: acks and probes; 3: scroll requests (docs/protocol.md §2). A peer that sends no "livepane" key
-# speaks 0 (plain ttyd).
+# reads none). 2: acks and probes; 3: scroll requests; 4: settled restarts (docs/protocol.md §2). A peer that sends no
+# "livepane" key speaks 0 (plain ttyd).
 PROTOCOL_VERSION = 3
+# From this protocol on, a client's graceful restart may close 1012 with Reason.SETTLED: the last ack before that close
+# counts every input frame the server wrote (or relayed) on the connection, and nothing after it was: the client
+# sends the rest again on its next connection. Only to a client whose handshake declared it.
+SETTLED_PROTOCOL = 4
 
 # A probe's payload: a short token the answer echoes (a counter is enough).
 MAX_PROBE_PAYLOAD_BYTES = 16
@@ -142,6 +147,9 @@ class Reason:
     SESSION_ENDED = "session ended"  # with 1000: the tmux session is gone; the pane offers a relaunch
     NO_SUCH_SESSION = "no such session"
     SERVICE_RESTART = "service restart"
+    # With 1012, to a protocol-4 client: input is settled by the last ack (SETTLED_PROTOCOL); a client matches it
+    # exactly. A plain "service restart" promises nothing about input the acks did not cover.
+    SETTLED = "service restart: input settled by the last ack"
     MESSAGE_TOO_BIG = "message too big"
     PROTOCOL_ERROR = "protocol error"
     INVALID_TEXT = "text frame is not UTF-8"
