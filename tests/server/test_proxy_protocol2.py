@@ -19,7 +19,7 @@ from pyclient import protocol
 from .conftest import TmuxServer, cookie_header, marker, running_app
 from .test_protocol2 import acks, handshake, open_with
 from .test_proxy import FakeUpstream, fake_upstream
-from .test_restart_input import Typist, assert_only_restart_closes, type_across_restarts
+from .test_restart_input import Typist, assert_only_restart_closes, type_across_restarts, type_with_a_late_page
 
 UPSTREAM_TOKEN = "upstream-token"
 PROXY_RESTARTS_PER_KIND = 3
@@ -132,3 +132,21 @@ async def test_lines_typed_across_proxy_restarts_arrive_exactly_once(
     assert got == expected
     tmux_server.kill_session(session_id)
 
+
+
+@pytest.mark.timeout(300)
+async def test_a_page_that_answers_the_proxys_drain_late_gets_every_line_written_exactly_once(
+    serve_process, tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    """The proxy's drain deadline passes (a busy page): the proxy stops relaying input, waits for the upstream's acks
+    of what it relayed and closes 1012 with Reason.SETTLED; the page sends the rest again on its next connection."""
+    out = tmp_path / "typed.txt"
+    session_id = tmux_server.new_session(shell=f"sh -c {shlex.quote(f'stty -echo; exec cat > {out}')}")
+    async with running_app(tmux_server, token=UPSTREAM_TOKEN) as (upstream_client, _):
+        upstream_url = str(upstream_client.base_url.with_scheme("ws"))
+        process = serve_process("--upstream", upstream_url, env={"LIVEPANE_UPSTREAM_TOKEN": UPSTREAM_TOKEN})
+        typist, expected, got = await type_with_a_late_page(process, tmux_server, session_id, out)
+    lost = sorted(set(expected) - set(got))
+    assert not set(lost) - {f"L{n:05d}" for n in typist.uncertain}, lost[:10]  # never in silence
+    assert typist.resent > 0  # the late answers left lines unrelayed, and they came again
+    tmux_server.kill_session(session_id)
