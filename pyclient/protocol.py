@@ -40,8 +40,8 @@ __all__ = [
     "RESUME",
     "SCROLL",
     "SENDABLE_CLOSE_CODES",
-    "SETTLED_PROTOCOL",
     "SESSION_ID_RE",
+    "SETTLED_PROTOCOL",
     "SUBPROTOCOL",
     "TITLE",
     "Close",
@@ -96,7 +96,7 @@ KEEPALIVE_FRAME = bytes([OUTPUT])
 # livepane's own fields in the handshake and the preferences frame, under the key "livepane" (a plain ttyd sends and
 # reads none). 2: acks and probes; 3: scroll requests; 4: settled restarts (docs/protocol.md §2). A peer that sends no
 # "livepane" key speaks 0 (plain ttyd).
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 # From this protocol on, a client's graceful restart may close 1012 with Reason.SETTLED: the last ack before that close
 # counts every input frame the server wrote (or relayed) on the connection, and nothing after it was: the client
 # sends the rest again on its next connection. Only to a client whose handshake declared it.
@@ -277,7 +277,7 @@ def title_frame(title: str) -> bytes:
 def preferences_frame(keepalive_ms: float, protocol: int = 1) -> bytes:
     """The preferences frame serve.py sends after the title: ttyd's frame, livepane's fields under "livepane".
 
-    ``protocol``: what this server implements. Advertise 2 or more (:data:`PROTOCOL_VERSION` is 3) only from a server
+    ``protocol``: what this server implements. Advertise 2 or more (:data:`PROTOCOL_VERSION` is 4) only from a server
     that answers probes and acks input: a client probes such a server and drops a connection whose probe goes
     unanswered.
     """
