@@ -19,6 +19,7 @@ import contextlib
 import shlex
 import signal
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -172,10 +173,15 @@ def typed_lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 async def type_across_restarts(
-    process: ServeProcess, typist: Typist, restarts: list[signal.Signals], out: Path
+    process: ServeProcess,
+    typist: Typist,
+    restarts: list[signal.Signals],
+    out: Path,
+    around_restart: Callable[[], contextlib.AbstractAsyncContextManager[None]] = contextlib.nullcontext,
 ) -> tuple[list[str], list[str]]:
     """Type without pause while ``process`` gets each signal in turn (SIGTERM: stopped and started again; SIGHUP:
-    reloaded), each once the current socket has carried a round of lines. Returns (lines typed, lines tmux got)."""
+    reloaded), each once the current socket has carried a round of lines, inside ``around_restart()`` (the SIGTERM's
+    start after it). Returns (lines typed, lines tmux got)."""
     typing = asyncio.create_task(typist.run())
     try:
         for done, sig in enumerate([*restarts, None]):
@@ -185,10 +191,11 @@ async def type_across_restarts(
                 timeout_s=ROUND_TIMEOUT_S,
                 what=f"typing on socket {done + 1} ({typist.connections} opened, {typist.sent} lines typed)",
             )
-            if sig is signal.SIGHUP:
-                await asyncio.to_thread(process.reload)
-            elif sig is signal.SIGTERM:
-                await asyncio.to_thread(process.stop)
+            if sig is None:
+                break
+            async with around_restart():
+                await asyncio.to_thread(process.reload if sig is signal.SIGHUP else process.stop)
+            if sig is signal.SIGTERM:
                 await process.async_start()
     finally:
         typist.stopping.set()
