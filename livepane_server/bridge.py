@@ -13,12 +13,13 @@ Rules:
 - A graceful restart ends a protocol-2 client's input before its close frame (TerminalPane.drain): DRAIN, the
   client's INPUT_END, the final ack, then 1012. A browser drops what its page sends after the close frame arrived and
   before the page hears of it, so only input the client ended itself is known to have reached tmux.
-- Protocol 4 (SETTLED_PROTOCOL): the drain ends with a seal, whether INPUT_END came or its deadline passed: no input
+- Protocol 5 (SETTLED_PROTOCOL): the drain ends with a seal, whether INPUT_END came or its deadline passed: no input
   frame read after it is written, the final ack counts every frame that was, and the 1012's reason says so
   (Reason.SETTLED): the client sends what the ack did not cover again on its next connection. When the PTY could not
   take the last frames in time the close is the plain one, and the client reports them as uncertain.
 - Protocol 3: SCROLL frames scroll the session's active pane in tmux (livepane_server/scroll.py), from any client
-  (a plain ttyd client never sends one: it is sent only to a server advertising 3).
+  (a plain ttyd client never sends one: it is sent only to a server advertising 3); protocol 4: one that carries a
+  cell scrolls the pane under it.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ RESTART_CLOSE_DEADLINE_S = 0.25
 RESTART_DRAIN_DEADLINE_S = 0.25
 # Of that, the client's INPUT_END may take this long; the rest (at least 50 ms) is for what follows the seal: the PTY
 # taking the last frames (or, in proxy mode, the upstream's acks for them, one loopback or LAN round trip). With the
-# seal a late INPUT_END costs nothing but a resend (protocol 4), so the answer's share can be the smaller one.
+# seal a late INPUT_END costs nothing but a resend (protocol 5), so the answer's share can be the smaller one.
 RESTART_INPUT_END_DEADLINE_S = 0.2
 # When a socket ends, tmux gets this long to read the last input off the PTY before its client is stopped (it reads
 # within a millisecond when healthy; input it never read would be lost with the PTY). Bounded: a wedged tmux cannot
@@ -321,10 +322,10 @@ class TerminalPane:
 
     async def drain(self) -> bool:
         """A graceful restart, before its close frame: end the client's input on this connection and ack all of it;
-        True when that input is settled (protocol 4: the close may say Reason.SETTLED).
+        True when that input is settled (protocol 5: the close may say Reason.SETTLED).
 
         Output and keepalives stop; DRAIN asks the client to send INPUT_END and hold what is typed after it for its
-        next connection. The one reader handles every frame before INPUT_END, in order. Then, for a protocol-4 client,
+        next connection. The one reader handles every frame before INPUT_END, in order. Then, for a protocol-5 client,
         the seal (whether INPUT_END came or RESTART_INPUT_END_DEADLINE_S passed): the reader writes no input frame
         from here on. Once the PTY took every frame written, one last ack counts them, so the client knows exactly
         which frames arrived: all before INPUT_END after a timely answer; the acked ones, and none after them,
@@ -464,7 +465,7 @@ class TerminalPane:
         command, payload = data[:1], data[1:]
         if command == INPUT:
             if self.sealed:
-                return  # after the drain's seal: not written, not acked; the client sends it again (protocol 4)
+                return  # after the drain's seal: not written, not acked; the client sends it again (protocol 5)
             self.pty.write(payload)
             if self.acks:  # only the ack task empties this: without acks it would grow with every frame
                 self.unwritten_frame_ends.append(self.pty.queued_bytes)
@@ -487,11 +488,15 @@ class TerminalPane:
                 raise ProtocolError(Close.BAD_REQUEST, reason)
             await self.send(probe_answer_frame(payload))  # at once: a PAUSE holds output, not this
         elif command == SCROLL:
-            lines = parse_scroll(payload)
-            if lines is None:
-                reason = f"{Reason.BAD_REQUEST}: a scroll carries a nonzero signed decimal line count"
+            scroll = parse_scroll(payload)
+            if scroll is None:
+                reason = (
+                    f"{Reason.BAD_REQUEST}: a scroll carries a nonzero signed decimal line count, optionally then a "
+                    "column and a row"
+                )
                 raise ProtocolError(Close.BAD_REQUEST, reason)
-            self.scroller.request(lines)  # summed and run in the background: input is never held up behind tmux
+            # Summed and run in the background: input is never held up behind tmux.
+            self.scroller.request(scroll.lines, scroll.cell)
         elif not command:
             raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: empty frame")
         else:

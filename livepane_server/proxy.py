@@ -7,7 +7,7 @@ Rules:
 - Frames pass unchanged. The relay only reads what it needs for its own graceful restart (Relay): the protocol both
   ends declare, the input frames it relayed and the upstream's acks; a DRAIN of its own and the INPUT_END answering
   it are the only frames it makes or keeps.
-- Its restart settles a protocol-4 browser's input as a bridge does (bridge.py): after the seal no input frame is
+- Its restart settles a protocol-5 browser's input as a bridge does (bridge.py): after the seal no input frame is
   relayed, and the close says Reason.SETTLED only once the upstream's acks, relayed to the browser, cover every frame
   it relayed. An upstream slower than that gets the plain 1012: the browser reports what is unacked as uncertain.
 """
@@ -83,7 +83,7 @@ class Relay:
     upstream, the upstream's last ack relayed to the browser, and the browser's INPUT_END to a DRAIN of our own.
 
     The proxy's restart drains the browser as a bridge does (docs/protocol.md §2), but the acks are the upstream's:
-    once the browser ended its input (or, protocol 4, once the deadline for that passed and input is sealed), the
+    once the browser ended its input (or, protocol 5, once the deadline for that passed and input is sealed), the
     close waits until the upstream acked every input frame relayed."""
 
     def __init__(self) -> None:
@@ -93,7 +93,7 @@ class Relay:
         self.input_frames = 0
         self.acked = 0  # the upstream's count, once its ack frame went on to the browser
         self.draining = False  # our own DRAIN is out: the INPUT_END answering it is ours, not the upstream's
-        self.sealed = False  # protocol 4, after our drain's seal: input frames are no longer relayed
+        self.sealed = False  # protocol 5, after our drain's seal: input frames are no longer relayed
         self.input_ended = asyncio.Event()
         self.all_acked = asyncio.Event()
 
@@ -128,7 +128,7 @@ class Relay:
 
     async def drain(self, browser: web.WebSocketResponse) -> bool:
         """Our restart, before the close: DRAIN, the browser's INPUT_END (at most RESTART_INPUT_END_DEADLINE_S), the
-        seal (protocol 4), the upstream's acks for all of it; at most RESTART_DRAIN_DEADLINE_S in all. Only when both
+        seal (protocol 5), the upstream's acks for all of it; at most RESTART_DRAIN_DEADLINE_S in all. Only when both
         ends speak protocol 2 (else the browser could not know what acks mean, or no acks would come). True when
         the browser's input is settled: sealed, and every frame relayed acked to it."""
         if min(self.browser_protocol, self.upstream_protocol) < DRAIN_PROTOCOL:
@@ -142,7 +142,7 @@ class Relay:
         except ConnectionError:
             return False
         except TimeoutError:
-            pass  # sealed below (protocol 4): what the browser sends from now on goes again on its next connection
+            pass  # sealed below (protocol 5): what the browser sends from now on goes again on its next connection
         self.sealed = self.browser_protocol >= SETTLED_PROTOCOL
         try:
             async with asyncio.timeout_at(started + RESTART_DRAIN_DEADLINE_S):

@@ -269,7 +269,7 @@ class Verdict:
     action: Action
     stop: StopReason | None = None
     # The server's last ack before this close counts every input frame it wrote, and it wrote none after (a 1012
-    # whose reason is Reason.SETTLED, protocol 4): unacknowledged frames were not written and go again, first, on
+    # whose reason is Reason.SETTLED, protocol 5): unacknowledged frames were not written and go again, first, on
     # the next connection. Without it an unacknowledged frame may or may not have arrived (see _leave).
     resend: bool = False
 

@@ -116,7 +116,7 @@ async def test_a_ttyd_upstream_ignores_the_livepane_key_and_sends_no_acks(tmux_s
 async def test_lines_typed_across_proxy_restarts_arrive_exactly_once(
     serve_process, tmux_server: TmuxServer, tmp_path: Path
 ) -> None:
-    """The page's rules (protocol 4): the proxy's own restart drains and seals the browser's input with the
+    """The page's rules (protocol 5): the proxy's own restart drains and seals the browser's input with the
     upstream's acks. An upstream slower than the drain (its acks late: a loaded machine) gets the plain 1012, and
     what it did not ack is reported, never resent; a lost line is always a reported one (7-21 lines were lost in
     silence under load, with the old rule that a drained clean 1012 delivered everything)."""

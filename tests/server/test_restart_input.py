@@ -5,7 +5,7 @@ serve.py. A client without acks (protocol 0) follows the old rule for a clean 10
 arrived was written; it resends nothing and sends the lines it still holds on the next socket. A protocol-2 client
 also answers the server's DRAIN as the page does (INPUT_END, then nothing more on that socket), and every restart
 must have ended its input so and acked all of it before the 1012: a browser drops what its page sends after the close
-frame reached it, so for the page "sent before the close arrived" is not a rule it can follow. A protocol-4 client
+frame reached it, so for the page "sent before the close arrived" is not a rule it can follow. A protocol-5 client
 follows the page's rule (docs/protocol.md §2): after a 1012 that says its input is settled, the lines the last ack
 did not cover were not written and go again, first, on the next socket; after any other close they are uncertain
 (the page reports them). The session runs `cat` into a file, so what tmux delivered is read back exactly. Speeds
@@ -46,7 +46,7 @@ FIRST_FRAME_TIMEOUT_S = 5.0  # the pane's connect timeout
 
 class Typist:
     """Types `L00001\\r`, `L00002\\r`, ... on whichever socket is open; a line is sent once, unless a settled 1012
-    says it was not written (protocol 4: then it goes again, first, on the next socket).
+    says it was not written (protocol 5: then it goes again, first, on the next socket).
 
     ``drain_answer_delay_s``: how late the client answers a DRAIN, typing on meanwhile: a page whose event loop is
     busy (a loaded renderer) handles the DRAIN message, and with it the close behind it, that much later, while what
@@ -67,7 +67,7 @@ class Typist:
         self.sent_on_socket = 0
         self.lines_on_socket: list[int] = []  # line numbers sent on this socket, in order
         self.resend: deque[int] = deque()  # lines a settled 1012 said were not written: first on the next socket
-        self.uncertain: list[int] = []  # protocol 4: lines sent, not acked, and the close did not settle them
+        self.uncertain: list[int] = []  # protocol 5: lines sent, not acked, and the close did not settle them
         self.resent = 0
         # Per socket closed by a restart: (DRAIN came and INPUT_END went, lines sent on it, the server's last ack).
         self.restart_closes: list[tuple[bool, int, int]] = []
@@ -159,7 +159,7 @@ class Typist:
                 return
 
     def _settle(self, settled: bool) -> None:
-        """The socket ended: what its last ack did not cover goes again (settled) or is uncertain (protocol 4)."""
+        """The socket ended: what its last ack did not cover goes again (settled) or is uncertain (protocol 5)."""
         if not self.settles:
             return  # the old rule: everything sent before the close arrived was written
         unacked = self.lines_on_socket[self.acked :]

@@ -1035,7 +1035,7 @@ def test_acks_settle_input_and_a_drained_clean_1012_settles_nothing_more() -> No
 
 @pytest.mark.parametrize("clean", [True, False])
 def test_a_settled_1012_sends_what_its_last_ack_did_not_cover_again_first_and_in_order(clean: bool) -> None:
-    """Protocol 4: the server sealed the input (it writes nothing after its last ack) and says so in the close's
+    """Protocol 5: the server sealed the input (it writes nothing after its last ack) and says so in the close's
     reason, so the unacked typed frames were not written: they go again, before what was typed after the DRAIN.
     Replies belong to the old connection and go nowhere; the close's cleanliness changes nothing."""
     h = Harness()
