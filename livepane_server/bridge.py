@@ -96,11 +96,6 @@ RESTART_INPUT_END_DEADLINE_S = 0.2
 # hold a shutdown. Polled every TMUX_READ_POLL_S: the kernel gives no event for "the slave's input queue is empty".
 TMUX_READ_DEADLINE_S = 0.2
 TMUX_READ_POLL_S = 0.002
-# The same wait when the server is not restarting (the peer left: a browser tab, or in proxy mode the proxy's own
-# restart closing our socket), where no shutdown budget bounds it: a loaded or stalled tmux client (a process not
-# scheduled for a second) may read late, and input it never read is lost though it was acked. A tmux that reads
-# nothing for this long is wedged; its client stays attached to the session only that long.
-TMUX_READ_PEER_GONE_DEADLINE_S = 5.0
 # The slave's FIONREAD counts only what the line discipline holds: a master write reaches it later, from a kernel
 # worker, and under load that took more than 2 ms in 6% of 3,000 writes (p99 20 ms, max 118 ms, load average 17).
 # So "tmux read it all" is a FIONREAD of 0 that held this long; a key still in the worker's buffer was lost with the
@@ -361,13 +356,12 @@ class TerminalPane:
         return self.sealed
 
     async def hand_input_to_tmux(self) -> None:
-        """Wait (at most TMUX_READ_DEADLINE_S in a restart, else TMUX_READ_PEER_GONE_DEADLINE_S) until tmux has
-        read every input byte off the PTY: input still in it when the tmux client stops would be lost with the PTY."""
+        """Wait (at most TMUX_READ_DEADLINE_S) until tmux has read every input byte off the PTY: input still in it
+        when the tmux client stops would be lost with the PTY."""
         if not self.pty.queued_bytes or self.client is None or self.client.exited.done():
             return
         now = time.monotonic()
-        limit_s = TMUX_READ_DEADLINE_S if self.closer.restarting else TMUX_READ_PEER_GONE_DEADLINE_S
-        deadline, settled_at = now + limit_s, now + TMUX_READ_SETTLE_S
+        deadline, settled_at = now + TMUX_READ_DEADLINE_S, now + TMUX_READ_SETTLE_S
         while True:
             await asyncio.sleep(TMUX_READ_POLL_S)
             now = time.monotonic()
