@@ -283,8 +283,13 @@ class Previews:
             if screen is None:
                 continue
             entry = preview_entry(session, screen, None)
-            section = "" if template is None else pane_section(template, session, screen_markup(session, screen))
-            size = len(script_json(entry)) + len(section)
+            size = len(script_json(entry))
+            # Over the limits without its HTML, it is left out before the HTML is made (the costlier half).
+            fits = size <= self.policy.max_pane_bytes and total + size <= self.policy.max_total_bytes
+            section = "" if template is None or not fits else pane_section(
+                template, session, screen_markup(session, screen)
+            )
+            size += len(section)
             if size > self.policy.max_pane_bytes or total + size > self.policy.max_total_bytes:
                 log.info("no preview of %s: its screen is %d bytes", session, size)
                 continue

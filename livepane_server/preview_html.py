@@ -23,12 +23,14 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
-from enum import Enum
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+from typing import NamedTuple
 
 # -- xterm.js 6's colours -------------------------------------------------------------------------------------------
 
@@ -52,14 +54,15 @@ DIM_ALPHA = "80"
 BRIGHT_OFFSET = 8
 
 
-class ColorMode(Enum):
-    DEFAULT = "default"
-    PALETTE = "palette"  # 0-255
-    RGB = "rgb"  # 0xRRGGBB
+# Colours and attributes are named tuples of ints (an IntEnum hashes as its int): a screen drawn cell by cell in
+# truecolour makes one per cell, and dataclasses' replace() and hash were most of its cost.
+class ColorMode(IntEnum):
+    DEFAULT = 0
+    PALETTE = 1  # 0-255
+    RGB = 2  # 0xRRGGBB
 
 
-@dataclass(frozen=True)
-class Color:
+class Color(NamedTuple):
     mode: ColorMode = ColorMode.DEFAULT
     value: int = 0
 
@@ -67,8 +70,7 @@ class Color:
 DEFAULT_COLOR = Color()
 
 
-@dataclass(frozen=True)
-class Attributes:
+class Attributes(NamedTuple):
     """One cell's SGR state (xterm's cell attributes, as far as the DOM renderer draws them)."""
 
     fg: Color = DEFAULT_COLOR
@@ -85,6 +87,9 @@ class Attributes:
 
 
 PLAIN = Attributes()
+# Looks and SGR transitions seen recently, remembered: a screen repeats a few of them over and over (a truecolour one
+# drawn cell by cell has up to a screenful, and still costs only its own).
+STYLE_CACHE_SIZE = 4096
 
 # SGR codes that set flags: code -> the fields it sets. (Colours and underline styles are read in apply_sgr.)
 SGR_FLAGS: dict[int, dict[str, object]] = {
@@ -139,6 +144,7 @@ def _extended_color(first: list[str], rest: Iterator[list[str]]) -> Color | None
     return None
 
 
+@functools.lru_cache(maxsize=STYLE_CACHE_SIZE)
 def apply_sgr(attributes: Attributes, params: str) -> Attributes:
     """``attributes`` after ``CSI params m``."""
     parts = iter([p.split(":") for p in (params.split(";") if params else ["0"])])
@@ -147,21 +153,21 @@ def apply_sgr(attributes: Attributes, params: str) -> Attributes:
         if code == 0:
             attributes = PLAIN
         elif code in SGR_FLAGS:
-            attributes = replace(attributes, **SGR_FLAGS[code])  # type: ignore[arg-type]
+            attributes = attributes._replace(**SGR_FLAGS[code])
             if code == 4 and len(part) > 1 and _int(part[1]) in UNDERLINE_STYLES:
-                attributes = replace(attributes, underline=_int(part[1]))
+                attributes = attributes._replace(underline=_int(part[1]))
         elif code in SGR_EXTENDED:
             color = _extended_color(part, parts)
             if color is not None:
-                attributes = replace(attributes, **{SGR_EXTENDED[code]: color})
+                attributes = attributes._replace(**{SGR_EXTENDED[code]: color})
         else:
             for base, field, offset in SGR_PALETTE_RANGES:
                 if base <= code < base + 8:
-                    attributes = replace(attributes, **{field: Color(ColorMode.PALETTE, code - base + offset)})
+                    attributes = attributes._replace(**{field: Color(ColorMode.PALETTE, code - base + offset)})
     return attributes
 
 
-# -- cells ----------------------------------------------------------------------------------------------------------
+# -- runs of cells -------------------------------------------------------------------------------------------------
 
 # A CSI sequence, an OSC / DCS / APC / PM / SOS string (to BEL or ST), another escape, a C0/C1 control, or text.
 TOKEN_RE = re.compile(
@@ -184,31 +190,57 @@ def char_width(char: str) -> int:
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
+class Kind(Enum):
+    ASCII = "ascii"  # printable ASCII, one cell each: drawn in the font's advance
+    OTHER = "other"  # other one-cell characters: a block as wide as its cells
+    WIDE = "wide"  # one two-cell character: a block of its own
+
+
 @dataclass
-class Cell:
-    text: str
-    width: int
+class Run:
+    """Cells of one look and kind, in a row: each cell's text (a character, and any zero-width ones after it)."""
+
     attributes: Attributes
+    kind: Kind
+    cells: list[str]
+
+    @property
+    def columns(self) -> int:
+        return 2 * len(self.cells) if self.kind is Kind.WIDE else len(self.cells)
 
 
-def parse_rows(rows: Iterable[str]) -> list[list[Cell]]:
-    """Each row's cells (a wide character is one cell of width 2; a zero-width one joins the cell before it)."""
+def _add(runs: list[Run], attributes: Attributes, kind: Kind, cells: list[str]) -> None:
+    last = runs[-1] if runs else None
+    if last is not None and kind is not Kind.WIDE and last.kind is kind and last.attributes == attributes:
+        last.cells.extend(cells)
+    else:
+        runs.append(Run(attributes, kind, cells))
+
+
+def parse_rows(rows: Iterable[str]) -> list[list[Run]]:
+    """Each row's runs. Printable ASCII is taken a whole token at a time; only other text goes character by character
+    (a zero-width character joins the cell before it)."""
     attributes = PLAIN
-    parsed: list[list[Cell]] = []
+    parsed: list[list[Run]] = []
     for row in rows:
-        cells: list[Cell] = []
+        runs: list[Run] = []
         for match in TOKEN_RE.finditer(row):
-            if match["final"] == "m":
-                attributes = apply_sgr(attributes, match["params"])
-            elif match["text"]:
-                for char in match["text"]:
+            text = match["text"]
+            if text is None:
+                if match["final"] == "m":
+                    attributes = apply_sgr(attributes, match["params"])
+            elif text.isascii():
+                _add(runs, attributes, Kind.ASCII, list(text))
+            else:
+                for char in text:
                     width = char_width(char)
                     if width == 0:
-                        if cells:
-                            cells[-1].text += char
+                        if runs:
+                            runs[-1].cells[-1] += char
                         continue
-                    cells.append(Cell(char, width, attributes))
-        parsed.append(cells)
+                    kind = Kind.ASCII if char.isascii() else Kind.WIDE if width == 2 else Kind.OTHER
+                    _add(runs, attributes, kind, [char])
+        parsed.append(runs)
     return parsed
 
 
@@ -237,6 +269,7 @@ def _css(color: Color, *, bold: bool) -> str:
     return PALETTE[index]
 
 
+@functools.lru_cache(maxsize=STYLE_CACHE_SIZE)
 def style(attributes: Attributes) -> tuple[tuple[str, ...], str]:
     """(classes, inline style) for a cell, as DomRendererRowFactory resolves its colours."""
     fg, bg = (attributes.bg, attributes.fg) if attributes.inverse else (attributes.fg, attributes.bg)
@@ -270,19 +303,6 @@ def style(attributes: Attributes) -> tuple[tuple[str, ...], str]:
     return tuple(classes), ";".join(declarations)
 
 
-def _shown(cell: Cell) -> str:
-    a = cell.attributes
-    if a.invisible:
-        return " " * cell.width
-    if cell.text == " " and (a.underline or a.overline):
-        return NO_BREAK_SPACE
-    return cell.text
-
-
-def _ascii(cell: Cell) -> bool:
-    return cell.width == 1 and len(cell.text) == 1 and " " <= cell.text < "\x7f"
-
-
 def _has_background(attributes: Attributes) -> bool:
     return attributes.inverse or attributes.bg.mode is not ColorMode.DEFAULT
 
@@ -301,48 +321,56 @@ def _span(text: str, classes: tuple[str, ...], inline: str, block_cells: int | N
     return f"<span{attrs}>{escaped}</span>"
 
 
+def _shown(run: Run) -> str:
+    a = run.attributes
+    if a.invisible:
+        return " " * run.columns
+    text = "".join(run.cells)
+    return text.replace(" ", NO_BREAK_SPACE) if a.underline or a.overline else text
+
+
 @dataclass(frozen=True)
 class Row:
     markup: str
     has_text: bool  # some of its text is not blank and not in a block (Element Timing sees only that text)
 
 
-def row_html(cells: list[Cell], cursor_x: int | None) -> Row:
-    """One row: runs of cells with the same look and kind merged into one span; a run with a background, of
-    characters other than printable ASCII, or the cursor's cell is a block (past the row's end, a blank cell is added
-    for the cursor, as xterm draws it)."""
-    if cursor_x is not None:
-        columns = sum(cell.width for cell in cells)
-        cells = cells + [Cell(" ", 1, PLAIN) for _ in range(max(0, cursor_x + 1 - columns))]
+def _at_cursor(runs: list[Run], cursor_x: int) -> list[tuple[Run, bool]]:
+    """The runs with the cursor's cell split out as a run of its own (flagged); past the row's end, blank cells are
+    added up to it, as xterm draws the cursor there."""
+    out: list[tuple[Run, bool]] = []
+    column = 0
+    for run in runs:
+        if column <= cursor_x < column + run.columns:
+            at = 0 if run.kind is Kind.WIDE else cursor_x - column
+            if at:
+                out.append((Run(run.attributes, run.kind, run.cells[:at]), False))
+            out.append((Run(run.attributes, run.kind, run.cells[at : at + 1]), True))
+            if run.cells[at + 1 :]:
+                out.append((Run(run.attributes, run.kind, run.cells[at + 1 :]), False))
+        else:
+            out.append((run, False))
+        column += run.columns
+    if cursor_x >= column:
+        if cursor_x > column:
+            out.append((Run(PLAIN, Kind.ASCII, [" "] * (cursor_x - column)), False))
+        out.append((Run(PLAIN, Kind.ASCII, [" "]), True))
+    return out
+
+
+def row_html(runs: list[Run], cursor_x: int | None) -> Row:
+    """One row: each run one span (or bare text); a run with a background, of characters other than printable ASCII,
+    or the cursor's cell is a block."""
+    marked = [(run, False) for run in runs] if cursor_x is None else _at_cursor(runs, cursor_x)
     out: list[str] = []
     has_text = False
-    run: list[Cell] = []
-    column = 0
-
-    def block(cell: Cell) -> bool:
-        return not _ascii(cell) or _has_background(cell.attributes)
-
-    def emit(cells: list[Cell], extra: tuple[str, ...] = ()) -> None:
-        nonlocal has_text
-        classes, inline = style(cells[0].attributes)
-        text = "".join(_shown(cell) for cell in cells)
-        as_block = bool(extra) or block(cells[0])
-        has_text = has_text or (not as_block and not text.isspace())
-        out.append(_span(text, (*extra, *classes), inline, sum(c.width for c in cells) if as_block else None))
-
-    for cell in cells:
-        at_cursor = cursor_x is not None and column <= cursor_x < column + cell.width
-        alone = at_cursor or cell.width > 1  # a wide character's glyph sits at its own cells' start, as in xterm
-        if run and (alone or run[-1].width > 1 or run[0].attributes != cell.attributes or block(run[0]) != block(cell)):
-            emit(run)
-            run = []
-        if at_cursor:
-            emit([cell], (CURSOR_CLASS,))
-        else:
-            run.append(cell)
-        column += cell.width
-    if run:
-        emit(run)
+    for run, is_cursor in marked:
+        classes, inline = style(run.attributes)
+        text = _shown(run)
+        block = is_cursor or run.kind is not Kind.ASCII or _has_background(run.attributes)
+        has_text = has_text or (not block and not text.isspace())
+        classes = (CURSOR_CLASS, *classes) if is_cursor else classes
+        out.append(_span(text, classes, inline, run.columns if block else None))
     return Row("".join(out), has_text)
 
 
@@ -355,8 +383,8 @@ def screen_html(
     each such screen's entry)."""
     lines = [""] * top
     has_text = False
-    for y, cells in enumerate(parse_rows(rows)):
-        row = row_html(cells, cursor[0] if cursor is not None and cursor[1] == y else None)
+    for y, runs in enumerate(parse_rows(rows)):
+        row = row_html(runs, cursor[0] if cursor is not None and cursor[1] == y else None)
         lines.append(" " * left + row.markup)
         has_text = has_text or row.has_text
     timing = f' elementtiming="{ELEMENT_TIMING}:{html.escape(name)}"' if has_text else ""

@@ -14,6 +14,7 @@ from livepane_server.preview_html import (
     Attributes,
     Color,
     ColorMode,
+    Kind,
     apply_sgr,
     char_width,
     parse_rows,
@@ -102,13 +103,15 @@ def test_widths_are_tmuxs() -> None:
 
 def test_cells_join_zero_width_characters_and_attributes_carry_across_rows() -> None:
     rows = parse_rows(["\x1b[31mab\u0301漢", "c\x1b[0md"])
-    assert [(c.text, c.width) for c in rows[0]] == [("a", 1), ("b\u0301", 1), ("漢", 2)]
+    assert [(r.kind, r.cells, r.columns) for r in rows[0]] == [
+        (Kind.ASCII, ["a", "b\u0301"], 2), (Kind.WIDE, ["漢"], 2)
+    ]
     assert rows[1][0].attributes.fg == palette(1) and rows[1][1].attributes == PLAIN
 
 
 def test_escapes_other_than_sgr_and_controls_are_dropped_whole() -> None:
     rows = parse_rows(["a\x1b]8;;http://x\x1b\\b\x1b[2Jc\x1b(Bd\x07e\x1b]0;title\x07f"])
-    assert "".join(c.text for c in rows[0]) == "abcdef"
+    assert [("".join(r.cells), r.kind) for r in rows[0]] == [("abcdef", Kind.ASCII)]
 
 
 class _Parsed(HTMLParser):
