@@ -166,7 +166,8 @@ def screen_markup(session: str, screen: Screen) -> str:
         screen.rows,
         top=screen.pane_top + (screen.status_rows if screen.status_top else 0),
         left=screen.pane_left,
-        cursor=(screen.cursor_x, screen.cursor_y) if screen.cursor_visible else None,
+        cursor=(screen.cursor_x, screen.cursor_y),
+        cursor_visible=screen.cursor_visible,
         name=session,
     )
 

@@ -250,6 +250,8 @@ def parse_rows(rows: Iterable[str]) -> list[list[Run]]:
 SCREEN_CLASS = "pane-preview-screen"
 BLOCK_CLASS = "w"
 CURSOR_CLASS = "cursor"
+UPTO_CURSOR_CLASS = "upto-cursor"  # the rows up to the cursor's
+BELOW_CURSOR_CLASS = "below-cursor"  # the rows after it
 BOLD_CLASS = "b"
 ITALIC_CLASS = "i"
 # xterm.css's own decoration classes (xterm-underline-1 .. 5, xterm-overline, xterm-strikethrough).
@@ -375,18 +377,27 @@ def row_html(runs: list[Run], cursor_x: int | None) -> Row:
 
 
 def screen_html(
-    rows: Iterable[str], *, top: int, left: int, cursor: tuple[int, int] | None, name: str
+    rows: Iterable[str], *, top: int, left: int, cursor: tuple[int, int], cursor_visible: bool, name: str
 ) -> str:
     """The <pre> that shows ``rows`` (capture-pane -e's) ``top`` rows and ``left`` cells from the terminal's corner,
-    with the cursor at (x, y) of the rows (None: hidden). It carries an Element Timing identifier (ELEMENT_TIMING, a
-    colon, ``name``: each screen its own) only if it has text that Element Timing reports (web/early.js waits for
-    each such screen's entry)."""
+    with the cursor at (x, y) of the rows (drawn if ``cursor_visible``).
+
+    Its rows are two blocks, up to the cursor's row and after it, which web/livepane.css lays out as xterm.js shrinks
+    a terminal to the pane's rows (preboot.js paints tmux's whole size, then fits): rows below the cursor go first,
+    then rows from the top, so the cursor's row stays in view. The first block carries an Element Timing identifier
+    (ELEMENT_TIMING, a colon, ``name``: each screen its own) only if it has text that Element Timing reports
+    (web/early.js waits for each such screen's entry)."""
+    cursor_x, cursor_y = cursor
     lines = [""] * top
     has_text = False
     for y, runs in enumerate(parse_rows(rows)):
-        row = row_html(runs, cursor[0] if cursor is not None and cursor[1] == y else None)
+        row = row_html(runs, cursor_x if cursor_visible and y == cursor_y else None)
         lines.append(" " * left + row.markup)
-        has_text = has_text or row.has_text
+        has_text = has_text or (y <= cursor_y and row.has_text)
+    split = top + cursor_y + 1
     timing = f' elementtiming="{ELEMENT_TIMING}:{html.escape(name)}"' if has_text else ""
-    # The HTML parser drops a newline right after <pre>'s start tag: one is given for it, so a blank first row stays.
-    return f'<pre class="{SCREEN_CLASS}"{timing}>\n' + "\n".join(lines) + "</pre>"
+    upto, below = "\n".join(lines[:split]), "\n".join(lines[split:])
+    return (
+        f'<pre class="{SCREEN_CLASS}"><span class="{UPTO_CURSOR_CLASS}"{timing}>{upto}</span>'
+        f'<span class="{BELOW_CURSOR_CLASS}">{below}</span></pre>'
+    )

@@ -99,6 +99,11 @@
   // for the deferred scripts). The server gives no identifier to a screen whose text Element Timing would not report
   // (only blanks, or all of it in blocks); such a screen counts at the first frame after the parse.
   const done = new Map(); // Element Timing identifier -> when that screen was first painted
+  // A screen's identifier (on its rows up to the cursor: the text Element Timing reports is that block's), or null.
+  const identifierOf = (screen) => {
+    const timed = screen.querySelector("[elementtiming]");
+    return timed && timed.getAttribute("elementtiming");
+  };
   let pending = null; // identifiers still to be painted, once the page is parsed
   let observer = null;
   function settle(identifier, time) {
@@ -115,7 +120,7 @@
     if (pending === null) {
       const screens = Array.from(document.querySelectorAll("pre.pane-preview-screen"));
       api.screens = screens.length;
-      const named = screens.map((screen) => screen.getAttribute("elementtiming")).filter(Boolean);
+      const named = screens.map(identifierOf).filter(Boolean);
       pending = new Set(observer ? named : []);
       if (named.length < screens.length || !observer) requestAnimationFrame(() => settle("", performance.now()));
       else done.set("", 0);
@@ -137,7 +142,7 @@
   // terminal's frame counts.
   const waiting = new Map(); // identifier -> [the screen, the frame its terminal took over in]
   api.replaced = (screen) => {
-    const identifier = screen.getAttribute("elementtiming");
+    const identifier = identifierOf(screen);
     if (observer) entries(observer.takeRecords());
     if (!identifier || !observer || done.has(identifier)) {
       screen.remove();

@@ -85,11 +85,12 @@
     try {
       const { host, term, fit } = livepaneTerminal.create(root.querySelector(".pane-body"));
       // The size the live terminal will have (Python fits it to the same place): no jump when it takes over.
-      // Without a place to measure, tmux's own size.
+      // Without a place to measure, tmux's own size. The paint is written at tmux's size, then the terminal is
+      // fitted (paintAtTmuxSize): shrinking cuts what does not fit, as the HTML screen is cut.
       const proposed = fit.proposeDimensions();
       const columns = proposed && proposed.cols > 0 ? proposed.cols : Number(pane.columns) || term.cols;
       const rows = proposed && proposed.rows > 0 ? proposed.rows : Number(pane.rows) || term.rows;
-      term.resize(columns, rows);
+      const fitted = paintAtTmuxSize(term, pane, columns, rows);
       const input = [];
       const listeners = [
         term.onData((data) => input.push(["data", data])),
@@ -99,6 +100,7 @@
       delete preview.pane;
       const takeOver = takeOverFromHtml(root, host, term);
       term.write(String(pane.paint || ""), () => {
+        fitted();
         takeOver();
         onePainted();
       });
@@ -150,6 +152,27 @@
         if (globalThis.livepaneEarly) globalThis.livepaneEarly.replaced(screen);
         else screen.remove();
       });
+  }
+
+  // A paint is for a terminal of tmux's size: on a smaller one, autowrap off draws what is past the last column (or
+  // row) over it. So the terminal takes tmux's size (if larger) for the paint, and the returned function, called once
+  // it is parsed, fits it: xterm cuts the columns past the edge (its reflow, which would wrap them onto the next
+  // rows instead, is off for that one resize: windowsMode) and drops rows below the cursor, then from the top, which
+  // web/livepane.css copies for the HTML screen.
+  function paintAtTmuxSize(term, pane, columns, rows) {
+    const wide = Math.max(columns, Number(pane.columns) || 0);
+    const tall = Math.max(rows, Number(pane.rows) || 0);
+    term.resize(wide, tall);
+    return () => {
+      if (term.cols === columns && term.rows === rows) return;
+      const reflow = !term.options.windowsMode;
+      if (reflow) term.options.windowsMode = true;
+      try {
+        term.resize(columns, rows);
+      } finally {
+        if (reflow) term.options.windowsMode = false;
+      }
+    };
   }
 
   // Recorded KeyboardEvent fields -> the same events on xterm's textarea, in order. A keypress follows its keydown

@@ -275,7 +275,7 @@ def test_the_screen_is_in_the_pages_html_in_colour_and_painted_before_any_termin
         page.wait_for_function(MARK_JS, timeout=OPEN_TIMEOUT_S * 1000)  # livepane:screen, from the HTML's paint
         assert no_terminal_yet(page) and routes, "the terminal's library is still held"
         assert "HTML-MARK-5R2T" in page.evaluate(SCREEN_JS, "ph1")
-        red = page.locator(f"{pane_selector('ph1')} .pane-preview-screen span", has_text="HTML-").first
+        red = page.locator(f"{pane_selector('ph1')} .pane-preview-screen span[style]", has_text="HTML-").first
         assert red.evaluate("e => getComputedStyle(e).color") == "rgb(204, 0, 0)"
         # Not live, and it says so, as before.
         pane = pane_selector("ph1")
@@ -373,3 +373,40 @@ def test_the_terminal_takes_the_htmls_place_without_a_jump(page, server: Server)
     assert html_cell == xterm_cell, (html_cell, xterm_cell)
     for side in ("left", "top", "right", "bottom"):
         assert abs(before[side] - after[side]) <= 1, (side, before, after)
+
+
+ROW_TEXTS_JS = "e => Array.from(e.children, (row) => row.textContent.trimEnd())"
+
+
+def test_a_tmux_window_larger_than_the_pane_is_cut_alike_in_the_html_and_the_terminal(page, server: Server) -> None:
+    """tmux's window is wider and taller than the pane (another client sized it): the HTML shows what the terminal
+    will, and the terminal shows nothing drawn past its edge over its last column or row."""
+    new_session(server, "ph5")
+    server.tmux.run("resize-window", "-t", "=ph5:", "-x", "200", "-y", "60")
+    server.tmux.send_keys(
+        "ph5", "printf '\\033[2J\\033[1;1HTOPROW\\033[41;1HMIDROW\\033[41;151HRIGHT\\033[59;1H'", "Enter"
+    )
+    wait_for_tmux(server.tmux, "ph5", r"MIDROW +RIGHT")
+    pane = pane_selector("ph5")
+    with python_held_back(page):
+        with held(page, XTERM_JS):
+            page.goto(f"{server.origin}/?session=ph5", wait_until="commit")
+            page.wait_for_function(MARK_JS, timeout=OPEN_TIMEOUT_S * 1000)
+            screen = page.locator(f"{pane} .pane-preview-screen")
+            box = screen.evaluate("e => e.getBoundingClientRect().toJSON()")
+            html = {m: screen.evaluate(f"e => ({MARKER_RECT_JS})([e, '{m}'])") for m in ("TOPROW", "MIDROW", "RIGHT")}
+        wait_for_preview(page)
+        rows = page.locator(f"{pane} .pane-term").evaluate_handle("h => h.shadowRoot.querySelector('.xterm-rows')")
+        term = {m: rows.evaluate(f"e => ({MARKER_RECT_JS})([e, '{m}'])") for m in ("TOPROW", "MIDROW", "RIGHT")}
+        texts = rows.evaluate(ROW_TEXTS_JS)
+        term_box = rows.evaluate("e => e.getBoundingClientRect().toJSON()")
+    # The cursor's row (59 of 60) stays in view, so the top row went: above the HTML's box, not in the terminal's.
+    assert html["TOPROW"]["bottom"] <= box["top"] and term["TOPROW"] is None
+    # What is past the right edge is cut: beyond the HTML's box and the terminal's rows (which clip it), and never
+    # drawn over the last column ("T" of RIGHT) or wrapped onto the next row.
+    assert html["RIGHT"]["left"] >= box["right"] - 1
+    assert term["RIGHT"] is None or term["RIGHT"]["left"] >= term_box["right"] - 1
+    (mid,) = [i for i, text in enumerate(texts) if text.startswith("MIDROW")]
+    assert texts[mid].index("RIGHT") == 150 and texts[mid + 1] == ""  # in its own column, past the clip
+    for side in ("left", "top", "right", "bottom"):
+        assert abs(html["MIDROW"][side] - term["MIDROW"][side]) <= 1, (side, html["MIDROW"], term["MIDROW"])

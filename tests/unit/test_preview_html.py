@@ -133,45 +133,56 @@ def parsed(markup: str) -> _Parsed:
     return result
 
 
+def html_of(rows: list[str], cursor: tuple[int, int] = (0, 0), *, shown: bool = False, **kw: object) -> str:
+    return screen_html(rows, top=kw.pop("top", 0), left=kw.pop("left", 0), cursor=cursor, cursor_visible=shown,
+                       name=str(kw.pop("name", "s")))
+
+
+SCREEN_OPEN = '<pre class="pane-preview-screen"><span class="upto-cursor"'
+
+
 def test_the_screen_is_text_whatever_it_holds() -> None:
     hostile = "</pre><script>alert(1)</script><!-- & &amp; \" '"
-    rows = [hostile, "\x1b[31m</span><img src=x onerror=alert(1)>"]
-    markup = screen_html(rows, top=0, left=0, cursor=None, name='"><b>')
+    markup = html_of([hostile, "\x1b[31m</span><img src=x onerror=alert(1)>"], (0, 1), name='"><b>')
     result = parsed(markup)
-    assert [tag for tag, _ in result.tags] == ["pre", "span"]
-    assert result.text.split("\n") == ["", hostile, "</span><img src=x onerror=alert(1)>"]
+    assert [tag for tag, _ in result.tags] == ["pre", "span", "span", "span"]  # the two blocks and the red run
+    assert result.text.split("\n") == [hostile, "</span><img src=x onerror=alert(1)>"]
     assert 'elementtiming="livepane-screen:&quot;&gt;&lt;b&gt;"' in markup
-    assert markup.count("<") == 4  # <pre>, <span>, </span>, </pre>: every other one is escaped
+    assert markup.count("<") == 8  # <pre>, two blocks, the red span: each opened and closed; every other one escaped
 
 
 def test_placement_cursor_and_cell_blocks() -> None:
-    markup = screen_html(["ab漢c", "x"], top=2, left=3, cursor=(4, 0), name="s")
-    # (A browser drops the newline right after <pre>: the first one is the markup's, not a row's.)
-    assert markup.startswith('<pre class="pane-preview-screen" elementtiming="livepane-screen:s">\n\n\n   ab')
+    markup = html_of(["ab漢c", "x"], (4, 0), shown=True, top=2, left=3)
+    # Rows up to the cursor's, then the rest: no newline right after <pre> (a browser would drop it).
+    assert markup.startswith(SCREEN_OPEN + ' elementtiming="livepane-screen:s">\n\n   ab')
+    assert markup.endswith('</span><span class="below-cursor">   x</span></pre>')
     result = parsed(markup)
-    assert result.text.split("\n") == ["", "", "", "   ab漢c", "   x"]
+    assert result.text.split("\n") == ["", "", "   ab漢c   x"]  # (the blocks are separate lines in the page)
     assert ("span", {"class": "w", "style": "width:2ch"}) in result.tags  # a wide character: two cells wide
     # The cursor at cell 4 is "c" (the wide character takes cells 2-3).
     assert '<span class="w cursor" style="width:1ch">c</span>' in markup
     # Past a row's end, a blank cell is added for it.
-    past = screen_html(["ab"], top=0, left=0, cursor=(5, 0), name="s")
-    assert past.endswith('\nab   <span class="w cursor" style="width:1ch"> </span></pre>')
+    past = html_of(["ab"], (5, 0), shown=True)
+    assert 'ab   <span class="w cursor" style="width:1ch"> </span></span><span class="below-cursor"></span>' in past
+    # A hidden cursor is not drawn, but still splits the rows.
+    hidden = html_of(["a", "b", "c"], (0, 1))
+    assert "w cursor" not in hidden and '>a\nb</span><span class="below-cursor">c</span>' in hidden
 
 
 def test_blanks_with_a_line_keep_it_and_invisible_text_is_blank() -> None:
-    result = parsed(screen_html(["\x1b[4m \x1b[24;8msecret"], top=0, left=0, cursor=None, name="s"))
-    assert result.text == "\n\xa0" + " " * 6
+    result = parsed(html_of(["\x1b[4m \x1b[24;8msecret"]))
+    assert result.text == "\xa0" + " " * 6
 
 
-def test_a_background_is_a_block_a_row_high_and_only_text_outside_blocks_is_timed() -> None:
-    markup = screen_html(["\x1b[41mab\x1b[0m"], top=0, left=0, cursor=None, name="s")
+def test_a_background_is_a_block_a_row_high_and_only_text_outside_blocks_up_to_the_cursor_is_timed() -> None:
+    markup = html_of(["\x1b[41mab\x1b[0m"])
     assert '<span class="w" style="width:2ch;background:#cc0000">ab</span>' in markup
     assert "elementtiming" not in markup  # its only text is in a block: Element Timing would report nothing
-    assert "elementtiming" not in screen_html(["   "], top=0, left=0, cursor=(0, 0), name="s")
-    timed = screen_html(["\x1b[41mab\x1b[0m c"], top=0, left=0, cursor=None, name="s")
-    assert 'elementtiming="livepane-screen:s"' in timed
+    assert "elementtiming" not in html_of(["   "], shown=True)
+    assert "elementtiming" not in html_of(["   ", "text below the cursor"])
+    assert 'elementtiming="livepane-screen:s"' in html_of(["\x1b[41mab\x1b[0m c"])
 
 
 def test_runs_of_one_look_are_one_span() -> None:
-    markup = screen_html(["\x1b[31mabc\x1b[32mdef\x1b[0m ghi"], top=0, left=0, cursor=None, name="s")
-    assert markup.count("<span") == 2 and " ghi</pre>" in markup
+    markup = html_of(["\x1b[31mabc\x1b[32mdef\x1b[0m ghi"])
+    assert markup.count("<span") == 4 and " ghi</span>" in markup  # the two blocks, red, green; the rest bare
