@@ -50,11 +50,15 @@ PREVIEW_VERSION = 1
 HTML_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
 HTML_UNSAFE_TABLE = str.maketrans(HTML_UNSAFE)
 
-# Painting: autowrap off while the rows are written (a row wider than the terminal is cut at its edge instead of
-# wrapping onto the next), attributes reset after the last row, the cursor put where tmux has it, shown or hidden.
+# Painting: the cursor initialized (below), autowrap off while the rows are written (web/preboot.js writes them on a
+# terminal of tmux's size, then fits it), attributes reset after the last row, the cursor put where tmux has it,
+# shown or hidden.
 AUTOWRAP_OFF, AUTOWRAP_ON = "\x1b[?7l", "\x1b[?7h"
 RESET_ATTRIBUTES = "\x1b[0m"
 CURSOR_SHOWN, CURSOR_HIDDEN = "\x1b[?25h", "\x1b[?25l"
+# xterm.js draws no cursor until its terminal had a key or switched screens (its isCursorInitialized): the alternate
+# screen and back (the normal one is kept as it is) before the rows, so the terminal shows the cursor the HTML shows.
+CURSOR_INITIALIZED = "\x1b[?1047h\x1b[?1047l"
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,7 @@ def paint(screen: Screen) -> str:
     pane sits in the window (below a status line at the top), then the cursor."""
     top = screen.pane_top + (screen.status_rows if screen.status_top else 0)
     left = screen.pane_left + 1
-    parts = [AUTOWRAP_OFF]
+    parts = [CURSOR_INITIALIZED, AUTOWRAP_OFF]
     for index, row in enumerate(screen.rows):
         parts.append(f"\x1b[{top + index + 1};{left}H{row}")
     parts.append(RESET_ATTRIBUTES)

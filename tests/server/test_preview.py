@@ -95,7 +95,8 @@ def test_paint_places_each_row_and_the_cursor_below_a_top_status_line() -> None:
         cursor_x=4, cursor_y=1, cursor_visible=False, status_rows=1, status_top=True, rows=("\x1b[31mab", "cd"),
     )
     assert paint(screen) == (
-        "\x1b[?7l" "\x1b[3;11H\x1b[31mab" "\x1b[4;11Hcd" "\x1b[0m" "\x1b[4;15H" "\x1b[?7h" "\x1b[?25l"
+        "\x1b[?1047h\x1b[?1047l" "\x1b[?7l" "\x1b[3;11H\x1b[31mab" "\x1b[4;11Hcd" "\x1b[0m" "\x1b[4;15H"
+        "\x1b[?7h" "\x1b[?25l"
     )
 
 
