@@ -12,6 +12,12 @@
 // while PyScript is still loading, reading its config and opening its IndexedDB storage (~0.3 s warm, all in
 // series before its loadPyodide call). PyScript's loadPyodide then adopts the boot already under way and plugs
 // its stdout/stderr into it; output written before that goes to the console.
+//
+// The wasm is compiled here too, from a fetch() started at evaluation, while the snapshot downloads (Pyodide would
+// start compiling only once the snapshot has arrived), and is handed to Pyodide's own fetch and instantiateStreaming
+// of it (handWasmToPyodide). A fetch(), not a <link rel="preload">: Chromium attaches V8's code cache for the wasm
+// to a fetch()'s response and never to a preload's (measured, Chromium 156: with the preload no warm load ever had a
+// code cache hit, so each compiled ~1,650 functions again on the main thread; tests/e2e/test_boot.py).
 const params = new URL(import.meta.url).searchParams;
 const pageURL = globalThis.document?.baseURI ?? import.meta.url;
 const fromPage = (url) => (url ? new URL(url, pageURL).href : url);
@@ -25,6 +31,9 @@ const snapshot = snapURL ? fetch(snapURL).then((r) => {
   return r.arrayBuffer();
 }) : null;
 snapshot?.catch(() => {});  // handled in boot(); never an unhandled rejection
+const wasmURL = indexURL + "pyodide.asm.wasm";
+const wasmModule = WebAssembly.compileStreaming(fetch(wasmURL));
+wasmModule.catch(() => {});  // handWasmToPyodide falls back to Pyodide's own compile
 const real = await import(indexURL + "pyodide.mjs");
 export const version = real.version;
 // How this page booted, for tests and benchmarks: {snapshot: true} or {snapshot: false, reason}.
@@ -37,10 +46,40 @@ const streams = {
   stderr: (...args) => (io.stderr ?? console.error)(...args),
 };
 
+// While `load` runs, Pyodide's fetch of the wasm gets a stand-in and its instantiateStreaming of that stand-in gets
+// an instance of the module compiled above (Pyodide 314 makes exactly these two calls, and no option replaces them);
+// every other call goes through. If the early compile failed, Pyodide fetches and compiles the wasm itself.
+async function handWasmToPyodide(load) {
+  const nativeFetch = globalThis.fetch;
+  const nativeInstantiate = WebAssembly.instantiateStreaming;
+  const standIn = Promise.resolve(null);
+  function fetch(input, init) {
+    return String(input?.url ?? input) === wasmURL ? standIn : nativeFetch.call(this, input, init);
+  }
+  async function instantiateStreaming(source, imports) {
+    if (source !== standIn) return nativeInstantiate.call(WebAssembly, source, imports);
+    let module;
+    try {
+      module = await wasmModule;
+    } catch {
+      return nativeInstantiate.call(WebAssembly, nativeFetch(wasmURL), imports);
+    }
+    return { module, instance: await WebAssembly.instantiate(module, imports) };
+  }
+  globalThis.fetch = fetch;
+  WebAssembly.instantiateStreaming = instantiateStreaming;
+  try {
+    return await load();
+  } finally {
+    if (globalThis.fetch === fetch) globalThis.fetch = nativeFetch;
+    if (WebAssembly.instantiateStreaming === instantiateStreaming) WebAssembly.instantiateStreaming = nativeInstantiate;
+  }
+}
+
 async function boot() {
   if (snapshot) {
     try {
-      const pyodide = await real.loadPyodide({ ...streams, indexURL, _loadSnapshot: snapshot });
+      const pyodide = await handWasmToPyodide(() => real.loadPyodide({ ...streams, indexURL, _loadSnapshot: snapshot }));
       globalThis.livepaneBoot = { snapshot: true };
       return pyodide;
     } catch (err) {
@@ -48,7 +87,7 @@ async function boot() {
       console.warn("livepane: booting without the snapshot:", err);
     }
   }
-  return real.loadPyodide({ ...streams, indexURL });
+  return handWasmToPyodide(() => real.loadPyodide({ ...streams, indexURL }));
 }
 
 const booting = boot().finally(() => mark("livepane:pyodide-ready"));
