@@ -28,9 +28,26 @@ mark("livepane:boot-start");
 // Started at module evaluation, side by side with pyodide.mjs and the wasm (index.html preloads all of them).
 const snapshot = snapURL ? fetch(snapURL).then((r) => {
   if (!r.ok) throw new Error(`snapshot ${snapURL}: HTTP ${r.status}`);
-  return r.arrayBuffer();
+  return r.arrayBuffer().then(expand);
 }) : null;
 snapshot?.catch(() => {});  // handled in boot(); never an unhandled rejection
+// The snapshot as Pyodide made it, from the file web/make_snapshot.mjs (sparse) wrote: its all-zero pages left out
+// there are put back here (a new buffer is zero-filled). A file without the magic is a whole snapshot (an older one).
+function expand(buffer) {
+  const file = new Uint8Array(buffer);
+  const magic = "LPSNAP1\n";
+  if (file.length < 16 || [...magic].some((c, i) => file[i] !== c.charCodeAt(0))) return file;
+  const view = new DataView(buffer);
+  const count = view.getUint32(12, true);
+  const snapshot = new Uint8Array(view.getUint32(8, true));
+  let at = 16 + 8 * count;
+  for (let i = 0; i < count; i++) {
+    const offset = view.getUint32(16 + 8 * i, true), length = view.getUint32(20 + 8 * i, true);
+    snapshot.set(file.subarray(at, at + length), offset);
+    at += length;
+  }
+  return snapshot;
+}
 const wasmURL = indexURL + "pyodide.asm.wasm";
 const wasmModule = WebAssembly.compileStreaming(fetch(wasmURL));
 wasmModule.catch(() => {});  // handWasmToPyodide falls back to Pyodide's own compile

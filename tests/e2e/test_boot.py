@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import posixpath
 import re
+import struct
 from html import unescape
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 from livepane_e2e import BOOT_TIMEOUT_S, TOKEN, VIEWPORT, Server, open_panes
 from support import CHROMIUM, CHROMIUM_ARGS, wait_until
@@ -224,3 +225,37 @@ def test_a_warm_load_compiles_pyodide_from_v8s_code_cache(playwright, browser_co
     assert hits, f"no code cache hit on the second load: {sorted(set(second))}"
     assert hits[0]["args"]["url"].endswith("/pyodide.asm.wasm"), hits[0]["args"]
     assert "v8.wasm.moduleCacheInvalid" not in second, second
+
+
+# web/make_snapshot.mjs's sparse file: magic, the snapshot's length, the run count N, N x (offset, length), the runs.
+SPARSE_MAGIC = b"LPSNAP1\n"
+PYODIDE_SNAPSHOT_MAGIC = 1886286592  # Pyodide 314's memory snapshot starts with it (pyodide.asm.mjs, restoreSnapshot)
+
+
+def expand_snapshot(data: bytes) -> bytes:
+    """The snapshot a sparse file holds (what web/pyodide-snap.mjs's expand gives Pyodide)."""
+    assert data.startswith(SPARSE_MAGIC), data[:16]
+    total, count = struct.unpack_from("<II", data, 8)
+    snapshot = bytearray(total)
+    at = 16 + 8 * count
+    for i in range(count):
+        offset, length = struct.unpack_from("<II", data, 16 + 8 * i)
+        snapshot[offset : offset + length] = data[at : at + length]
+        at += length
+    assert at == len(data), (at, len(data))
+    return bytes(snapshot)
+
+
+def test_the_snapshot_is_served_without_its_zero_pages(page, browser_context, server: Server) -> None:
+    """The snapshot's file leaves out its all-zero pages (about half of it), and the page boots from it: what the
+    browser reads from its cache on every warm load, and downloads on a cold one, is that much smaller."""
+    html = browser_context.request.get(page_url(server, "x")).text()
+    early = unescape(re.search(r'<script type="module" async src="([^"]+)"', html).group(1))
+    snap = urljoin(page_url(server, "x"), parse_qs(urlsplit(early).query)["snap"][0])
+    data = browser_context.request.get(snap).body()
+    snapshot = expand_snapshot(data)
+    assert struct.unpack_from("<I", snapshot)[0] == PYODIDE_SNAPSHOT_MAGIC
+    assert len(data) < 0.75 * len(snapshot), (len(data), len(snapshot))
+    server.tmux.new_session("sparse")
+    open_panes(page, server, "sparse")
+    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
