@@ -13,11 +13,12 @@
 // series before its loadPyodide call). PyScript's loadPyodide then adopts the boot already under way and plugs
 // its stdout/stderr into it; output written before that goes to the console.
 //
-// The wasm is compiled here too, from a fetch() started at evaluation, while the snapshot downloads (Pyodide would
-// start compiling only once the snapshot has arrived), and is handed to Pyodide's own fetch and instantiateStreaming
-// of it (handWasmToPyodide). A fetch(), not a <link rel="preload">: Chromium attaches V8's code cache for the wasm
-// to a fetch()'s response and never to a preload's (measured, Chromium 156: with the preload no warm load ever had a
-// code cache hit, so each compiled ~1,650 functions again on the main thread; tests/e2e/test_boot.py).
+// The wasm is compiled here too, from the fetch() web/boot-fetch.js started, while the snapshot downloads (Pyodide
+// would start compiling only once the snapshot has arrived), and is handed to Pyodide's own fetch and
+// instantiateStreaming of it (handWasmToPyodide). A fetch(), not a <link rel="preload">: Chromium attaches V8's code
+// cache for the wasm to a fetch()'s response and never to a preload's (measured, Chromium 156: with the preload no
+// warm load ever had a code cache hit, so each compiled ~1,650 functions again on the main thread;
+// tests/e2e/test_boot.py).
 const params = new URL(import.meta.url).searchParams;
 const pageURL = globalThis.document?.baseURI ?? import.meta.url;
 const fromPage = (url) => (url ? new URL(url, pageURL).href : url);
@@ -49,7 +50,9 @@ function expand(buffer) {
   return snapshot;
 }
 const wasmURL = indexURL + "pyodide.asm.wasm";
-const wasmModule = WebAssembly.compileStreaming(fetch(wasmURL));
+// web/boot-fetch.js started this fetch as the page's first script; without it (or for another URL), fetch it now.
+const early = globalThis.livepaneBootFetch?.wasm;
+const wasmModule = WebAssembly.compileStreaming(early?.url === wasmURL ? early.response : fetch(wasmURL));
 wasmModule.catch(() => {});  // handWasmToPyodide falls back to Pyodide's own compile
 const real = await import(indexURL + "pyodide.mjs");
 export const version = real.version;
