@@ -18,7 +18,8 @@ Breakdown, all from navigation start (the page's clock), read from Resource Timi
                without the mark, PyScript's first fetch of its "files" (which follows it)
   pyscript     py:ready (PyScript is about to run main.py)
   python       the first /api/ticket request (main.py imported pyclient and mounted the pane)
-  socket       the socket is open;  output: its first output frame;  prompt: parsed into xterm's buffer;
+  socket       the socket is open;  output: its first output frame;  prompt: that output's prompt parsed into
+               xterm's buffer (a preview's prompt, painted before any socket, is the screen, not the prompt);
   painted      the animation frame after that (what the user sees)
   live         a key typed as soon as the prompt was painted (focus, then a trusted key press: the harness's
                reaction time is part of it, ~10-30 ms, alike for livepane and the peers) is echoed and painted
@@ -238,20 +239,6 @@ def make_variant(workdir: Path, name: str, edit_index: Any = None, extra: dict[s
     return root
 
 
-# The boot before issue 14's flattening: these files as they were at this commit (main before branch i-boot), over
-# the current tree. The rest of the tree is today's, so the variant isolates the flattening.
-UNFLATTENED_REV = "3b8de1c"
-UNFLATTENED_FILES = ("web/index.html", "web/pyodide-snap.mjs", "web/pyscript.json", "livepane_server/assets.py")
-
-
-def unflattened(workdir: Path) -> Path:
-    import subprocess
-
-    files = {path: subprocess.run(["git", "-C", str(H.ROOT), "show", f"{UNFLATTENED_REV}:{path}"], capture_output=True,
-                                  check=True).stdout for path in UNFLATTENED_FILES}
-    return make_variant(workdir, "unflattened", files=files)
-
-
 # What index.html's <head> adds for the boot (tests/e2e/test_boot.py strips the same).
 PRELOAD_RE = re.compile(r'<link rel="(?:module)?preload"[^>]*>\s*')
 EARLY_MODULE_RE = re.compile(r'<script type="module" async src="[^"]*"></script>\s*')
@@ -322,8 +309,6 @@ async def run_variants(workdir: Path, variants: list[tuple[str, Path]], *, cold_
             stacks[spec.name] = st
             loads[spec.name] = lambda profile, st=st, url=peer.url: load_peer(st, url, profile)
             results[spec.name] = {"peer": True, "cold": [], "warm": []}
-        for name, load in loads.items():  # prime each warm profile once
-            await load(stacks[name].workdir / "warm")
         async def measured(name: str, kind: str, i: int, profile: Path) -> None:
             try:
                 r = await loads[name](profile)
@@ -334,6 +319,14 @@ async def run_variants(workdir: Path, variants: list[tuple[str, Path]], *, cold_
             results[name][kind].append(r)
             log(f"  {name} {kind} #{i + 1}: prompt painted at {r['painted']:.0f} ms, live {r['live']:.0f} ms"
                 + (f", boot {r['boot']}" if "boot" in r else ""))
+
+        for name in list(loads):  # prime each warm profile once; a variant that cannot load is reported, not fatal
+            try:
+                await loads[name](stacks[name].workdir / "warm")
+            except Exception as exc:
+                results[name]["skipped"] = f"failed to load: {str(exc).splitlines()[0][:200]}"
+                log(f"  {name}: FAILED to load, left out: {results[name]['skipped']}")
+                del loads[name]
 
         for i in range(max(cold_runs, warm_runs)):
             for name in loads:

@@ -70,7 +70,10 @@
     B.terms.push(rec);
     term.onWriteParsed(() => {
         rec.parsed += 1;
-        if (rec.prompt === undefined && window.__benchPrompt && B.cursorLine(term).includes(window.__benchPrompt)) {
+        // The live prompt: parsed once the session's socket has delivered output (a preview painted from the page,
+        // web/preboot.js, shows the prompt before any socket: that is the "screen", not the prompt).
+        if (rec.prompt === undefined && window.__benchPrompt && B.sockets.some((s) => s.session === rec.session &&
+            s.firstOutput !== null) && B.cursorLine(term).includes(window.__benchPrompt)) {
           rec.prompt = now();
           B.mark("prompt:" + rec.session);
           requestAnimationFrame(() => B.mark("prompt-frame:" + rec.session));

@@ -517,9 +517,6 @@ VARIANTS = {
     "baseline": ("the page as committed: PyScript 0.7.31 boots Pyodide 314.0.7 from web/snapshot (memory snapshot "
                  "with pyclient imported, `make snapshot`) through web/pyodide-snap.mjs, which the <head> imports "
                  "early beside preloads of the whole chain; /vendor/ and ?v= URLs are immutable-cached", "shipped"),
-    "unflattened": ("index.html, pyodide-snap.mjs, pyscript.json and assets.py as at 3b8de1c: PyScript finds each "
-                    "link of the chain in turn, and the config, the interpreter module, main.py and the client files "
-                    "revalidate (304)", "the flattening's effect"),
     "no preloads": ("the baseline without the <head>'s preloads (the early interpreter module kept)",
                     "what the preloads add"),
     "no early boot": ("the baseline without the preloads and without the early interpreter module: PyScript imports "

@@ -75,12 +75,12 @@ async def boot_section(workdir: Path, quick: bool, args: argparse.Namespace) -> 
     """The page as committed (booting from web/snapshot) against each variant and each peer given (ttyd, WeTTY),
     runs interleaved; then the dashboard (12 panes on one page)."""
     boot.check_snapshot()
-    variants = [("baseline", H.ROOT), ("unflattened", boot.unflattened(workdir)),
+    variants = [("baseline", H.ROOT),
+                ("no early boot", boot.make_variant(workdir, "no-early-boot", edit_index=boot.without_early_boot)),
                 ("no snapshot", boot.stale_snapshot(workdir))]
     if not quick:
         variants += [
             ("no preloads", boot.make_variant(workdir, "no-preloads", edit_index=boot.without_preloads)),
-            ("no early boot", boot.make_variant(workdir, "no-early-boot", edit_index=boot.without_early_boot)),
             ("snapshot, no PyScript",
              boot.make_variant(workdir, "snapshot-no-pyscript", edit_index=boot.without_pyscript)),
         ]

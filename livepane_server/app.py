@@ -34,6 +34,7 @@ from .bridge import (
 )
 from .client_json import BadJson, read_json_body
 from .config import Config
+from .poll import SessionPoll, SessionRow
 from .preview import Previews, page_sessions
 from .preview import element as preview_element
 from .proxy import UpstreamProxy, classify_upstream_error
@@ -87,14 +88,21 @@ class LivepaneServer:
         self.auth = Auth(config.token, journal=ticket_journal, retired_cookies=retired_cookies)
         self.assets = Assets(config.web_dir, config.pyclient_dir)
         self.address = config.public_address()
-        self.tmux = Tmux(config.tmux_socket, config.shell)
+        self.tmux = Tmux(config.tmux_socket, config.shell, config.session_poll_interval_s)
         self.previews = Previews(self.tmux, self.auth.issue_ticket, TICKET_TTL_S)
         self.proxy = (
             UpstreamProxy(config.upstream, config.upstream_token, config.retry, proxy_sleep)
             if config.upstream
             else None
         )
-        self.session_watch = SessionWatch(config.default_session, self._listing, config.session_watch)
+        # The bar's watch listens to the poll the titles share (one `tmux list-sessions` per interval for both); a
+        # proxy has no tmux of its own: its listing is one terminal's, polled without tmux.
+        self.session_poll = (
+            SessionPoll(self._proxy_rows, config.session_poll_interval_s) if self.proxy is not None else self.tmux.poll
+        )
+        self.session_watch = SessionWatch(
+            config.default_session, self._listing, self.session_poll, config.session_watch
+        )
         self.sockets: dict[web.WebSocketResponse, SocketCloser] = {}
         self.handlers: set[asyncio.Task[None]] = set()
         self.stopping = False
@@ -144,6 +152,9 @@ class LivepaneServer:
     async def _on_shutdown(self, app: web.Application) -> None:
         await self.session_watch.close()  # held session watchers answer now
         await self.close_all_sockets()
+        # After the bridges (they listen for titles): no poll, and no tmux command, outlives the loop.
+        await self.session_poll.close()
+        await self.tmux.poll.close()  # the same poll but in proxy mode (no bridges, nothing listens)
 
     async def _on_cleanup(self, app: web.Application) -> None:
         if self.proxy is not None:
@@ -296,8 +307,11 @@ class LivepaneServer:
         """The sessions this server serves: tmux's; in proxy mode without an upstream token, one terminal (a ttyd,
         which has no session API): the default session, so the printed URL mounts a pane on it (sizes unknown: 0)."""
         if self.proxy is not None:
-            return [{"id": self.config.default_session, "attached": 0, "width": 0, "height": 0, "alive": True}]
+            return [row.listing_entry() for row in await self._proxy_rows()]
         return await self.tmux.list_sessions()
+
+    async def _proxy_rows(self) -> list[SessionRow]:
+        return [SessionRow(self.config.default_session, attached=0, width=0, height=0, alive=True, title="")]
 
     async def create_session(self, request: web.Request) -> web.Response:
         session_id = request.match_info["session"]

@@ -14,7 +14,8 @@ Rules:
   client's INPUT_END, the final ack, then 1012. A browser drops what its page sends after the close frame arrived and
   before the page hears of it, so only input the client ended itself is known to have reached tmux.
 - Protocol 3: SCROLL frames scroll the session's active pane in tmux (livepane_server/scroll.py), from any client
-  (a plain ttyd client never sends one: it is sent only to a server advertising 3).
+  (a plain ttyd client never sends one: it is sent only to a server advertising 3); protocol 4: one that carries a
+  cell scrolls the pane under it.
 """
 
 from __future__ import annotations
@@ -452,11 +453,15 @@ class TerminalPane:
                 raise ProtocolError(Close.BAD_REQUEST, reason)
             await self.send(probe_answer_frame(payload))  # at once: a PAUSE holds output, not this
         elif command == SCROLL:
-            lines = parse_scroll(payload)
-            if lines is None:
-                reason = f"{Reason.BAD_REQUEST}: a scroll carries a nonzero signed decimal line count"
+            scroll = parse_scroll(payload)
+            if scroll is None:
+                reason = (
+                    f"{Reason.BAD_REQUEST}: a scroll carries a nonzero signed decimal line count, optionally then a "
+                    "column and a row"
+                )
                 raise ProtocolError(Close.BAD_REQUEST, reason)
-            self.scroller.request(lines)  # summed and run in the background: input is never held up behind tmux
+            # Summed and run in the background: input is never held up behind tmux.
+            self.scroller.request(scroll.lines, scroll.cell)
         elif not command:
             raise ProtocolError(Close.BAD_REQUEST, f"{Reason.BAD_REQUEST}: empty frame")
         else:

@@ -25,6 +25,7 @@ from pyclient.protocol import SESSION_ID_RE
 
 from . import state
 from .auth import DEFAULT_PORTS, Origin, PublicAddress, parse_host
+from .poll import POLL_INTERVAL_S
 from .sessions import SessionWatchPolicy
 
 # The repository: web/ and pyclient/ sit beside this package.
@@ -145,8 +146,10 @@ class Config:
     http_idle_timeout_s: float = DEFAULT_HTTP_IDLE_TIMEOUT_S
     http_body_timeout_s: float = DEFAULT_HTTP_BODY_TIMEOUT_S
     handshake_timeout_s: float = DEFAULT_HANDSHAKE_TIMEOUT_S
-    # GET /api/sessions?since=: how long a watch is held, how often tmux is asked, how many watch at once.
+    # GET /api/sessions?since=: how long a watch is held, how many watch at once.
     session_watch: SessionWatchPolicy = dataclasses.field(default_factory=SessionWatchPolicy)
+    # How often tmux's session list is asked while the bar or a pane's title watches it (livepane_server/poll.py).
+    session_poll_interval_s: float = POLL_INTERVAL_S
 
     @property
     def tls(self) -> bool:

@@ -18,8 +18,9 @@ import subprocess
 
 from pyclient.protocol import SESSION_ID_RE
 
+from .poll import POLL_INTERVAL_S, SessionPoll, SessionRow
 from .pty import Pty
-from .titles import TitleWatcher
+from .titles import TITLE_FORMAT, TitleWatcher
 
 log = logging.getLogger("livepane")
 
@@ -46,6 +47,14 @@ CLIENT_FEATURES = ",".join(
 )
 
 
+# One line per session, for the session bar (the current window's size, attached clients, whether the active pane's
+# process lives) and the pane headers (its title): one `list-sessions` serves both (livepane_server/poll.py). The
+# title is last: it is free text (tmux escapes tabs in session names, and keeps no control character in a title).
+SESSIONS_FORMAT = "\t".join(
+    ("#{window_width}", "#{window_height}", "#{session_attached}", "#{pane_dead}", "#{session_name}", TITLE_FORMAT)
+)
+
+
 # What the page's preview needs to place the captured pane (Tmux.screen): the window's size, the pane's place and size
 # in it, the cursor, and the status line (an option's value is a format variable too: on/off or a line count, top or
 # bottom).
@@ -60,13 +69,15 @@ class Tmux:
 
     GLOBAL_LATEST_SIZE = ("set-option", "-g", "-w", "window-size", "latest")
 
-    def __init__(self, socket_name: str | None, shell: str) -> None:
+    def __init__(self, socket_name: str | None, shell: str, poll_interval_s: float = POLL_INTERVAL_S) -> None:
         self.socket_name = socket_name
         self.shell = shell
         # Never talk to the tmux we might run inside ($TMUX) and never leak our secrets into panes.
         self.env = {k: v for k, v in os.environ.items() if k != "TMUX" and not k.startswith("LIVEPANE_")}
         self.env["TERM"] = "xterm-256color"
-        self.titles = TitleWatcher(self.run)  # the sessions' pane titles, for the bridges that show them
+        # One `list-sessions` per interval while watched, for the session bar and the panes' titles alike.
+        self.poll = SessionPoll(self.session_rows, poll_interval_s)
+        self.titles = TitleWatcher(self.poll)  # the sessions' pane titles, for the bridges that show them
 
     def argv(self, *args: str) -> list[str]:
         socket_args = ["-L", self.socket_name] if self.socket_name else []
@@ -131,27 +142,23 @@ class Tmux:
         """Only meaningful once the server exists (a session is up): before that, the command fails."""
         await self.run(*self.GLOBAL_LATEST_SIZE)
 
-    async def list_sessions(self) -> list[dict[str, object]]:
-        fmt = "#{window_width}\t#{window_height}\t#{session_attached}\t#{pane_dead}\t#{session_name}"
-        status, out = await self.run("list-sessions", "-F", fmt)
+    async def session_rows(self) -> list[SessionRow]:
+        """Every session livepane can open, as one SESSIONS_FORMAT line says it (no tmux server running: none)."""
+        status, out = await self.run("list-sessions", "-F", SESSIONS_FORMAT)
         if status != 0:  # no server running: no sessions
             return []
-        sessions = []
+        rows = []
         for line in out.splitlines():
-            fields = line.split("\t", 4)
-            if len(fields) != 5 or not SESSION_ID_RE.match(fields[4]):
+            fields = line.split("\t", 5)
+            if len(fields) != 6 or not SESSION_ID_RE.match(fields[4]):
                 continue  # a session made outside livepane with a name the pane cannot open
-            width, height, attached, dead, name = fields
-            sessions.append(
-                {
-                    "id": name,
-                    "attached": int(attached or 0),
-                    "width": int(width or 0),
-                    "height": int(height or 0),
-                    "alive": dead != "1",
-                }
-            )
-        return sessions
+            width, height, attached, dead, name, title = fields
+            rows.append(SessionRow(name, int(attached or 0), int(width or 0), int(height or 0), dead != "1", title))
+        return rows
+
+    async def list_sessions(self) -> list[dict[str, object]]:
+        """The sessions as GET /api/sessions lists them."""
+        return [row.listing_entry() for row in await self.session_rows()]
 
     async def screen(self, session_id: str, timeout_s: float) -> tuple[int, str]:
         """The session's active pane as tmux draws it now, for the page's preview (livepane_server/preview.py): one

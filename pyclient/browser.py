@@ -37,7 +37,7 @@ from .gate import Admission, HandshakeGate
 from .pane import CaptionView, EndedPanel, Notice, Pane
 from .protocol import OUTPUT, SUBPROTOCOL, Close
 from .reconnect import ReconnectPolicy, Status
-from .wheel import SCROLL_HINT, DeltaMode, Wheel
+from .wheel import SCROLL_HINT, DeltaMode, Wheel, pointer_cell
 
 __all__ = ["main"]
 
@@ -376,7 +376,13 @@ class XtermTerminal:
         if self._screen_element is None:
             self._screen_element = term.element.querySelector(".xterm-screen")
         rows = int(term.rows)
-        height = float(self._screen_element.getBoundingClientRect().height) if self._screen_element else 0.0
+        width = height = 0.0
+        cell = None
+        if self._screen_element:
+            box = self._screen_element.getBoundingClientRect()
+            width, height = float(box.width), float(box.height)
+            x, y = float(event.clientX) - float(box.left), float(event.clientY) - float(box.top)
+            cell = pointer_cell(x, y, width, height, int(term.cols), rows)  # the server scrolls the pane under it
         wheel = Wheel(
             delta_y=float(event.deltaY),
             delta_mode=DeltaMode.of(int(event.deltaMode)),
@@ -388,6 +394,7 @@ class XtermTerminal:
             alternate_screen=str(term.buffer.active.type) == "alternate",
             row_height_px=height / rows if rows > 0 else 0.0,
             rows=rows,
+            cell=cell,
         )
         if pane.on_wheel(wheel):
             return True
@@ -1029,6 +1036,7 @@ class FontControl:
             self.size = fontsize.stored(js.localStorage.getItem(fontsize.STORAGE_KEY))
         except Exception:  # storage refused (a sandboxed frame)
             self.size = fontsize.DEFAULT_PX
+        self._show_as_text()
 
     def step(self, direction: int) -> None:
         self.size = fontsize.step(self.size, direction)
@@ -1036,9 +1044,14 @@ class FontControl:
             js.localStorage.setItem(fontsize.STORAGE_KEY, str(self.size))
         except Exception as error:
             _log(f"cannot keep the font size: {error}")
+        self._show_as_text()
         for mount in self.app.mounts():
             mount.terminal.term.options.fontSize = self.size
             mount.pane.request_fit()
+
+    def _show_as_text(self) -> None:
+        """The size for what shows a screen as text (a pane's last screen): web/livepane.css reads the variable."""
+        js.document.documentElement.style.setProperty(fontsize.CSS_VARIABLE, fontsize.css_value(self.size))
 
 
 class KeyBarView:

@@ -31,6 +31,7 @@ from .protocol import (
     PROBE_ANSWER,
     PROTOCOL_VERSION,
     RESUME,
+    SCROLL_AT_CELL_PROTOCOL,
     TITLE,
     handshake_frame,
     input_frame,
@@ -548,7 +549,9 @@ class Pane:
             return True
         if owner is Owner.LIVEPANE:
             lines = self.wheel.lines(wheel)
-            if lines and self.machine.send(scroll_frame(lines), hold=False):
+            server = self.machine.server_protocol or 0
+            cell = wheel.cell if server >= SCROLL_AT_CELL_PROTOCOL else None  # an older server closes 4400 on one
+            if lines and self.machine.send(scroll_frame(lines, cell), hold=False):
                 self.stats.scroll_frames += 1
                 self.stats.scrolled_lines += abs(lines)
         return False

@@ -39,12 +39,15 @@ __all__ = [
     "RESIZE",
     "RESUME",
     "SCROLL",
+    "SCROLL_AT_CELL_PROTOCOL",
     "SENDABLE_CLOSE_CODES",
     "SESSION_ID_RE",
     "SUBPROTOCOL",
     "TITLE",
+    "Cell",
     "Close",
     "Reason",
+    "ScrollRequest",
     "ServerPreferences",
     "ack_frame",
     "client_protocol",
@@ -77,6 +80,7 @@ PROBE = b"9"  # + payload (<= MAX_PROBE_PAYLOAD_BYTES ASCII): "answer me now"
 INPUT_END = b"7"  # the answer to DRAIN: no input follows on this connection (what was typed since waits for the next)
 # livepane protocol 3, sent only to a server whose preferences say protocol >= 3:
 SCROLL = b"8"  # + ASCII signed decimal N: scroll the session's active pane N lines (N < 0: back into the history)
+# (protocol 4: N, a space, column, a space, row: scroll the pane under that cell of the terminal, the wheel's)
 
 # Server to client: the first byte of each frame, as an int (what a Uint8Array index gives).
 OUTPUT = ord("0")
@@ -93,9 +97,11 @@ DRAIN = ord("7")
 KEEPALIVE_FRAME = bytes([OUTPUT])
 
 # livepane's own fields in the handshake and the preferences frame, under the key "livepane" (a plain ttyd sends and
-# reads none). 2: acks and probes; 3: scroll requests (docs/protocol.md §2). A peer that sends no "livepane" key
-# speaks 0 (plain ttyd).
-PROTOCOL_VERSION = 3
+# reads none). 2: acks and probes; 3: scroll requests; 4: a scroll may name the cell under the wheel
+# (docs/protocol.md §2). A peer that sends no "livepane" key speaks 0 (plain ttyd).
+PROTOCOL_VERSION = 4
+# The first protocol whose SCROLL may carry a cell: a protocol-3 server closes 4400 on one, so it never gets one.
+SCROLL_AT_CELL_PROTOCOL = 4
 
 # A probe's payload: a short token the answer echoes (a counter is enough).
 MAX_PROBE_PAYLOAD_BYTES = 16
@@ -103,8 +109,9 @@ MAX_PROBE_PAYLOAD_BYTES = 16
 # The most lines one SCROLL moves (a larger request is clamped to it): tmux's default history-limit is 2000 lines, and
 # a fast fling of a wheel is some tens of lines per event; it bounds the repeat count serve.py hands tmux.
 MAX_SCROLL_LINES = 1000
-# A SCROLL payload: a sign and at most 9 digits (a client sends at most MAX_SCROLL_LINES; anything longer is garbage).
-_SCROLL_RE = re.compile(rb"\A[+-]?[1-9][0-9]{0,8}\Z")
+# A SCROLL payload: a sign and at most 9 digits (a client sends at most MAX_SCROLL_LINES; anything longer is garbage),
+# then (protocol 4) optionally the cell: two decimals of at most 5 digits, each after one space (0-based column, row).
+_SCROLL_RE = re.compile(rb"\A([+-]?[1-9][0-9]{0,8})(?: (0|[1-9][0-9]{0,4}) (0|[1-9][0-9]{0,4}))?\Z")
 
 # \Z, not $: "$" also matches before a trailing newline, which would let "main\n" through.
 SESSION_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
@@ -238,20 +245,44 @@ def parse_ack(payload: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
 
 
-def scroll_frame(lines: int) -> bytes:
-    """Ask the server to scroll the session's active pane ``lines`` lines (negative: up, into the history)."""
+@dataclass(frozen=True)
+class Cell:
+    """A terminal cell, 0-based from the top left: the tmux client's screen (its status line included)."""
+
+    column: int
+    row: int
+
+
+@dataclass(frozen=True)
+class ScrollRequest:
+    """What a SCROLL frame asks for: ``lines`` (negative: up) of the pane under ``cell``, or the active one's."""
+
+    lines: int
+    cell: Cell | None = None
+
+
+def scroll_frame(lines: int, cell: Cell | None = None) -> bytes:
+    """Ask the server to scroll ``lines`` lines (negative: up, into the history): the pane under ``cell`` (only to a
+    server of protocol >= SCROLL_AT_CELL_PROTOCOL), or the session's active pane."""
     lines = max(-MAX_SCROLL_LINES, min(MAX_SCROLL_LINES, int(lines)))
     if lines == 0:
         raise ValueError("a scroll moves at least one line")
-    return SCROLL + str(lines).encode()
+    if cell is None:
+        return SCROLL + str(lines).encode()
+    if not (0 <= cell.column < MAX_TERMINAL_SIDE and 0 <= cell.row < MAX_TERMINAL_SIDE):
+        raise ValueError(f"a cell is inside a terminal of at most {MAX_TERMINAL_SIDE} cells a side")
+    return SCROLL + f"{lines} {cell.column} {cell.row}".encode()
 
 
-def parse_scroll(payload: bytes) -> int | None:
-    """The lines a SCROLL frame asks for, clamped to +-MAX_SCROLL_LINES; ``None`` if it is not a nonzero signed
-    decimal of at most 9 digits."""
-    if not _SCROLL_RE.match(payload):
+def parse_scroll(payload: bytes) -> ScrollRequest | None:
+    """What a SCROLL frame asks for, lines clamped to +-MAX_SCROLL_LINES; ``None`` if it is not a nonzero signed
+    decimal of at most 9 digits, optionally followed by a cell (`` column row``, each at most 5 digits)."""
+    match = _SCROLL_RE.match(payload)
+    if match is None:
         return None
-    return max(-MAX_SCROLL_LINES, min(MAX_SCROLL_LINES, int(payload)))
+    lines = max(-MAX_SCROLL_LINES, min(MAX_SCROLL_LINES, int(match[1])))
+    cell = Cell(int(match[2]), int(match[3])) if match[2] is not None else None
+    return ScrollRequest(lines, cell)
 
 
 def resize_frame(columns: int, rows: int) -> bytes:

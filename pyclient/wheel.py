@@ -9,6 +9,8 @@ Rules of this file:
   shell recalls old commands. livepane takes the wheel then and asks serve.py to scroll the pane in tmux's copy mode
   (a SCROLL frame, protocol 3, docs/protocol.md §2). When tmux asked for mouse reports, xterm.js reports the wheel
   and tmux scrolls by itself: livepane stays out of the way. docs/architecture.md, "Scrollback", says why.
+- Where: the cell under the pointer (:func:`pointer_cell`) goes with the scroll to a server of protocol 4 or later,
+  which scrolls the tmux pane under it (a split window's inactive pane too); an older server scrolls the active pane.
 - Distances: a pixel delta is converted at one line per terminal row height (what the browser would scroll a page
   by); a line delta is lines; a page delta is the terminal's rows. What is not yet a whole line is kept (trackpads
   send many small deltas) until the direction changes.
@@ -20,7 +22,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-from .protocol import MAX_SCROLL_LINES
+from .protocol import MAX_SCROLL_LINES, Cell
 
 __all__ = [
     "SCROLL_HINT",
@@ -29,6 +31,7 @@ __all__ = [
     "Wheel",
     "WheelAccumulator",
     "WheelPolicy",
+    "pointer_cell",
     "wheel_owner",
 ]
 
@@ -80,6 +83,7 @@ class Wheel:
     alternate_screen: bool = True  # xterm's active buffer is the alternate one (tmux draws there)
     row_height_px: float = 0.0  # one terminal row on the page, in CSS pixels (0: unknown)
     rows: int = 24
+    cell: Cell | None = None  # the terminal cell under the pointer (None: unknown; the server scrolls the active pane)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,21 @@ class WheelPolicy:
     fallback_row_height_px: float = 15.4
     # At most this many lines per SCROLL frame (the server clamps to the same bound).
     max_lines: int = MAX_SCROLL_LINES
+
+
+def pointer_cell(
+    x_px: float, y_px: float, width_px: float, height_px: float, columns: int, rows: int
+) -> Cell | None:
+    """The cell under a point given from the top left of the terminal's screen (xterm's ``.xterm-screen``, whose size
+    is exactly its cells'); None when nothing is measured yet. A point on the edge or a hair outside counts as the
+    nearest cell (a wheel event is over the element, whatever rounding says)."""
+    if columns <= 0 or rows <= 0 or not width_px > 0 or not height_px > 0:
+        return None
+    if not (math.isfinite(x_px) and math.isfinite(y_px)):
+        return None
+    column = min(columns - 1, max(0, math.floor(x_px * columns / width_px)))
+    row = min(rows - 1, max(0, math.floor(y_px * rows / height_px)))
+    return Cell(column, row)
 
 
 def wheel_owner(wheel: Wheel, *, connected: bool, server_protocol: int | None) -> Owner:

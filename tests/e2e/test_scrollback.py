@@ -13,6 +13,7 @@ can still be selected for the browser's clipboard.
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
 import pytest
@@ -33,9 +34,12 @@ def pane_centre(page: Any, session: str) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
-def wheel_until(page: Any, session: str, delta_y: float, done: Any, what: str) -> Any:
-    """Wheel over the pane, one event per poll, until ``done()`` holds (each poll waits for the page to settle)."""
-    page.mouse.move(*pane_centre(page, session))
+def wheel_until(
+    page: Any, session: str, delta_y: float, done: Any, what: str, at: tuple[float, float] | None = None
+) -> Any:
+    """Wheel over the pane (its centre, or ``at``), one event per poll, until ``done()`` holds (each poll waits for the
+    page to settle)."""
+    page.mouse.move(*(at or pane_centre(page, session)))
 
     def step() -> Any:
         value = done()
@@ -79,6 +83,30 @@ def test_the_wheel_scrolls_tmux_history_and_back_to_a_live_prompt(page, server: 
     assert prompt_is_empty(server, session)
     page.keyboard.type("echo typed-''after-scroll\n")
     wait_for_tmux(server.tmux, session, r"^typed-after-scroll$")
+
+
+def pane_in_mode(server: Server, pane_id: str) -> bool:
+    return server.tmux.run("display-message", "-p", "-t", pane_id, "#{pane_in_mode}").strip() == "1"
+
+
+def test_the_wheel_scrolls_the_tmux_pane_under_the_pointer_in_a_split_window(page, server: Server) -> None:
+    """A window split side by side, the right pane active: the wheel over the left one scrolls the left one's history
+    (and leaves it inactive), as tmux's own wheel does; typing still goes to the right one."""
+    session = "wheel-split"
+    print_history(page, server, session, "off")
+    left = server.tmux.display(session, "#{pane_id}")
+    server.tmux.run("split-window", "-h", "-t", f"={session}:", *shlex.split(server.tmux.shell))
+    right = server.tmux.display(session, "#{pane_id}")
+    wait_for_screen(page, session, "│")  # the border drawn: the page shows the split
+    box = page.locator(f"{pane_selector(session)} .xterm-screen").bounding_box()
+    over_left = (box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.4)  # a cell of the left half
+    wheel_until(page, session, -WHEEL_PX, lambda: pane_in_mode(server, left), "the left pane in copy mode", over_left)
+    assert not pane_in_mode(server, right), "the active pane scrolled"
+    assert server.tmux.display(session, "#{pane_id}") == right, "the wheel made the left pane active"
+    wheel_until(page, session, -WHEEL_PX, lambda: EARLY_ROW.search(screen(page, session)), "an early row", over_left)
+    page.keyboard.type("echo typed-''in-the-right-pane\n")
+    typed = "typed-in-the-right-pane"
+    wait_until(lambda: typed in server.tmux.run("capture-pane", "-p", "-t", right), 10, "typing on the right")
 
 
 def drag_over_first_row(page: Any, session: str, *, shift: bool) -> None:

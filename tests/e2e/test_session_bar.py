@@ -153,6 +153,39 @@ def test_the_font_size_persists_and_tmux_gets_the_new_width(page, server: Server
     page.evaluate("localStorage.removeItem('livepane.fontSize')")
 
 
+def test_the_last_screen_follows_the_font_size(page, server: Server) -> None:
+    """A pane that is not live shows its last screen as text (.pane-last-screen): it is drawn at the size A−/A+ chose
+    (on a page loaded after the choice too), and A−/A+ resize it as they resize the terminals."""
+    server.tmux.new_session("sbar-font-last")
+    open_panes(page, server, "sbar-font-last")
+    pane = pane_selector("sbar-font-last")
+    size = stats(page, "sbar-font-last")["font_size"]
+
+    def last_screen_px() -> float:
+        text = page.locator(f"{pane} .pane-last-screen")
+        return float(text.evaluate("el => parseFloat(getComputedStyle(el).fontSize)"))
+
+    try:
+        page.eval_on_selector('#sessions [data-font="1"]', "button => { for (let i = 0; i < 3; i++) button.click(); }")
+        page.reload()  # the size is the stored one from the start
+        page.wait_for_function(
+            "typeof window.livepane !== 'undefined' && window.livepane.ready === true", timeout=BOOT_TIMEOUT_S * 1000
+        )
+        wait_for_state(page, "sbar-font-last", "open")
+        assert stats(page, "sbar-font-last")["font_size"] == size + 3
+        page.keyboard.type("echo last-''screen\n")
+        wait_for_screen(page, "sbar-font-last", r"(?m)^last-screen$")
+        page.keyboard.type("exit\n")
+        page.wait_for_selector(f"{pane} .relaunch:not([hidden])", timeout=10_000)
+        assert "last-screen" in page.inner_text(f"{pane} .pane-last-screen")
+        assert last_screen_px() == size + 3, "the last screen is not at the terminals' size"
+        page.eval_on_selector('#sessions [data-font="-1"]', "button => button.click()")
+        assert last_screen_px() == size + 2, "A− left the last screen as it was"
+    finally:
+        # Put it back: the browser context (and its localStorage) is shared by the whole run.
+        page.evaluate("localStorage.removeItem('livepane.fontSize')")
+
+
 @pytest.fixture(scope="module")
 def phone(playwright: Any, tmp_path_factory: pytest.TempPathFactory, server: Server) -> Iterator[Any]:
     """A phone: touch, mobile viewport (its own profile: the session's context is a desktop one)."""

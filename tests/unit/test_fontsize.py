@@ -8,6 +8,7 @@ from pathlib import Path
 from pyclient import fontsize
 
 TERMINAL_JS = Path(__file__).resolve().parents[2] / "web" / "terminal.js"
+LIVEPANE_CSS = Path(__file__).resolve().parents[2] / "web" / "livepane.css"
 
 
 def test_a_stored_size_is_used_only_when_whole_and_within_bounds() -> None:
@@ -38,3 +39,10 @@ def test_terminal_js_reads_the_same_key_with_the_same_bounds_and_default() -> No
     assert int(constant("FONT_SIZE_MIN")) == fontsize.MIN_PX
     assert int(constant("FONT_SIZE_MAX")) == fontsize.MAX_PX
     assert int(constant("fontSize")) == fontsize.DEFAULT_PX
+
+
+def test_the_last_screen_reads_the_variable_python_sets_with_the_default_before() -> None:
+    rules = re.findall(r"(?m)^\.pane-last-screen\s*\{([^}]*)\}", LIVEPANE_CSS.read_text())
+    assert rules, ".pane-last-screen's own rule is not in web/livepane.css"
+    assert f"font: var({fontsize.CSS_VARIABLE}, {fontsize.css_value(fontsize.DEFAULT_PX)})/" in rules[0]
+    assert fontsize.css_value(18) == "18px"

@@ -31,7 +31,7 @@ from pyclient.pane import (
     dropped_notice,
     uncertain_notice,
 )
-from pyclient.protocol import SCROLL
+from pyclient.protocol import SCROLL, Cell
 from pyclient.reconnect import Phase, ReconnectPolicy, State, Status, StopReason
 from pyclient.wheel import Wheel
 
@@ -282,7 +282,7 @@ def test_every_open_sends_the_size_first_and_resets_the_screen_before_output() -
     h = Harness()
     h.terminal.columns, h.terminal.rows = 100, 30
     sock = h.open()
-    assert json.loads(sock.sent[0]) == {"AuthToken": "", "columns": 100, "rows": 30, "livepane": {"protocol": 3}}
+    assert json.loads(sock.sent[0]) == {"AuthToken": "", "columns": 100, "rows": 30, "livepane": {"protocol": 4}}
     assert len(sock.sent) == 1  # the fit inside on_open sent no resize before (or after) the handshake
     assert h.terminal.queue == [(FULL_RESET, "barrier")]
     sock.output(b"repaint")
@@ -538,7 +538,7 @@ PREFS_V2 = b'2{"livepane": {"protocol": 2, "keepalive_ms": 10000}}'
 def test_protocol_2_frames_reach_the_machine_and_nothing_else() -> None:
     h = Harness()
     sock = h.open()
-    assert json.loads(sock.sent[0])["livepane"] == {"protocol": 3}  # the handshake declares what the pane speaks
+    assert json.loads(sock.sent[0])["livepane"] == {"protocol": 4}  # the handshake declares what the pane speaks
     sock.server_frame(PREFS_V2)
     assert h.pane.machine.server_protocol == 2
     h.pane.on_data("ls")
@@ -726,6 +726,17 @@ def test_the_wheel_becomes_scroll_frames_to_a_protocol_3_server() -> None:
     assert scrolls(sock) == [b"8-6", b"812"]
     assert h.pane.stats.scroll_frames == 2 and h.pane.stats.scrolled_lines == 18
     assert h.pane.on_wheel(dataclasses.replace(WHEEL_UP, mouse_reports=True)) is True  # mouse on: xterm's
+
+
+@pytest.mark.parametrize(("prefs", "sent"), [(PREFS_V3, b"8-6"), (PREFS_V3.replace(b"3", b"4", 1), b"8-6 12 3")])
+def test_the_cell_under_the_wheel_goes_only_to_a_protocol_4_server(prefs: bytes, sent: bytes) -> None:
+    """A protocol-3 server closes 4400 on a scroll with a cell: it gets the plain one (and scrolls the active pane)."""
+    h = Harness()
+    sock = h.open()
+    sock.server_frame(prefs)
+    h.terminal.parse_all()
+    assert h.pane.on_wheel(dataclasses.replace(WHEEL_UP, cell=Cell(12, 3))) is False
+    assert scrolls(sock) == [sent]
 
 
 @pytest.mark.parametrize("prefs", [b'2{"livepane": {"protocol": 2, "keepalive_ms": 10000}}', None])

@@ -109,7 +109,7 @@ def test_protocol_2_frames() -> None:
     assert (ord("8"), ord("9"), b"9") == (protocol.ACK, protocol.PROBE_ANSWER, protocol.PROBE)
     with pytest.raises(ValueError):
         protocol.probe_frame("x" * 17)
-    assert protocol.PROTOCOL_VERSION == 3
+    assert protocol.PROTOCOL_VERSION == 4
     # A server advertises what it implements: protocol 1 unless it says otherwise (see preferences_frame).
     assert json.loads(preferences_frame(10_000)[1:])["livepane"]["protocol"] == 1
     assert json.loads(preferences_frame(10_000, 2)[1:])["livepane"]["protocol"] == 2
@@ -173,9 +173,22 @@ def test_protocol_3_scroll_frames() -> None:
     assert protocol.scroll_frame(-10**6) == b"8-1000"  # clamped to MAX_SCROLL_LINES
     with pytest.raises(ValueError):
         protocol.scroll_frame(0)
-    assert protocol.parse_scroll(b"-3") == -3
-    assert protocol.parse_scroll(b"+7") == 7
-    assert protocol.parse_scroll(b"999999999") == protocol.MAX_SCROLL_LINES
-    assert protocol.parse_scroll(b"-999999999") == -protocol.MAX_SCROLL_LINES
+    assert protocol.parse_scroll(b"-3") == protocol.ScrollRequest(-3)
+    assert protocol.parse_scroll(b"+7") == protocol.ScrollRequest(7)
+    assert protocol.parse_scroll(b"999999999") == protocol.ScrollRequest(protocol.MAX_SCROLL_LINES)
+    assert protocol.parse_scroll(b"-999999999") == protocol.ScrollRequest(-protocol.MAX_SCROLL_LINES)
     for bad in (b"", b"0", b"-0", b"007", b"1e3", b"1.5", b" 1", b"1\n", b"--1", b"1" * 10, "٣".encode()):
+        assert protocol.parse_scroll(bad) is None, bad
+
+
+def test_protocol_4_scroll_frames_name_the_cell_under_the_wheel() -> None:
+    assert protocol.PROTOCOL_VERSION >= protocol.SCROLL_AT_CELL_PROTOCOL == 4
+    cell = protocol.Cell(column=12, row=0)
+    assert protocol.scroll_frame(-3, cell) == b"8-3 12 0"
+    assert protocol.parse_scroll(b"-3 12 0") == protocol.ScrollRequest(-3, cell)
+    assert protocol.parse_scroll(b"5000 99999 7") == protocol.ScrollRequest(1000, protocol.Cell(99999, 7))
+    for bad_cell in (protocol.Cell(-1, 0), protocol.Cell(0, protocol.MAX_TERMINAL_SIDE)):
+        with pytest.raises(ValueError):
+            protocol.scroll_frame(1, bad_cell)
+    for bad in (b"-3 1", b"-3 1 2 3", b"-3 -1 2", b"-3  1 2", b"-3 01 2", b"-3 1 123456", b"-3 1,2", b"-3 1 2\n"):
         assert protocol.parse_scroll(bad) is None, bad

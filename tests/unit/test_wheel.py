@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from pyclient.protocol import MAX_SCROLL_LINES
-from pyclient.wheel import DeltaMode, Owner, Wheel, WheelAccumulator, WheelPolicy, wheel_owner
+from pyclient.protocol import MAX_SCROLL_LINES, Cell
+from pyclient.wheel import DeltaMode, Owner, Wheel, WheelAccumulator, WheelPolicy, pointer_cell, wheel_owner
 
 ROW_PX = 16.0
 TMUX_MOUSE_OFF = Wheel(delta_y=-100, row_height_px=ROW_PX)  # over tmux's alternate screen, no mouse reports asked
@@ -88,3 +88,15 @@ def test_a_huge_delta_is_clamped_to_one_frames_worth() -> None:
     assert acc.lines(pixels(float("inf"))) == 0
     assert acc.lines(pixels(float("nan"))) == 0
     assert acc.lines(pixels(0)) == 0
+
+
+def test_the_cell_under_the_pointer() -> None:
+    # An 80×24 screen of 8×16 px cells, measured from its top left.
+    assert pointer_cell(0, 0, 640, 384, 80, 24) == Cell(0, 0)
+    assert pointer_cell(7.9, 15.9, 640, 384, 80, 24) == Cell(0, 0)
+    assert pointer_cell(8, 16, 640, 384, 80, 24) == Cell(1, 1)
+    assert pointer_cell(323, 200, 640, 384, 80, 24) == Cell(40, 12)
+    assert pointer_cell(640, 384, 640, 384, 80, 24) == Cell(79, 23)  # the far edge: the last cell
+    assert pointer_cell(-0.5, 390, 640, 384, 80, 24) == Cell(0, 23)  # a hair outside: the nearest cell
+    for unmeasured in ((10, 10, 0, 384, 80, 24), (10, 10, 640, 384, 0, 24), (float("nan"), 10, 640, 384, 80, 24)):
+        assert pointer_cell(*unmeasured) is None
