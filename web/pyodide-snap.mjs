@@ -26,7 +26,8 @@ const indexURL = fromPage(params.get("index"));
 const snapURL = fromPage(params.get("snap"));
 const mark = (name) => globalThis.performance?.mark?.(name);
 mark("livepane:boot-start");
-// Started at module evaluation, side by side with pyodide.mjs and the wasm (index.html preloads all of them).
+// Started at module evaluation, side by side with pyodide.mjs and the wasm (index.html preloads the snapshot and
+// pyodide.mjs; web/boot-fetch.js fetches the wasm).
 const snapshot = snapURL ? fetch(snapURL).then((r) => {
   if (!r.ok) throw new Error(`snapshot ${snapURL}: HTTP ${r.status}`);
   return r.arrayBuffer().then(expand);
@@ -73,8 +74,11 @@ async function handWasmToPyodide(load) {
   const nativeFetch = globalThis.fetch;
   const nativeInstantiate = WebAssembly.instantiateStreaming;
   const standIn = Promise.resolve(null);
+  let handed = false; // once: a wrapper someone installs meanwhile keeps calling this one after `load`
   function fetch(input, init) {
-    return String(input?.url ?? input) === wasmURL ? standIn : nativeFetch.call(this, input, init);
+    if (handed || String(input?.url ?? input) !== wasmURL) return nativeFetch.call(this, input, init);
+    handed = true;
+    return standIn;
   }
   async function instantiateStreaming(source, imports) {
     if (source !== standIn) return nativeInstantiate.call(WebAssembly, source, imports);
