@@ -13,6 +13,10 @@ Rules:
 - A graceful restart ends a protocol-2 client's input before its close frame (TerminalPane.drain): DRAIN, the
   client's INPUT_END, the final ack, then 1012. A browser drops what its page sends after the close frame arrived and
   before the page hears of it, so only input the client ended itself is known to have reached tmux.
+- Protocol 5 (SETTLED_PROTOCOL): the drain ends with a seal, whether INPUT_END came or its deadline passed: no input
+  frame read after it is written, the final ack counts every frame that was, and the 1012's reason says so
+  (Reason.SETTLED): the client sends what the ack did not cover again on its next connection. When the PTY could not
+  take the last frames in time the close is the plain one, and the client reports them as uncertain.
 - Protocol 3: SCROLL frames scroll the session's active pane in tmux (livepane_server/scroll.py), from any client
   (a plain ttyd client never sends one: it is sent only to a server advertising 3); protocol 4: one that carries a
   cell scrolls the pane under it.
@@ -46,6 +50,7 @@ from pyclient.protocol import (
     RESIZE,
     RESUME,
     SCROLL,
+    SETTLED_PROTOCOL,
     Close,
     Reason,
     ack_frame,
@@ -82,6 +87,10 @@ RESTART_CLOSE_DEADLINE_S = 0.25
 # deadline, as before, and reports its unacked input as uncertain. SocketCloser.restart() stays inside the half of
 # app.SHUTDOWN_BUDGET_S that app.py gives the closes; after a drain the peer's close follows at once.
 RESTART_DRAIN_DEADLINE_S = 0.25
+# Of that, the client's INPUT_END may take this long; the rest (at least 50 ms) is for what follows the seal: the PTY
+# taking the last frames (or, in proxy mode, the upstream's acks for them, one loopback or LAN round trip). With the
+# seal a late INPUT_END costs nothing but a resend (protocol 5), so the answer's share can be the smaller one.
+RESTART_INPUT_END_DEADLINE_S = 0.2
 # When a socket ends, tmux gets this long to read the last input off the PTY before its client is stopped (it reads
 # within a millisecond when healthy; input it never read would be lost with the PTY). Bounded: a wedged tmux cannot
 # hold a shutdown. Polled every TMUX_READ_POLL_S: the kernel gives no event for "the slave's input queue is empty".
@@ -175,8 +184,9 @@ class SocketCloser:
         # frame is the last frame. Unset (nothing reads input yet), a restart is aiohttp's plain close.
         self.stop_senders: Callable[[], Awaitable[None]] | None = None
         # Set by a bridge whose client speaks protocol 2: ends the client's input (DRAIN .. INPUT_END, final ack)
-        # before the close frame; it returns within RESTART_DRAIN_DEADLINE_S.
-        self.drain: Callable[[], Awaitable[None]] | None = None
+        # before the close frame; it returns within RESTART_DRAIN_DEADLINE_S, True when the input is settled (the
+        # last ack counts everything written and nothing more will be: the close says Reason.SETTLED).
+        self.drain: Callable[[], Awaitable[bool]] | None = None
         self._deadline: asyncio.TimerHandle | None = None
 
     async def close(self, code: int, reason: str) -> None:
@@ -194,16 +204,16 @@ class SocketCloser:
             await close_ws(self.ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART)
             return
         self.restarting = True
-        if self.drain is not None:
-            await self.drain()
+        settled = await self.drain() if self.drain is not None else False
+        reason = Reason.SETTLED if settled else Reason.SERVICE_RESTART
         if self.stop_senders is None:  # the bridge ended while the client drained: nothing reads any more
-            await close_ws(self.ws, Close.SERVICE_RESTART, Reason.SERVICE_RESTART)
+            await close_ws(self.ws, Close.SERVICE_RESTART, reason)
             return
         await self.stop_senders()
         self.close_sent = True
         # Armed first: sending can wait on a peer that reads nothing, and the deadline must hold then too.
         self._deadline = asyncio.get_running_loop().call_later(RESTART_CLOSE_DEADLINE_S, self.end)
-        payload = struct.pack("!H", Close.SERVICE_RESTART) + close_message(Reason.SERVICE_RESTART)
+        payload = struct.pack("!H", Close.SERVICE_RESTART) + close_message(reason)
         try:
             await self.ws.send_frame(payload, WSMsgType.CLOSE)
         except (ConnectionError, RuntimeError):
@@ -245,6 +255,8 @@ class TerminalPane:
         self.keepalive_s = keepalive_s
         self.closer = closer or SocketCloser(ws, None)
         self.acks = client_protocol >= 2  # acks only to a client that declared protocol 2 (a plain ttyd never)
+        self.settles = client_protocol >= SETTLED_PROTOCOL  # its restart's drain seals input (module rules)
+        self.sealed = False  # the drain sealed input: no input frame is written from here on
         self.pty = Pty(*size)
         self.client: TmuxClient | None = None
         self.resumed = asyncio.Event()
@@ -303,19 +315,32 @@ class TerminalPane:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def drain(self) -> None:
-        """A graceful restart, before its close frame: end the client's input on this connection and ack all of it.
+    async def drain(self) -> bool:
+        """A graceful restart, before its close frame: end the client's input on this connection and ack all of it;
+        True when that input is settled (protocol 5: the close may say Reason.SETTLED).
 
         Output and keepalives stop; DRAIN asks the client to send INPUT_END and hold what is typed after it for its
-        next connection. The one reader handles every frame before INPUT_END, in order; once the PTY took them all,
-        one last ack counts them, so the client knows every frame it sent arrived. A client that does not answer
-        within RESTART_DRAIN_DEADLINE_S gets the close anyway (the reader still writes what follows it)."""
+        next connection. The one reader handles every frame before INPUT_END, in order. Then, for a protocol-5 client,
+        the seal (whether INPUT_END came or RESTART_INPUT_END_DEADLINE_S passed): the reader writes no input frame
+        from here on. Once the PTY took every frame written, one last ack counts them, so the client knows exactly
+        which frames arrived: all before INPUT_END after a timely answer; the acked ones, and none after them,
+        after a late one. An older client that does not answer gets the close anyway, and the reader still writes
+        what follows it (it reports its unacked input as uncertain)."""
         await self.stop_senders(keep_acks=True)
+        started = asyncio.get_running_loop().time()
         try:
             # One deadline over every step: a peer that reads nothing can hold a send, and it must hold then too.
-            async with asyncio.timeout(RESTART_DRAIN_DEADLINE_S):
+            async with asyncio.timeout_at(started + RESTART_INPUT_END_DEADLINE_S):
                 await self.send(DRAIN_FRAME)
                 await self.input_ended.wait()
+        except ConnectionError:
+            return False
+        except TimeoutError:
+            log.info("session %s: the client's input did not end within %.0f ms; %s", self.session_id,
+                     RESTART_INPUT_END_DEADLINE_S * 1000, "sealing it" if self.settles else "closing without it")
+        self.sealed = self.settles
+        try:
+            async with asyncio.timeout_at(started + RESTART_DRAIN_DEADLINE_S):
                 while self.pty.pending_bytes:  # a full PTY: the last frames are still going in
                     await asyncio.sleep(TMUX_READ_POLL_S)
                 self.count_written_frames()
@@ -323,10 +348,12 @@ class TerminalPane:
                     self.frames_acked = self.frames_written
                     await self.send(ack_frame(self.frames_acked))
         except ConnectionError:
-            return
+            return False
         except TimeoutError:
-            log.info("session %s: the client's input did not end within %.0f ms; closing without it",
+            log.info("session %s: the PTY did not take the last input within %.0f ms; its close settles nothing",
                      self.session_id, RESTART_DRAIN_DEADLINE_S * 1000)
+            return False
+        return self.sealed
 
     async def hand_input_to_tmux(self) -> None:
         """Wait (at most TMUX_READ_DEADLINE_S) until tmux has read every input byte off the PTY: input still in it
@@ -431,6 +458,8 @@ class TerminalPane:
     async def handle_frame(self, data: bytes) -> None:
         command, payload = data[:1], data[1:]
         if command == INPUT:
+            if self.sealed:
+                return  # after the drain's seal: not written, not acked; the client sends it again (protocol 5)
             self.pty.write(payload)
             if self.acks:  # only the ack task empties this: without acks it would grow with every frame
                 self.unwritten_frame_ends.append(self.pty.queued_bytes)

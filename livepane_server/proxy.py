@@ -7,6 +7,9 @@ Rules:
 - Frames pass unchanged. The relay only reads what it needs for its own graceful restart (Relay): the protocol both
   ends declare, the input frames it relayed and the upstream's acks; a DRAIN of its own and the INPUT_END answering
   it are the only frames it makes or keeps.
+- Its restart settles a protocol-5 browser's input as a bridge does (bridge.py): after the seal no input frame is
+  relayed, and the close says Reason.SETTLED only once the upstream's acks, relayed to the browser, cover every frame
+  it relayed. An upstream slower than that gets the plain 1012: the browser reports what is unacked as uncertain.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pyclient.protocol import (
     INPUT,
     INPUT_END,
     PREFERENCES,
+    SETTLED_PROTOCOL,
     SUBPROTOCOL,
     Close,
     Reason,
@@ -34,7 +38,15 @@ from pyclient.protocol import (
 )
 
 from .auth import COOKIE_NAME, cookie_value_for
-from .bridge import RESTART_DRAIN_DEADLINE_S, WS_HEARTBEAT_S, SocketCloser, close_ws, frame_bytes, handshake_protocol
+from .bridge import (
+    RESTART_DRAIN_DEADLINE_S,
+    RESTART_INPUT_END_DEADLINE_S,
+    WS_HEARTBEAT_S,
+    SocketCloser,
+    close_ws,
+    frame_bytes,
+    handshake_protocol,
+)
 from .config import RetryPolicy
 
 log = logging.getLogger("livepane")
@@ -68,27 +80,32 @@ DRAIN_PROTOCOL = 2
 
 class Relay:
     """What one relayed socket's graceful restart needs: whether both ends speak protocol 2, the input frames relayed
-    upstream, the upstream's last ack, and the browser's INPUT_END to a DRAIN of our own.
+    upstream, the upstream's last ack relayed to the browser, and the browser's INPUT_END to a DRAIN of our own.
 
     The proxy's restart drains the browser as a bridge does (docs/protocol.md §2), but the acks are the upstream's:
-    once the browser ended its input, the close waits until the upstream acked every input frame relayed."""
+    once the browser ended its input (or, protocol 5, once the deadline for that passed and input is sealed), the
+    close waits until the upstream acked every input frame relayed."""
 
     def __init__(self) -> None:
         self.browser_protocol = 0
         self.upstream_protocol = 0
         self.frames_from_browser = 0  # every data frame, the handshake first
         self.input_frames = 0
-        self.acked = 0
+        self.acked = 0  # the upstream's count, once its ack frame went on to the browser
         self.draining = False  # our own DRAIN is out: the INPUT_END answering it is ours, not the upstream's
+        self.sealed = False  # protocol 5, after our drain's seal: input frames are no longer relayed
         self.input_ended = asyncio.Event()
         self.all_acked = asyncio.Event()
 
     def from_browser(self, data: bytes) -> bool:
-        """Note a browser frame; False if it is the INPUT_END answering our DRAIN (not relayed)."""
+        """Note a browser frame; False if it is not relayed: the INPUT_END answering our DRAIN, or input after the
+        seal (not written, not acked: the browser sends it again on its next connection)."""
         self.frames_from_browser += 1
         if self.frames_from_browser == 1:
             self.browser_protocol = handshake_protocol(data)
         elif data[:1] == INPUT:
+            if self.sealed:
+                return False
             self.input_frames += 1
             self.all_acked.clear()
         elif data[:1] == INPUT_END and self.draining:
@@ -96,7 +113,9 @@ class Relay:
             return False
         return True
 
-    def from_upstream(self, data: bytes) -> None:
+    def relayed_to_browser(self, data: bytes) -> None:
+        """Note an upstream frame once it went on to the browser: an ack counts only when the browser has it too
+        (the close frame follows it, and nothing may come between)."""
         kind = data[:1]
         if kind == bytes([PREFERENCES]):
             self.upstream_protocol = parse_preferences(data[1:].decode("utf-8", "replace")).protocol
@@ -107,22 +126,32 @@ class Relay:
         if self.acked >= self.input_frames:
             self.all_acked.set()
 
-    async def drain(self, browser: web.WebSocketResponse) -> None:
-        """Our restart, before the close: DRAIN, the browser's INPUT_END, the upstream's acks for all of it; at most
-        RESTART_DRAIN_DEADLINE_S. Only when both ends speak protocol 2 (else the browser could not know what acks
-        mean, or no acks would come)."""
+    async def drain(self, browser: web.WebSocketResponse) -> bool:
+        """Our restart, before the close: DRAIN, the browser's INPUT_END (at most RESTART_INPUT_END_DEADLINE_S), the
+        seal (protocol 5), the upstream's acks for all of it; at most RESTART_DRAIN_DEADLINE_S in all. Only when both
+        ends speak protocol 2 (else the browser could not know what acks mean, or no acks would come). True when
+        the browser's input is settled: sealed, and every frame relayed acked to it."""
         if min(self.browser_protocol, self.upstream_protocol) < DRAIN_PROTOCOL:
-            return
+            return False
         self.draining = True
+        started = asyncio.get_running_loop().time()
         try:
-            async with asyncio.timeout(RESTART_DRAIN_DEADLINE_S):
+            async with asyncio.timeout_at(started + RESTART_INPUT_END_DEADLINE_S):
                 await browser.send_bytes(DRAIN_FRAME)
                 await self.input_ended.wait()
+        except ConnectionError:
+            return False
+        except TimeoutError:
+            pass  # sealed below (protocol 5): what the browser sends from now on goes again on its next connection
+        self.sealed = self.browser_protocol >= SETTLED_PROTOCOL
+        try:
+            async with asyncio.timeout_at(started + RESTART_DRAIN_DEADLINE_S):
                 if self.acked < self.input_frames:
                     self.all_acked.clear()
                     await self.all_acked.wait()
         except (ConnectionError, TimeoutError):
-            return
+            return False
+        return self.sealed
 
 
 class UpstreamProxy:
@@ -229,8 +258,8 @@ class UpstreamProxy:
             to_browser.cancel()
             await asyncio.gather(to_browser, return_exceptions=True)
 
-        async def drain() -> None:
-            await relay.drain(browser)
+        async def drain() -> bool:
+            return await relay.drain(browser)
 
         closer.stop_senders = stop_senders
         closer.drain = drain
@@ -279,8 +308,8 @@ class UpstreamProxy:
             while True:
                 msg = await upstream.receive()
                 if msg.type is WSMsgType.BINARY:
-                    relay.from_upstream(msg.data)
-                    await browser.send_bytes(msg.data)
+                    await browser.send_bytes(msg.data)  # written to the transport before it returns (no compression)
+                    relay.relayed_to_browser(msg.data)
                 elif msg.type is WSMsgType.TEXT:
                     await browser.send_str(msg.data)
                 else:

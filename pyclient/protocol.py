@@ -42,6 +42,7 @@ __all__ = [
     "SCROLL_AT_CELL_PROTOCOL",
     "SENDABLE_CLOSE_CODES",
     "SESSION_ID_RE",
+    "SETTLED_PROTOCOL",
     "SUBPROTOCOL",
     "TITLE",
     "Cell",
@@ -97,11 +98,15 @@ DRAIN = ord("7")
 KEEPALIVE_FRAME = bytes([OUTPUT])
 
 # livepane's own fields in the handshake and the preferences frame, under the key "livepane" (a plain ttyd sends and
-# reads none). 2: acks and probes; 3: scroll requests; 4: a scroll may name the cell under the wheel
-# (docs/protocol.md §2). A peer that sends no "livepane" key speaks 0 (plain ttyd).
-PROTOCOL_VERSION = 4
+# reads none). 2: acks and probes; 3: scroll requests; 4: a scroll may name the cell under the wheel; 5: settled
+# restarts (docs/protocol.md §2). A peer that sends no "livepane" key speaks 0 (plain ttyd).
+PROTOCOL_VERSION = 5
 # The first protocol whose SCROLL may carry a cell: a protocol-3 server closes 4400 on one, so it never gets one.
 SCROLL_AT_CELL_PROTOCOL = 4
+# From this protocol on, a client's graceful restart may close 1012 with Reason.SETTLED: the last ack before that close
+# counts every input frame the server wrote (or relayed) on the connection, and nothing after it was: the client
+# sends the rest again on its next connection. Only to a client whose handshake declared it.
+SETTLED_PROTOCOL = 5
 
 # A probe's payload: a short token the answer echoes (a counter is enough).
 MAX_PROBE_PAYLOAD_BYTES = 16
@@ -149,6 +154,9 @@ class Reason:
     SESSION_ENDED = "session ended"  # with 1000: the tmux session is gone; the pane offers a relaunch
     NO_SUCH_SESSION = "no such session"
     SERVICE_RESTART = "service restart"
+    # With 1012, to a protocol-5 client: input is settled by the last ack (SETTLED_PROTOCOL); a client matches it
+    # exactly. A plain "service restart" promises nothing about input the acks did not cover.
+    SETTLED = "service restart: input settled by the last ack"
     MESSAGE_TOO_BIG = "message too big"
     PROTOCOL_ERROR = "protocol error"
     INVALID_TEXT = "text frame is not UTF-8"
@@ -300,7 +308,7 @@ def title_frame(title: str) -> bytes:
 def preferences_frame(keepalive_ms: float, protocol: int = 1) -> bytes:
     """The preferences frame serve.py sends after the title: ttyd's frame, livepane's fields under "livepane".
 
-    ``protocol``: what this server implements. Advertise 2 or more (:data:`PROTOCOL_VERSION` is 3) only from a server
+    ``protocol``: what this server implements. Advertise 2 or more (:data:`PROTOCOL_VERSION` is 4) only from a server
     that answers probes and acks input: a client probes such a server and drops a connection whose probe goes
     unanswered.
     """

@@ -268,10 +268,10 @@ class Action(enum.Enum):
 class Verdict:
     action: Action
     stop: StopReason | None = None
-    # Every input frame sent before this close was written to the PTY (a clean 1012 from a protocol-2 server keeps
-    # reading until the close handshake ends): unacknowledged frames count as delivered, not as uncertain, when the
-    # server drained the connection first (the machine checks that; see _leave).
-    delivered: bool = False
+    # The server's last ack before this close counts every input frame it wrote, and it wrote none after (a 1012
+    # whose reason is Reason.SETTLED, protocol 5): unacknowledged frames were not written and go again, first, on
+    # the next connection. Without it an unacknowledged frame may or may not have arrived (see _leave).
+    resend: bool = False
 
 
 def _stop(reason: StopReason) -> Verdict:
@@ -282,7 +282,7 @@ def _stop(reason: StopReason) -> Verdict:
 # that matches no row (and every local failure: connect timeout, watchdog, a socket factory that raised) is RETRY.
 CLOSE_TABLE: tuple[tuple[int, str | None, bool | None, Verdict], ...] = (
     (Close.NORMAL, Reason.SESSION_ENDED, None, _stop(StopReason.SESSION_ENDED)),
-    (Close.SERVICE_RESTART, None, True, Verdict(Action.RESTART, delivered=True)),
+    (Close.SERVICE_RESTART, Reason.SETTLED, None, Verdict(Action.RESTART, resend=True)),
     (Close.SERVICE_RESTART, None, None, Verdict(Action.RESTART)),
     (Close.TRY_AGAIN_LATER, None, None, Verdict(Action.BACK_OFF)),
     (Close.UNAUTHORIZED, None, None, _stop(StopReason.UNAUTHORIZED)),
@@ -687,7 +687,7 @@ class ReconnectingSocket:
         elif attempt is not None:
             now = self._now_ms()
             self._schedule.on_offline(None if attempt.opened_at_ms is None else now - attempt.opened_at_ms)
-            self._leave(attempt, Close.CLIENT_TIMEOUT, Reason.OFFLINE, delivered=False)
+            self._leave(attempt, Close.CLIENT_TIMEOUT, Reason.OFFLINE, resend=False)
             self._close_code, self._close_reason = None, Reason.OFFLINE
             self._retry_at_ms = None
             self._log("offline: left the connection; waiting to be online")
@@ -711,7 +711,7 @@ class ReconnectingSocket:
         self._stop_reason = StopReason.CLOSED_BY_CLIENT
         self._stop_message = STOP_MESSAGES[StopReason.CLOSED_BY_CLIENT]
         if attempt is not None:
-            self._leave(attempt, Close.NORMAL, "pane closed", delivered=False)
+            self._leave(attempt, Close.NORMAL, "pane closed", resend=False)
         self._drop_queue(STOP_MESSAGES[StopReason.CLOSED_BY_CLIENT])
         self._publish()
 
@@ -869,7 +869,7 @@ class ReconnectingSocket:
             # The page's ticket was refused: no verdict on the pane. Start over at once with a fetched ticket (whose
             # refusal, if the cookie is the problem, stops the pane as it always did).
             self._log(f"the page's ticket was refused ({reason}); fetching one")
-            self._leave(attempt, None, reason, delivered=False)
+            self._leave(attempt, None, reason, resend=False)
             self._transition(Event.RETRY_NOW)
             self._begin_attempt()
             return
@@ -948,7 +948,7 @@ class ReconnectingSocket:
         now = self._now_ms()
         was_open_for = None if attempt.opened_at_ms is None else now - attempt.opened_at_ms
         self._transition(Event.DROP)
-        self._leave(attempt, close_code, reason, delivered=verdict.delivered)
+        self._leave(attempt, close_code, reason, resend=verdict.resend)
         self._close_code = code
         self._close_reason = reason
 
@@ -973,7 +973,7 @@ class ReconnectingSocket:
     ) -> None:
         self._transition(Event.STOP)
         self._cancel_retry()
-        self._leave(attempt, Close.NORMAL, "", delivered=False)
+        self._leave(attempt, Close.NORMAL, "", resend=False)
         self._stop_reason = reason
         self._stop_message = stop_message(reason, server_reason)
         self._close_code = code
@@ -982,11 +982,11 @@ class ReconnectingSocket:
         self._drop_queue(self._stop_message)
         self._publish()
 
-    def _leave(self, attempt: _Attempt, close_code: int | None, reason: str, *, delivered: bool) -> None:
+    def _leave(self, attempt: _Attempt, close_code: int | None, reason: str, *, resend: bool) -> None:
         """Release the current attempt (its timers and handlers), close its socket if ``close_code``, and settle what
-        it sent: after a clean 1012 from a protocol-2 server that drained it every sent frame arrived (``delivered``
-        and ``input_ended``); otherwise what
-        the user typed and the server never acknowledged may not have arrived, and is reported, never resent."""
+        it sent: after a settled 1012 (``resend``) what the user typed and the server did not acknowledge was not
+        written, and goes again, first and in order, on the next connection; otherwise it may not have arrived, and
+        is reported, never resent (that could type it twice)."""
         self._release_attempt()
         if close_code is not None and attempt.socket is not None:
             self._close_quietly(attempt.socket, close_code, reason)
@@ -995,9 +995,14 @@ class ReconnectingSocket:
             self._queued_bytes -= sum(len(frame) for frame, typed in self._queue if not typed)
             self._queue = deque(item for item in self._queue if item[1])
         unacked, attempt.unacked, attempt.unacked_bytes = attempt.unacked, deque(), 0
-        # A clean 1012 settles only a drained connection's input: without the drain the browser may have dropped what
-        # was sent after the close reached it (docs/protocol.md §2), so the unacked rest is in doubt, as after a drop.
-        if delivered and attempt.input_ended and attempt.protocol is not None and attempt.protocol >= 2:
+        # Acks alone settle what was sent: a clean 1012 after a drain does not (the drain's deadline may have passed,
+        # and the browser dropped what the page sent after the close reached it; docs/protocol.md §2).
+        if resend:
+            again = [(frame, True) for frame, typed in unacked if typed]
+            if again:
+                self._queue.extendleft(reversed(again))
+                self._queued_bytes += sum(len(frame) for frame, _typed in again)
+                self._log(f"{len(again)} input frames were not written before the restart; they go again")
             return
         uncertain = b"".join(frame[len(INPUT) :] for frame, typed in unacked if typed)
         if uncertain:

@@ -38,7 +38,7 @@ async def test_preferences_advertise_protocol_2(tmux_server: TmuxServer, session
     async with running_app(tmux_server) as (client, _):
         pane = await open_with(client, session, None)
         assert pane.got.preferences == {"livepane": {"protocol": protocol.PROTOCOL_VERSION, "keepalive_ms": 10000}}
-        assert protocol.PROTOCOL_VERSION == 4  # 2: acks and probes; 3: scroll requests; 4: at a cell (test_scroll.py)
+        assert protocol.PROTOCOL_VERSION == 5  # 2: acks, probes; 3: scrolls; 4: at a cell (test_scroll.py); 5: settled
 
 
 async def test_acks_count_every_input_frame_written_coalesced_never_decreasing(

@@ -76,7 +76,7 @@ async def test_relays_to_a_real_serve_py_upstream(tmux_server: TmuxServer, sessi
         async with running_app(tmux_server, upstream=upstream_url, upstream_token=UPSTREAM_TOKEN) as (client, _):
             pane = await client.open_pane(session)
             assert pane.got.title == session
-            assert pane.got.preferences == {"livepane": {"protocol": 4, "keepalive_ms": 10000}}
+            assert pane.got.preferences == {"livepane": {"protocol": 5, "keepalive_ms": 10000}}
             mark = marker()
             await pane.send_input(f"echo {mark[:2]}''{mark[2:]}\r")
             await pane.wait_output(mark)

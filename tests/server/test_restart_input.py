@@ -1,12 +1,15 @@
 """Typed input across graceful restarts (issue 10 item 2): every line typed arrives at tmux exactly once.
 
 A raw client types numbered lines without waiting for any echo, across SIGTERM+start and SIGHUP restarts of a real
-serve.py. The client follows docs/protocol.md §2's rule for a clean 1012: whatever it sent before the close arrived
-was written; it resends nothing and sends the lines it still holds on the next socket. A protocol-2 client also
-answers the server's DRAIN as the page does (INPUT_END, then nothing more on that socket), and every restart must
-have ended its input so and acked all of it before the 1012: a browser drops what its page sends after the close
-frame reached it, so for the page "sent before the close arrived" is not a rule it can follow. The session runs
-`cat` into a file, so what tmux delivered is read back exactly. Speeds are bench/'s; this test asserts only counts.
+serve.py. A client without acks (protocol 0) follows the old rule for a clean 1012: whatever it sent before the close
+arrived was written; it resends nothing and sends the lines it still holds on the next socket. A protocol-2 client
+also answers the server's DRAIN as the page does (INPUT_END, then nothing more on that socket), and every restart
+must have ended its input so and acked all of it before the 1012: a browser drops what its page sends after the close
+frame reached it, so for the page "sent before the close arrived" is not a rule it can follow. A protocol-5 client
+follows the page's rule (docs/protocol.md §2): after a 1012 that says its input is settled, the lines the last ack
+did not cover were not written and go again, first, on the next socket; after any other close they are uncertain
+(the page reports them). The session runs `cat` into a file, so what tmux delivered is read back exactly. Speeds
+are bench/'s; this test asserts only counts.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import asyncio
 import contextlib
 import shlex
 import signal
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +27,7 @@ import pytest
 from launch import ServeProcess
 from support import async_wait_until
 
+from livepane_server.bridge import handshake_protocol
 from pyclient import protocol
 
 from .conftest import TOKEN, TmuxServer, cookie_header
@@ -39,17 +45,30 @@ FIRST_FRAME_TIMEOUT_S = 5.0  # the pane's connect timeout
 
 
 class Typist:
-    """Types `L00001\\r`, `L00002\\r`, ... on whichever socket is open; a line is sent once, never resent."""
+    """Types `L00001\\r`, `L00002\\r`, ... on whichever socket is open; a line is sent once, unless a settled 1012
+    says it was not written (protocol 5: then it goes again, first, on the next socket).
 
-    def __init__(self, process: ServeProcess, session_id: str, handshake: bytes) -> None:
+    ``drain_answer_delay_s``: how late the client answers a DRAIN, typing on meanwhile: a page whose event loop is
+    busy (a loaded renderer) handles the DRAIN message, and with it the close behind it, that much later, while what
+    it sent before it handled them still went out (and a browser drops what follows the close's arrival)."""
+
+    def __init__(
+        self, process: ServeProcess, session_id: str, handshake: bytes, drain_answer_delay_s: float = 0.0
+    ) -> None:
         self.process = process
         self.session_id = session_id
         self.handshake = handshake
-        self.sent = 0  # lines handed to an open socket
+        self.settles = handshake_protocol(handshake) >= protocol.SETTLED_PROTOCOL  # follows the page's ack rule (above)
+        self.drain_answer_delay_s = drain_answer_delay_s
+        self.sent = 0  # distinct lines handed to an open socket (a resent line counts once)
         self.connections = 0
         self.closes: list[tuple[int | None, str]] = []
         self.stopping = asyncio.Event()
         self.sent_on_socket = 0
+        self.lines_on_socket: list[int] = []  # line numbers sent on this socket, in order
+        self.resend: deque[int] = deque()  # lines a settled 1012 said were not written: first on the next socket
+        self.uncertain: list[int] = []  # protocol 5: lines sent, not acked, and the close did not settle them
+        self.resent = 0
         # Per socket closed by a restart: (DRAIN came and INPUT_END went, lines sent on it, the server's last ack).
         self.restart_closes: list[tuple[bool, int, int]] = []
         self.input_ended = False  # this socket's DRAIN was answered: lines wait for the next socket
@@ -87,6 +106,7 @@ class Typist:
             return
         self.connections += 1
         self.sent_on_socket = 0
+        self.lines_on_socket = []
         self.input_ended = False
         self.acked = 0
         reader = asyncio.create_task(self._read_until_close(ws))
@@ -95,12 +115,18 @@ class Typist:
                 if self.input_ended:
                     await asyncio.sleep(TYPE_INTERVAL_S)
                     continue  # typed meanwhile, held: it goes on the next socket
-                line = protocol.input_frame(f"L{self.sent + 1:05d}\r")
+                resending = bool(self.resend)
+                number = self.resend[0] if resending else self.sent + 1
                 try:
-                    await ws.send_bytes(line)
+                    await ws.send_bytes(protocol.input_frame(f"L{number:05d}\r"))
                 except ConnectionError:
                     break  # the close arrived: this line was not sent; it goes on the next socket
-                self.sent += 1
+                if resending:
+                    self.resend.popleft()
+                    self.resent += 1
+                else:
+                    self.sent += 1
+                self.lines_on_socket.append(number)
                 self.sent_on_socket += 1
                 await asyncio.sleep(TYPE_INTERVAL_S)
         finally:
@@ -116,38 +142,60 @@ class Typist:
             if msg.type is aiohttp.WSMsgType.BINARY and msg.data[:1] == bytes([protocol.ACK]):
                 self.acked = int(msg.data[1:])
             elif msg.type is aiohttp.WSMsgType.BINARY and msg.data[:1] == bytes([protocol.DRAIN]):
+                if self.drain_answer_delay_s:
+                    await asyncio.sleep(self.drain_answer_delay_s)  # the busy page of the docstring; typing goes on
                 self.input_ended = True
-                await ws.send_bytes(protocol.INPUT_END)
+                with contextlib.suppress(ConnectionError):
+                    await ws.send_bytes(protocol.INPUT_END)
             if msg.type is aiohttp.WSMsgType.CLOSE:
                 self.closes.append((msg.data, msg.extra or ""))
                 if msg.data == protocol.Close.SERVICE_RESTART:
                     self.restart_closes.append((self.input_ended, self.sent_on_socket, self.acked))
+                self._settle(msg.data == protocol.Close.SERVICE_RESTART and msg.extra == protocol.Reason.SETTLED)
                 return
             if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                 self.closes.append((ws.close_code, "no close frame"))
+                self._settle(False)
                 return
+
+    def _settle(self, settled: bool) -> None:
+        """The socket ended: what its last ack did not cover goes again (settled) or is uncertain (protocol 5)."""
+        if not self.settles:
+            return  # the old rule: everything sent before the close arrived was written
+        unacked = self.lines_on_socket[self.acked :]
+        if settled:
+            self.resend.extendleft(reversed(unacked))
+        else:
+            self.uncertain.extend(unacked)
 
 
 def typed_lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 async def type_across_restarts(
-    process: ServeProcess, typist: Typist, restarts: list[signal.Signals], out: Path
+    process: ServeProcess,
+    typist: Typist,
+    restarts: list[signal.Signals],
+    out: Path,
+    around_restart: Callable[[], contextlib.AbstractAsyncContextManager[None]] = contextlib.nullcontext,
 ) -> tuple[list[str], list[str]]:
     """Type without pause while ``process`` gets each signal in turn (SIGTERM: stopped and started again; SIGHUP:
-    reloaded), each once the current socket has carried a round of lines. Returns (lines typed, lines tmux got)."""
+    reloaded), each once the current socket has carried a round of lines, inside ``around_restart()`` (the SIGTERM's
+    start after it). Returns (lines typed, lines tmux got)."""
     typing = asyncio.create_task(typist.run())
     try:
         for done, sig in enumerate([*restarts, None]):
             await async_wait_until(
-                lambda done=done: typist.connections > done and typist.sent_on_socket >= LINES_PER_ROUND,
+                lambda done=done: typist.connections > done and typist.sent_on_socket >= LINES_PER_ROUND
+                and not typist.resend,  # what a settled 1012 gave back went again (the last round: before the end)
                 timeout_s=ROUND_TIMEOUT_S,
                 what=f"typing on socket {done + 1} ({typist.connections} opened, {typist.sent} lines typed)",
             )
-            if sig is signal.SIGHUP:
-                await asyncio.to_thread(process.reload)
-            elif sig is signal.SIGTERM:
-                await asyncio.to_thread(process.stop)
+            if sig is None:
+                break
+            async with around_restart():
+                await asyncio.to_thread(process.reload if sig is signal.SIGHUP else process.stop)
+            if sig is signal.SIGTERM:
                 await process.async_start()
     finally:
         typist.stopping.set()
@@ -160,7 +208,8 @@ async def type_across_restarts(
 
 
 def assert_only_restart_closes(typist: Typist) -> None:
-    unclean = [close for close in typist.closes if close != (protocol.Close.SERVICE_RESTART, "service restart")]
+    restart = protocol.Close.SERVICE_RESTART
+    unclean = [close for close in typist.closes if close[0] != restart or not close[1].startswith("service restart")]
     assert unclean == [], unclean
 
 
@@ -201,5 +250,45 @@ async def test_every_restart_ends_a_protocol2_clients_input_and_acks_all_of_it_b
     assert len(typist.restart_closes) == len(restarts)
     undrained = [close for close in typist.restart_closes if not close[0] or close[1] != close[2]]
     assert undrained == [], undrained  # (drained, sent, acked) per restart
+    assert got == expected
+    tmux_server.kill_session(session_id)
+
+
+# How late the busy page of these tests answers DRAIN: past the server's whole drain deadline (0.25 s) and its close
+# deadline after it (0.25 s), so the lines it types meanwhile reach the server after it stopped writing, or not at all.
+LATE_DRAIN_ANSWER_S = 0.7
+LATE_RESTARTS_PER_KIND = 2
+
+
+async def type_with_a_late_page(
+    process: ServeProcess, tmux_server: TmuxServer, session_id: str, out: Path
+) -> tuple[Typist, list[str], list[str]]:
+    typist = Typist(
+        process, session_id, protocol.handshake_frame(80, 24, protocol=protocol.SETTLED_PROTOCOL),
+        drain_answer_delay_s=LATE_DRAIN_ANSWER_S,
+    )
+    restarts = [signal.SIGTERM] * LATE_RESTARTS_PER_KIND + [signal.SIGHUP] * LATE_RESTARTS_PER_KIND
+    expected, got = await type_across_restarts(process, typist, restarts, out)
+    lost = sorted(set(expected) - set(got))
+    doubled = sorted({line for line in got if got.count(line) > 1})
+    print(f"late page: {typist.sent} lines, {typist.resent} resent, {len(typist.uncertain)} uncertain, "
+          f"{len(lost)} lost, {len(doubled)} doubled; restarts {typist.restart_closes}")
+    assert_only_restart_closes(typist)
+    assert doubled == [], doubled[:10]
+    return typist, expected, got
+
+
+@pytest.mark.timeout(300)
+async def test_a_page_that_answers_drain_late_gets_every_line_written_exactly_once(
+    serve_process, tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    """The drain's deadline passes (a busy page): the server stops writing input, acks what it wrote and says so in
+    its 1012 (Reason.SETTLED); the page sends the rest again on its next connection. Before, the server went on
+    writing what came until its close deadline and the page could not know which lines arrived."""
+    out = tmp_path / "typed.txt"
+    session_id = tmux_server.new_session(shell=f"sh -c {shlex.quote(f'stty -echo; exec cat > {out}')}")
+    typist, expected, got = await type_with_a_late_page(serve_process(), tmux_server, session_id, out)
+    assert typist.uncertain == [], typist.uncertain[:10]
+    assert typist.resent > 0  # the late answers left lines unwritten, and they came again
     assert got == expected
     tmux_server.kill_session(session_id)

@@ -22,7 +22,7 @@ async def test_first_frames_are_title_preferences_then_repaint(tmux_server: Tmux
         assert first[:1] == b"1"
         assert [frame[:1] for frame in rest if frame[:1] != b"1"][:2] == [b"2", b"0"]
         assert pane.got.title == session
-        assert pane.got.preferences == {"livepane": {"protocol": 4, "keepalive_ms": 10000}}
+        assert pane.got.preferences == {"livepane": {"protocol": 5, "keepalive_ms": 10000}}
         assert pane.ws.protocol == "tty"
 
 
@@ -130,7 +130,7 @@ async def test_exact_target_never_attaches_a_prefix_match(tmux_server: TmuxServe
 async def test_keepalive_frame_when_idle(tmux_server: TmuxServer, session: str) -> None:
     async with running_app(tmux_server, keepalive_s=0.2) as (client, _):
         pane = await client.open_pane(session)
-        assert pane.got.preferences == {"livepane": {"protocol": 4, "keepalive_ms": 200}}
+        assert pane.got.preferences == {"livepane": {"protocol": 5, "keepalive_ms": 200}}
         await pane.read_until(lambda got: b"0" in got.frames[3:], timeout=2.0)
 
 

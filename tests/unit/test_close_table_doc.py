@@ -2,7 +2,7 @@
 
 The doc's tables are the contract a reader trusts; the code's tables are what runs. This test reads the doc's rows
 (code, example reason, "(not clean)" for a close whose handshake did not complete, the action word in backticks that
-starts "client does", the message a `stop` reports, whether unacked input "counts as delivered") and asks the code,
+starts "client does", the message a `stop` reports, whether unacked input "goes again") and asks the code,
 so the two cannot drift. It also checks that every row of the code's tables has a row in the doc.
 """
 
@@ -78,7 +78,7 @@ def test_each_close_row_is_what_classify_decides(row: dict[str, str]) -> None:
     clean = "(not clean)" not in row["reason (example)"]
     verdict = classify(int(row["code"]), example_reason(row["reason (example)"]), clean=clean)
     assert verdict.action is action
-    assert verdict.delivered is ("counts as delivered" in row["client does"])
+    assert verdict.resend is ("goes again" in row["client does"])
     if action is Action.STOP:
         assert verdict.stop is not None and STOP_MESSAGES[verdict.stop] == message
 

@@ -282,7 +282,7 @@ def test_every_open_sends_the_size_first_and_resets_the_screen_before_output() -
     h = Harness()
     h.terminal.columns, h.terminal.rows = 100, 30
     sock = h.open()
-    assert json.loads(sock.sent[0]) == {"AuthToken": "", "columns": 100, "rows": 30, "livepane": {"protocol": 4}}
+    assert json.loads(sock.sent[0]) == {"AuthToken": "", "columns": 100, "rows": 30, "livepane": {"protocol": 5}}
     assert len(sock.sent) == 1  # the fit inside on_open sent no resize before (or after) the handshake
     assert h.terminal.queue == [(FULL_RESET, "barrier")]
     sock.output(b"repaint")
@@ -538,7 +538,7 @@ PREFS_V2 = b'2{"livepane": {"protocol": 2, "keepalive_ms": 10000}}'
 def test_protocol_2_frames_reach_the_machine_and_nothing_else() -> None:
     h = Harness()
     sock = h.open()
-    assert json.loads(sock.sent[0])["livepane"] == {"protocol": 4}  # the handshake declares what the pane speaks
+    assert json.loads(sock.sent[0])["livepane"] == {"protocol": 5}  # the handshake declares what the pane speaks
     sock.server_frame(PREFS_V2)
     assert h.pane.machine.server_protocol == 2
     h.pane.on_data("ls")

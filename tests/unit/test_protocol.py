@@ -109,7 +109,7 @@ def test_protocol_2_frames() -> None:
     assert (ord("8"), ord("9"), b"9") == (protocol.ACK, protocol.PROBE_ANSWER, protocol.PROBE)
     with pytest.raises(ValueError):
         protocol.probe_frame("x" * 17)
-    assert protocol.PROTOCOL_VERSION == 4
+    assert protocol.PROTOCOL_VERSION == 5
     # A server advertises what it implements: protocol 1 unless it says otherwise (see preferences_frame).
     assert json.loads(preferences_frame(10_000)[1:])["livepane"]["protocol"] == 1
     assert json.loads(preferences_frame(10_000, 2)[1:])["livepane"]["protocol"] == 2

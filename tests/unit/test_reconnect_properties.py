@@ -4,10 +4,11 @@ Whatever the server, the network, the browser and the user do, in any order:
 - at most one socket is live (connecting or open, and hooked to the machine) at a time;
 - after ``close()`` no socket is ever opened and no timer is left armed;
 - every retry delay lies inside the documented envelope;
-- typed input is never reordered or duplicated: what all sockets carried, joined, is a prefix of what was typed;
-- every typed byte is exactly one of: sent and acknowledged, sent and delivered by a clean 1012 from a protocol-2
-  server, sent to a server that does not ack (protocol < 2), sent and reported uncertain, sent and still unacked on
-  the current connection, still held or queued, or reported dropped;
+- typed input is never reordered or duplicated: what all sockets carried, joined, is a prefix of what was typed
+  (a socket a settled 1012 closed carried only what it acked: the rest was not written, and goes again);
+- every typed byte is exactly one of: sent and acknowledged, sent to a server that does not ack (protocol < 2), sent
+  and reported uncertain, sent and still unacked on the current connection, still held or queued (a settled 1012's
+  rest included), or reported dropped;
 - never more than ``unacked_limit_bytes`` (or one frame) of unacked input in flight; the status counts held frames.
 """
 
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from reconnect_fakes import FakeSocket, FakeSocketFactory, FakeTimers
 
-from pyclient.protocol import INPUT_END, MAX_CLIENT_FRAME_BYTES
+from pyclient.protocol import INPUT_END, MAX_CLIENT_FRAME_BYTES, Reason
 from pyclient.reconnect import (
     Phase,
     ReconnectingSocket,
@@ -36,7 +37,7 @@ from pyclient.reconnect import (
 POLICY = dataclasses.replace(ReconnectPolicy(), held_input_limit_bytes=160_000, unacked_limit_bytes=100_000)
 EPS_MS = 1e-6
 CODES = st.sampled_from([1000, 1001, 1003, 1006, 1009, 1011, 1012, 1013, 1014, 4400, 4401, 4403, 4404])
-REASONS = st.sampled_from(["", "session ended", "bye"])
+REASONS = st.sampled_from(["", "session ended", "bye", "service restart", Reason.SETTLED])
 REPLY = b"\x1b[0n"  # a terminal reply: hold=False, never counted as typed
 
 
@@ -46,7 +47,11 @@ class SocketBook:
 
     protocol: int | None = None
     acked: int = 0  # input frames acknowledged (replies included: the server counts every input frame)
-    delivered: bool = False  # ended by a clean 1012 while speaking protocol 2
+    settled: bool = False  # ended by a settled 1012 (Reason.SETTLED): only the acked frames were written
+
+    def written(self, frames: list[bytes]) -> list[bytes]:
+        """The input frames of this socket the server wrote (as far as the client may assume)."""
+        return frames[: self.acked] if self.settled and (self.protocol is None or self.protocol >= 2) else frames
 
 
 class ReconnectMachine(RuleBasedStateMachine):
@@ -147,8 +152,7 @@ class ReconnectMachine(RuleBasedStateMachine):
     def server_closes(self, code: int, reason: str, clean: bool) -> None:
         sock = self.factory.live()[-1]
         book = self._book(sock)
-        drained = INPUT_END in sock.sent
-        book.delivered = code == 1012 and clean and drained and book.protocol is not None and book.protocol >= 2
+        book.settled = code == 1012 and reason == Reason.SETTLED
         sock.server_close(code, reason, clean=clean)
 
     @precondition(lambda self: self._open_socket() is not None)
@@ -261,29 +265,27 @@ class ReconnectMachine(RuleBasedStateMachine):
     @invariant()
     def typed_input_arrives_in_order_once(self) -> None:
         carried = b"".join(
-            f[1:] for s in self.factory.sockets for f in s.input_frames() if f[1:] != REPLY
+            f[1:] for s in self.factory.sockets for f in self._book(s).written(s.input_frames()) if f[1:] != REPLY
         )
         assert bytes(self.typed[: len(carried)]) == carried
 
     @invariant()
     def every_typed_byte_is_accounted_for_exactly_once(self) -> None:
         current = self.factory.live()[-1] if self.factory.live() else None
-        sent = acked_or_delivered = untracked = unacked_now = 0
+        sent = acked = untracked = unacked_now = 0
         expected_uncertain = 0
         for sock in self.factory.sockets:
             book = self._book(sock)
-            frames = sock.input_frames()
+            frames = book.written(sock.input_frames())  # a settled socket's rest is back in the queue
             typed = [len(f) - 1 for f in frames if f[1:] != REPLY]
             sent += sum(typed)
-            acked = sum(len(f) - 1 for f in frames[: book.acked] if f[1:] != REPLY)
-            rest = sum(typed) - acked
-            acked_or_delivered += acked
+            acked_here = sum(len(f) - 1 for f in frames[: book.acked] if f[1:] != REPLY)
+            rest = sum(typed) - acked_here
+            acked += acked_here
             if book.protocol is not None and book.protocol < 2:
                 untracked += rest
             elif sock is current and self.conn.phase is Phase.OPEN:
                 unacked_now += rest
-            elif book.delivered:
-                acked_or_delivered += rest
             else:
                 expected_uncertain += rest
         assert self.uncertain == expected_uncertain
@@ -291,7 +293,7 @@ class ReconnectMachine(RuleBasedStateMachine):
         queued = sum(len(frame) - 1 for frame, typed in self.conn._queue if typed)
         dropped_later = self.dropped - self.refused  # accepted, then dropped with the queue at a stop or close
         assert len(self.typed) == sent + queued + dropped_later
-        assert acked_or_delivered + untracked + unacked_now + expected_uncertain == sent
+        assert acked + untracked + unacked_now + expected_uncertain == sent
         assert self.conn.status.held_inputs == len(self.conn._queue)
 
     @invariant()
