@@ -12,6 +12,13 @@
 // while PyScript is still loading, reading its config and opening its IndexedDB storage (~0.3 s warm, all in
 // series before its loadPyodide call). PyScript's loadPyodide then adopts the boot already under way and plugs
 // its stdout/stderr into it; output written before that goes to the console.
+//
+// The wasm is compiled here too, from the fetch() web/boot-fetch.js started, while the snapshot downloads (Pyodide
+// would start compiling only once the snapshot has arrived), and is handed to Pyodide's own fetch and
+// instantiateStreaming of it (handWasmToPyodide). A fetch(), not a <link rel="preload">: Chromium attaches V8's code
+// cache for the wasm to a fetch()'s response and never to a preload's (measured, Chromium 156: with the preload no
+// warm load ever had a code cache hit, so each compiled ~1,650 functions again on the main thread;
+// tests/e2e/test_boot.py).
 const params = new URL(import.meta.url).searchParams;
 const pageURL = globalThis.document?.baseURI ?? import.meta.url;
 const fromPage = (url) => (url ? new URL(url, pageURL).href : url);
@@ -19,12 +26,35 @@ const indexURL = fromPage(params.get("index"));
 const snapURL = fromPage(params.get("snap"));
 const mark = (name) => globalThis.performance?.mark?.(name);
 mark("livepane:boot-start");
-// Started at module evaluation, side by side with pyodide.mjs and the wasm (index.html preloads all of them).
+// Started at module evaluation, side by side with pyodide.mjs and the wasm (index.html preloads the snapshot and
+// pyodide.mjs; web/boot-fetch.js fetches the wasm).
 const snapshot = snapURL ? fetch(snapURL).then((r) => {
   if (!r.ok) throw new Error(`snapshot ${snapURL}: HTTP ${r.status}`);
-  return r.arrayBuffer();
+  return r.arrayBuffer().then(expand);
 }) : null;
 snapshot?.catch(() => {});  // handled in boot(); never an unhandled rejection
+// The snapshot as Pyodide made it, from the file web/make_snapshot.mjs (sparse) wrote: its all-zero pages left out
+// there are put back here (a new buffer is zero-filled). A file without the magic is a whole snapshot (an older one).
+function expand(buffer) {
+  const file = new Uint8Array(buffer);
+  const magic = "LPSNAP1\n";
+  if (file.length < 16 || [...magic].some((c, i) => file[i] !== c.charCodeAt(0))) return file;
+  const view = new DataView(buffer);
+  const count = view.getUint32(12, true);
+  const snapshot = new Uint8Array(view.getUint32(8, true));
+  let at = 16 + 8 * count;
+  for (let i = 0; i < count; i++) {
+    const offset = view.getUint32(16 + 8 * i, true), length = view.getUint32(20 + 8 * i, true);
+    snapshot.set(file.subarray(at, at + length), offset);
+    at += length;
+  }
+  return snapshot;
+}
+const wasmURL = indexURL + "pyodide.asm.wasm";
+// web/boot-fetch.js started this fetch as the page's first script; without it (or for another URL), fetch it now.
+const early = globalThis.livepaneBootFetch?.wasm;
+const wasmModule = WebAssembly.compileStreaming(early?.url === wasmURL ? early.response : fetch(wasmURL));
+wasmModule.catch(() => {});  // handWasmToPyodide falls back to Pyodide's own compile
 const real = await import(indexURL + "pyodide.mjs");
 export const version = real.version;
 // How this page booted, for tests and benchmarks: {snapshot: true} or {snapshot: false, reason}.
@@ -37,10 +67,43 @@ const streams = {
   stderr: (...args) => (io.stderr ?? console.error)(...args),
 };
 
+// While `load` runs, Pyodide's fetch of the wasm gets a stand-in and its instantiateStreaming of that stand-in gets
+// an instance of the module compiled above (Pyodide 314 makes exactly these two calls, and no option replaces them);
+// every other call goes through. If the early compile failed, Pyodide fetches and compiles the wasm itself.
+async function handWasmToPyodide(load) {
+  const nativeFetch = globalThis.fetch;
+  const nativeInstantiate = WebAssembly.instantiateStreaming;
+  const standIn = Promise.resolve(null);
+  let handed = false; // once: a wrapper someone installs meanwhile keeps calling this one after `load`
+  function fetch(input, init) {
+    if (handed || String(input?.url ?? input) !== wasmURL) return nativeFetch.call(this, input, init);
+    handed = true;
+    return standIn;
+  }
+  async function instantiateStreaming(source, imports) {
+    if (source !== standIn) return nativeInstantiate.call(WebAssembly, source, imports);
+    let module;
+    try {
+      module = await wasmModule;
+    } catch {
+      return nativeInstantiate.call(WebAssembly, nativeFetch(wasmURL), imports);
+    }
+    return { module, instance: await WebAssembly.instantiate(module, imports) };
+  }
+  globalThis.fetch = fetch;
+  WebAssembly.instantiateStreaming = instantiateStreaming;
+  try {
+    return await load();
+  } finally {
+    if (globalThis.fetch === fetch) globalThis.fetch = nativeFetch;
+    if (WebAssembly.instantiateStreaming === instantiateStreaming) WebAssembly.instantiateStreaming = nativeInstantiate;
+  }
+}
+
 async function boot() {
   if (snapshot) {
     try {
-      const pyodide = await real.loadPyodide({ ...streams, indexURL, _loadSnapshot: snapshot });
+      const pyodide = await handWasmToPyodide(() => real.loadPyodide({ ...streams, indexURL, _loadSnapshot: snapshot }));
       globalThis.livepaneBoot = { snapshot: true };
       return pyodide;
     } catch (err) {
@@ -48,7 +111,7 @@ async function boot() {
       console.warn("livepane: booting without the snapshot:", err);
     }
   }
-  return real.loadPyodide({ ...streams, indexURL });
+  return handWasmToPyodide(() => real.loadPyodide({ ...streams, indexURL }));
 }
 
 const booting = boot().finally(() => mark("livepane:pyodide-ready"));

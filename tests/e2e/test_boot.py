@@ -11,22 +11,26 @@ from __future__ import annotations
 
 import posixpath
 import re
+import struct
 from html import unescape
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
-from livepane_e2e import BOOT_TIMEOUT_S, Server, open_panes
+from livepane_e2e import BOOT_TIMEOUT_S, TOKEN, VIEWPORT, Server, open_panes
+from support import CHROMIUM, CHROMIUM_ARGS, wait_until
 
 # What the <head> adds for the boot: preloads and the early interpreter module (the one async module script).
 PRELOAD_RE = re.compile(r'<link rel="(?:module)?preload"[^>]*>\s*')
 EARLY_MODULE_RE = re.compile(r'<script type="module" async src="[^"]*"></script>\s*')
 HREF_RE = re.compile(r'(?:href|src)="([^"]+)"')
-# Requested by the chain but deliberately not preloaded (each with its reason); everything else the chain asks for
-# must be named by the <head>.
+# Requested by the chain but deliberately not preloaded (each with its reason), by the start of the request's path or
+# by its file name; everything else the chain asks for must be named by the <head>.
 NOT_PRELOADED = {
     # The session, not the boot: a new ticket per socket (helper i-preview's page carries the first one).
     "api/ticket": "the session's ticket",
     "api/sessions": "the session bar's list (and its held watch)",
+    # web/pyodide-snap.mjs fetches it itself: V8's code cache attaches to a fetch()'s response, never to a preload's.
+    "pyodide.asm.wasm": "the wasm, compiled from the early module's own fetch()",
 }
 
 
@@ -38,6 +42,10 @@ TICKET_COUNTER_JS = """(() => {
     return nativeFetch(input, init);
   };
 })();"""
+
+
+def not_preloaded(key: str, exempt: str) -> bool:
+    return key.startswith(exempt) or key.split("?", 1)[0].rsplit("/", 1)[-1] == exempt
 
 
 def page_url(server: Server, session: str) -> str:
@@ -102,7 +110,7 @@ def test_the_head_preloads_exactly_what_the_boot_chain_asks_for(page, browser_co
     chain_requests = {chain_key(server, u) for u in chain if not u.startswith(("ws:", "wss:"))}
     chain_requests.discard("?session=chain")
     assert not preloaded - chain_requests, f"preloaded but never asked for by the chain: {preloaded - chain_requests}"
-    unnamed = {u for u in chain_requests - preloaded - named if not any(u.startswith(p) for p in NOT_PRELOADED)}
+    unnamed = {u for u in chain_requests - preloaded - named if not any(not_preloaded(u, p) for p in NOT_PRELOADED)}
     assert not unnamed, f"the chain asks for these, the <head> does not preload them: {sorted(unnamed)}"
 
     flat = requested(page, lambda: open_panes(page, server, "chain"))
@@ -159,3 +167,95 @@ def test_the_early_module_is_pyscripts_interpreter_and_every_client_file_is_vers
         path, _, query = source.partition("?")
         assert re.fullmatch(r"v=[0-9a-f]{16}", query), source
         assert f'href="./{posixpath.normpath("static/" + path)}?{query}"' in html, source
+
+
+# V8 writes a wasm module's code cache once its tier-up has been quiet for --wasm-caching-timeout-ms (2 s by default);
+# in Chromium 156 a wait it reschedules is counted in seconds instead of milliseconds (measured: with a 5 ms timeout
+# the second write came 5 s later), so with the defaults the cache is written minutes into a session, never in a
+# test's. These browsers run with the timeout off, so the first load writes it. The flag is part of the cache's key:
+# a cache written under other flags is rejected (v8.wasm.moduleCacheInvalid), so both loads run with it.
+CODE_CACHE_FLAGS = ["--js-flags=--wasm-caching-timeout-ms=0"]
+# Blink's code cache events (v8.wasm.cachedModule, v8.wasm.moduleCacheHit, ...) are in this category.
+CODE_CACHE_TRACE = "disabled-by-default-devtools.timeline"
+TRACE_TIMEOUT_S = 60.0
+
+
+def traced(page: Any, load: Any) -> list[dict[str, Any]]:
+    """The trace events (CODE_CACHE_TRACE) of the page's renderer while ``load()`` ran."""
+    cdp = page.context.new_cdp_session(page)
+    events: list[dict[str, Any]] = []
+    complete: list[bool] = []
+    cdp.on("Tracing.dataCollected", lambda e: events.extend(e["value"]))
+    cdp.on("Tracing.tracingComplete", lambda e: complete.append(True))
+    cdp.send("Tracing.start", {"traceConfig": {"includedCategories": [CODE_CACHE_TRACE]},
+                               "transferMode": "ReportEvents"})
+    load()
+    cdp.send("Tracing.end")
+    # Playwright delivers CDP events while it talks to the browser: each poll is a round trip. A boot's timeline is
+    # tens of thousands of events; on two busy cores they take seconds to arrive.
+    wait_until(lambda: page.evaluate("true") and complete, TRACE_TIMEOUT_S, what="the end of the trace")
+    return events
+
+
+def wasm_events(events: list[dict[str, Any]]) -> list[str]:
+    return [e["name"] for e in events if e.get("name", "").startswith("v8.wasm.")]
+
+
+def test_a_warm_load_compiles_pyodide_from_v8s_code_cache(playwright, browser_context, server: Server,
+                                                        tmp_path) -> None:
+    """The second load of the page takes Pyodide's compiled wasm from V8's code cache (a hit, and a valid one)
+    instead of compiling it again; with the wasm preloaded it never did (the preload's response has no code cache)."""
+    server.tmux.new_session("codecache")
+    profile = tmp_path / "profile"
+    loads: list[list[dict[str, Any]]] = []
+    for _ in range(2):
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *CODE_CACHE_FLAGS], headless=True,
+            viewport=VIEWPORT)
+        try:
+            context.request.get(f"{server.origin}/?token={TOKEN}", max_redirects=0)
+            page = context.new_page()
+            loads.append(traced(page, lambda page=page: open_panes(page, server, "codecache")))
+            assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
+        finally:
+            context.close()
+    first, second = (wasm_events(events) for events in loads)
+    assert "v8.wasm.cachedModule" in first, f"the first load wrote no code cache: {sorted(set(first))}"
+    hits = [e for e in loads[1] if e.get("name") == "v8.wasm.moduleCacheHit"]
+    assert hits, f"no code cache hit on the second load: {sorted(set(second))}"
+    assert hits[0]["args"]["url"].endswith("/pyodide.asm.wasm"), hits[0]["args"]
+    assert "v8.wasm.moduleCacheInvalid" not in second, second
+
+
+# web/make_snapshot.mjs's sparse file: magic, the snapshot's length, the run count N, N x (offset, length), the runs.
+SPARSE_MAGIC = b"LPSNAP1\n"
+PYODIDE_SNAPSHOT_MAGIC = 1886286592  # Pyodide 314's memory snapshot starts with it (pyodide.asm.mjs, restoreSnapshot)
+
+
+def expand_snapshot(data: bytes) -> bytes:
+    """The snapshot a sparse file holds (what web/pyodide-snap.mjs's expand gives Pyodide)."""
+    assert data.startswith(SPARSE_MAGIC), data[:16]
+    total, count = struct.unpack_from("<II", data, 8)
+    snapshot = bytearray(total)
+    at = 16 + 8 * count
+    for i in range(count):
+        offset, length = struct.unpack_from("<II", data, 16 + 8 * i)
+        snapshot[offset : offset + length] = data[at : at + length]
+        at += length
+    assert at == len(data), (at, len(data))
+    return bytes(snapshot)
+
+
+def test_the_snapshot_is_served_without_its_zero_pages(page, browser_context, server: Server) -> None:
+    """The snapshot's file leaves out its all-zero pages (about half of it), and the page boots from it: what the
+    browser reads from its cache on every warm load, and downloads on a cold one, is that much smaller."""
+    html = browser_context.request.get(page_url(server, "x")).text()
+    early = unescape(re.search(r'<script type="module" async src="([^"]+)"', html).group(1))
+    snap = urljoin(page_url(server, "x"), parse_qs(urlsplit(early).query)["snap"][0])
+    data = browser_context.request.get(snap).body()
+    snapshot = expand_snapshot(data)
+    assert struct.unpack_from("<I", snapshot)[0] == PYODIDE_SNAPSHOT_MAGIC
+    assert len(data) < 0.75 * len(snapshot), (len(data), len(snapshot))
+    server.tmux.new_session("sparse")
+    open_panes(page, server, "sparse")
+    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}

@@ -11,8 +11,24 @@ const snapURL = meta("livepane-snapshot") ? fromPage(meta("livepane-snapshot")) 
 // Every download starts now, side by side with pyodide.mjs and the wasm.
 const snapshot = snapURL ? fetch(snapURL).then((r) => {
   if (!r.ok) throw new Error(`snapshot ${snapURL}: HTTP ${r.status}`);
-  return r.arrayBuffer();
+  return r.arrayBuffer().then(expand);
 }) : undefined;
+// The snapshot from its sparse file (web/make_snapshot.mjs): the same as web/pyodide-snap.mjs's expand.
+function expand(buffer) {
+  const file = new Uint8Array(buffer);
+  const magic = "LPSNAP1\n";
+  if (file.length < 16 || [...magic].some((c, i) => file[i] !== c.charCodeAt(0))) return file;
+  const view = new DataView(buffer);
+  const count = view.getUint32(12, true);
+  const snapshot = new Uint8Array(view.getUint32(8, true));
+  let at = 16 + 8 * count;
+  for (let i = 0; i < count; i++) {
+    const offset = view.getUint32(16 + 8 * i, true), length = view.getUint32(20 + 8 * i, true);
+    snapshot.set(file.subarray(at, at + length), offset);
+    at += length;
+  }
+  return snapshot;
+}
 const configURL = fromPage("./static/pyscript.json");
 const files = fetch(configURL).then((r) => r.json()).then((config) => Promise.all(
   Object.entries(config.files).map(async ([url, dest]) => [dest, await (await fetch(new URL(url, configURL))).text()])));
