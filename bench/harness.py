@@ -34,6 +34,13 @@ sys.path.insert(1, str(ROOT))  # pyclient: the sections read the reconnect polic
 from launch import ServeProcess, Tmux  # noqa: E402
 from support import CHROMIUM, CHROMIUM_ARGS, async_wait_until, free_port, port_accepts  # noqa: E402
 
+# V8 writes a wasm module's code cache only after a wait that Chromium 156 reschedules for ~16 minutes of the page
+# being open (docs/benchmarks.md, "V8's code cache"): a warm profile primed by one short load would never have it,
+# and every "warm" load would compile Pyodide's 9.6 MB again. With the wait at 0 the priming load writes it, so a
+# warm load is a user's who once kept the page open; V8's flags are part of the cache entry, so every load (peers'
+# too, alike) runs with the same flags.
+BENCH_CHROMIUM_ARGS = [*CHROMIUM_ARGS, "--js-flags=--wasm-caching-timeout-ms=0"]
+
 PROBE_JS = (Path(__file__).resolve().parent / "probe.js").read_text()
 PROMPT = "bench$ "  # PS1 of every bench shell: what "the prompt is painted" looks for
 SHELL = f"env PS1='{PROMPT}' bash --norc --noprofile"  # no rc files: root's .bashrc adds ~130 ms per shell
@@ -230,7 +237,7 @@ class Stack:
             profile = Path(tempfile.mkdtemp(prefix="lpbench-profile-", dir=self.workdir))
             self.profiles.append(profile)
         ctx = await self.playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            str(profile), executable_path=CHROMIUM, args=BENCH_CHROMIUM_ARGS, headless=True,
             viewport=viewport or VIEWPORT, bypass_csp=bypass_csp,
         )
         self.contexts.append(ctx)
