@@ -28,7 +28,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from launch import ServeProcess
-from support import async_wait_until
+from support import async_wait_until, pid_alive
 
 from livepane_server.bridge import handshake_protocol
 from pyclient import protocol
@@ -313,11 +313,13 @@ class StalledTmux:
     def __init__(self) -> None:
         self.tmux = TmuxServer(f"qq-{secrets.token_hex(4)}").start("anchor")
         self.stopped: list[int] = []
+        self.client_pids: list[int] = []  # the stopped attach clients (no tmux command answers while it is stopped)
 
     def stop(self, session_id: str) -> None:
         """SIGSTOP the tmux server and the session's attach clients (the bridge's)."""
         server_pid = int(self.tmux.run("display-message", "-p", "#{pid}").strip())
-        for pid in [server_pid, *self.tmux.client_pids(session_id)]:
+        self.client_pids = self.tmux.client_pids(session_id)
+        for pid in [server_pid, *self.client_pids]:
             os.kill(pid, signal.SIGSTOP)
             self.stopped.append(pid)
 
@@ -332,11 +334,16 @@ class StalledTmux:
 
 
 async def acked_lines_into_stalled_tmux(
-    front: ServeProcess, stalled: StalledTmux, session_id: str, out: Path, end_socket: Callable[[Pane], Awaitable[None]]
+    front: ServeProcess,
+    stalled: StalledTmux,
+    session_id: str,
+    out: Path,
+    end_socket: Callable[[Pane], Awaitable[None]],
+    expect_lines: bool = True,
 ) -> tuple[list[str], list[str]]:
     """Open a protocol-2 pane on ``front``, stall tmux, type STALLED_LINES lines and wait for the ack covering them
     all, end the socket (``end_socket(pane)``), resume tmux after TMUX_STALL_S. Returns (the acked lines, what tmux
-    got)."""
+    got, waiting for all of them when ``expect_lines``)."""
     client = Client(front.base_url)
     try:
         pane = await client.connect(session_id)
@@ -360,7 +367,8 @@ async def acked_lines_into_stalled_tmux(
         finally:
             stalled.resume()
         with contextlib.suppress(AssertionError):  # too few: the caller's assert names what is missing
-            await async_wait_until(lambda: len(typed_lines(out)) >= len(lines), timeout_s=10, what="every line")
+            await async_wait_until(lambda: not expect_lines or len(typed_lines(out)) >= len(lines), timeout_s=10,
+                                   what="every line")
         return lines, typed_lines(out)
     finally:
         await client.close()
@@ -417,5 +425,31 @@ async def test_acked_input_reaches_a_stalled_tmux_after_a_proxy_restart(
         assert got == lines, (backend.log_lines("tmux"), got)
     finally:
         proxy.close()
+        backend.close()
+        stalled.close()
+
+
+@pytest.mark.timeout(120)
+async def test_a_shutdown_cuts_the_wait_for_a_stalled_tmux_short_and_says_what_is_lost(tmp_path: Path) -> None:
+    """The browser left and the bridge waits for a stalled tmux (TmuxReadPolicy.peer_gone_s); then a SIGTERM. The
+    shutdown must still end in time: the bridge ends its wait before the shutdown's deadline, says in the log that
+    acked input is lost, and still stops its tmux client (a shutdown that cancelled the bridge mid-wait left it)."""
+    stalled = StalledTmux()
+    backend = ServeProcess(stalled.tmux, tmp_path / "backend", token=TOKEN)
+
+    async def leave_then_stop(pane: Pane) -> None:
+        await pane.ws.close()
+        await asyncio.to_thread(backend.stop)
+
+    try:
+        backend.start()
+        out = tmp_path / "typed.txt"
+        session_id = cat_session(stalled.tmux, out)
+        await acked_lines_into_stalled_tmux(backend, stalled, session_id, out, leave_then_stop, expect_lines=False)
+        print(backend.log_lines("stopped in|lost"))
+        assert [pid for pid in stalled.client_pids if pid_alive(pid)] == []
+        lost = backend.log_lines("tmux did not read the last input")
+        assert len(lost) == 1 and "the shutdown cannot wait longer" in lost[0] and "(acked" in lost[0], lost
+    finally:
         backend.close()
         stalled.close()
