@@ -411,6 +411,8 @@ class TerminalPane:
             shutdown = self.shutdown_deadline()
             cut_short = shutdown is not None and now >= shutdown - policy.stop_reserve_s
             if now >= deadline or cut_short:
+                if not unwritten and not unread:
+                    return True  # read, though the 0 has not held settle_s: the best there is in the time left
                 cut_short = cut_short or self.closer.restarting
                 log.error(
                     "session %s: tmux did not read the last input within %.0f ms%s: %d bytes written to the PTY%s "
