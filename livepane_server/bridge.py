@@ -411,8 +411,11 @@ class TerminalPane:
             shutdown = self.shutdown_deadline()
             cut_short = shutdown is not None and now >= shutdown - policy.stop_reserve_s
             if now >= deadline or cut_short:
-                if not unwritten and not unread:
-                    return True  # read, though the 0 has not held settle_s: the best there is in the time left
+                if not unwritten and not unread:  # read, it seems; but the 0 has not held settle_s
+                    log.warning("session %s: tmux's input queue was empty for less than %.0f ms when the wait for it "
+                                "ended (%.0f ms): a key still in the kernel's buffer is lost with the PTY",
+                                self.session_id, policy.settle_s * 1000, (now - started) * 1000)
+                    return True
                 cut_short = cut_short or self.closer.restarting
                 log.error(
                     "session %s: tmux did not read the last input within %.0f ms%s: %d bytes written to the PTY%s "
