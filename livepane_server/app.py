@@ -35,8 +35,7 @@ from .bridge import (
 from .client_json import BadJson, read_json_body
 from .config import Config
 from .poll import SessionPoll, SessionRow
-from .preview import Previews, page_sessions
-from .preview import element as preview_element
+from .preview import Previews, page_sessions, pane_template
 from .proxy import UpstreamProxy, classify_upstream_error
 from .request_log import RequestLog
 from .sessions import ETAG_RE, SessionWatch, TooManyWatchers
@@ -211,15 +210,17 @@ class LivepaneServer:
             return response
         if not self.auth.cookie_ok(request):
             return self._unauthorized(request)
-        return await self.assets.index(request, lambda: self._preview(request))
+        return await self.assets.index(request, lambda page: self._preview(request, page))
 
-    async def _preview(self, request: web.Request) -> str:
-        """The preview element for the page's sessions (livepane_server/preview.py), or "" (proxy mode: no tmux of
-        ours; no session, none existing, tmux slow or missing). Called only once the cookie was checked."""
+    async def _preview(self, request: web.Request, page: str) -> dict[str, str]:
+        """The previews of the page's sessions (livepane_server/preview.py) as the page's placeholders' fills, or {}
+        (proxy mode: no tmux of ours; no session, none existing, tmux slow or missing). Called only once the cookie
+        was checked."""
         if self.proxy is not None:
-            return ""
-        blob = await self.previews.blob(page_sessions(request.query_string, self.config.default_session))
-        return "" if blob is None else preview_element(blob)
+            return {}
+        sessions = page_sessions(request.query_string, self.config.default_session)
+        preview = await self.previews.page(sessions, pane_template(page))
+        return {} if preview is None else preview.fills()
 
     def _unauthorized(self, request: web.Request) -> web.Response:
         """401: a rotated token says so; with --public-url the text names the public URL and the cookie's path."""

@@ -2,7 +2,8 @@
 
 Rules:
 - No path leaves its folder (safe_join), also through a symlink; types are explicit (MIME_TYPES).
-- Only index.html and pyscript.json are templated (PLACEHOLDERS below; index.html's {{preview}} by app.py's page);
+- Only index.html and pyscript.json are templated (PLACEHOLDERS below; index.html's {{preview}} and {{preview-panes}}
+  by app.py's page, in one pass after the others);
   everything else is served byte for byte, with FileResponse's ETag and ranges.
 - A /static/ or /pyclient/ URL that carries `?v=` with the content hash of what it serves (`{{version:PATH}}`) is
   immutable: a warm page load then asks the server for nothing but the page. Without it, or with a stale hash, it
@@ -21,7 +22,7 @@ import json
 import logging
 import posixpath
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -59,9 +60,12 @@ VERSION_DIGITS = 16
 # Pyodide's memory snapshot with pyclient imported (`make snapshot`): it cuts the interpreter start from ~3 s to ~0.5 s
 # (docs/benchmarks.md). pyclient.key holds the snapshot_key() it was made for; a stale one is never served.
 SNAPSHOT_FILE = "snapshot/pyclient.bin"
-# Where index.html carries the page's preview element (livepane_server/preview.py); empty without one. Filled after
-# the other placeholders, so nothing on a screen is ever templated.
+# Where index.html carries the page's preview element (livepane_server/preview.py) and the previewed panes' HTML (in
+# #panes, before the pane template); empty without them. Filled after the other placeholders and in one pass, so
+# nothing on a screen is ever templated (a screen showing "{{preview}}" stays text).
 PREVIEW_PLACEHOLDER = "{{preview}}"
+PANES_PLACEHOLDER = "{{preview-panes}}"
+PREVIEW_PLACEHOLDERS_RE = re.compile(r"\{\{preview(?:-panes)?\}\}")
 SNAPSHOT_KEY_FILE = "snapshot/pyclient.key"
 
 # Explicit types for what the page loads: Pyodide refuses wasm without application/wasm (it hangs), module scripts
@@ -317,13 +321,14 @@ class Assets:
         return "" if key is None else f"./static/{SNAPSHOT_FILE}?key={key}"
 
     def templated_response(
-        self, request: web.Request, text: str, content_type: str, preview: str = ""
+        self, request: web.Request, text: str, content_type: str, preview: Mapping[str, str] | None = None
     ) -> web.Response:
-        """The templated file; with a ``preview`` (livepane_server/preview.py) in its {{preview}} place, a page for
-        this user and this moment: never stored, never answered with a 304 (nor an ETag another page could match)."""
-        return self.text_response(
-            request, self.template(text).replace(PREVIEW_PLACEHOLDER, preview), content_type, personal=bool(preview)
-        )
+        """The templated file; with a ``preview`` (livepane_server/preview.py: placeholder -> text) in its places, a
+        page for this user and this moment: never stored, never answered with a 304 (nor an ETag another page could
+        match)."""
+        fills = preview or {}
+        page = PREVIEW_PLACEHOLDERS_RE.sub(lambda match: fills.get(match.group(0), ""), self.template(text))
+        return self.text_response(request, page, content_type, personal=any(fills.values()))
 
     def text_response(self, request: web.Request, text: str, content_type: str,
                       *, versioned: bool = False, personal: bool = False) -> web.Response:
@@ -348,16 +353,16 @@ class Assets:
         return response
 
     async def index(
-        self, request: web.Request, preview: Callable[[], Awaitable[str]] | None = None
+        self, request: web.Request, preview: Callable[[str], Awaitable[Mapping[str, str]]] | None = None
     ) -> web.StreamResponse:
-        """The page; ``preview`` makes this request's preview element (app.py; "" for none), asked only if the page
-        has a place for it."""
+        """The page; ``preview`` makes this request's preview (app.py: given the page's text, its placeholders' fills;
+        {} for none), asked only if the page has a place for it."""
         try:
             text = (self.web_dir / "index.html").read_text(encoding="utf-8")
         except FileNotFoundError:
             text = PLACEHOLDER_INDEX_HTML
-        element = await preview() if preview is not None and PREVIEW_PLACEHOLDER in text else ""
-        return self.templated_response(request, text, MIME_TYPES[".html"], element)
+        fills = await preview(text) if preview is not None and PREVIEW_PLACEHOLDER in text else {}
+        return self.templated_response(request, text, MIME_TYPES[".html"], fills)
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         relative = request.match_info["path"]

@@ -1,5 +1,7 @@
 """The page's previews (issue #14): each of its sessions' screens as tmux draws it at request time, carried in the
-page so web/preboot.js can paint it before Python is up, with the first ticket of each pane's connection.
+page twice: as HTML in the pane's own markup (livepane_server/preview_html.py: painted with the page's first paint,
+before any script), and as VT text for the terminal web/preboot.js makes before Python is up, which takes over from the
+HTML; with the first ticket of each pane's connection.
 
 Rules:
 - A preview is made only for a request the cookie authorised (app.py decides; this room never sees another), only for
@@ -7,24 +9,32 @@ Rules:
   valid ids of sessions that exist, and never names a session it was not asked for.
 - Every tmux call goes through ``Tmux.screen`` with a deadline (``PreviewPolicy.deadline_s``): a slow, failing or
   missing tmux means no preview for that session, never a slow page or a 500.
-- Bounded: at most ``max_panes`` previews, each at most ``max_pane_bytes``, together at most ``max_total_bytes``; a
-  screen over its limit is left out whole (a cut escape sequence would paint garbage).
+- Bounded: at most ``max_panes`` previews, each at most ``max_pane_bytes`` (its JSON and its HTML), together at most
+  ``max_total_bytes``; a screen over its limit is left out whole (a cut escape sequence would paint garbage).
 - The blob is JSON in ``<script type="application/json">`` with every ``<``, ``>`` and ``&`` escaped (``\\u003c``...):
   nothing on a screen can close the element (``</script>``) or open a comment (``<!--``) that would hide its end.
 - The paint is built here, as plain VT text, so the page's JavaScript only writes it (it paints, it decides nothing).
+- The pane's HTML is the page's own pane template (index.html's placeholder section) with the session's name, state
+  and screen filled in (``pane_section``): one template for the server, web/preboot.js and pyclient/browser.py's Slot.
+  Every character from a screen is escaped; a template that no longer has the parts this fills in gets no HTML
+  preview (logged), never a broken page.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pyclient.page import sessions_from_query
 from pyclient.protocol import SESSION_ID_RE
 
+from .assets import PANES_PLACEHOLDER, PREVIEW_PLACEHOLDER
+from .preview_html import screen_html
 from .tmux import Tmux
 
 log = logging.getLogger("livepane")
@@ -40,11 +50,15 @@ PREVIEW_VERSION = 1
 HTML_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
 HTML_UNSAFE_TABLE = str.maketrans(HTML_UNSAFE)
 
-# Painting: autowrap off while the rows are written (a row wider than the terminal is cut at its edge instead of
-# wrapping onto the next), attributes reset after the last row, the cursor put where tmux has it, shown or hidden.
+# Painting: the cursor initialized (below), autowrap off while the rows are written (web/preboot.js writes them on a
+# terminal of tmux's size, then fits it), attributes reset after the last row, the cursor put where tmux has it,
+# shown or hidden.
 AUTOWRAP_OFF, AUTOWRAP_ON = "\x1b[?7l", "\x1b[?7h"
 RESET_ATTRIBUTES = "\x1b[0m"
 CURSOR_SHOWN, CURSOR_HIDDEN = "\x1b[?25h", "\x1b[?25l"
+# xterm.js draws no cursor until its terminal had a key or switched screens (its isCursorInitialized): the alternate
+# screen and back (the normal one is kept as it is) before the rows, so the terminal shows the cursor the HTML shows.
+CURSOR_INITIALIZED = "\x1b[?1047h\x1b[?1047l"
 
 
 @dataclass(frozen=True)
@@ -127,7 +141,7 @@ def paint(screen: Screen) -> str:
     pane sits in the window (below a status line at the top), then the cursor."""
     top = screen.pane_top + (screen.status_rows if screen.status_top else 0)
     left = screen.pane_left + 1
-    parts = [AUTOWRAP_OFF]
+    parts = [CURSOR_INITIALIZED, AUTOWRAP_OFF]
     for index, row in enumerate(screen.rows):
         parts.append(f"\x1b[{top + index + 1};{left}H{row}")
     parts.append(RESET_ATTRIBUTES)
@@ -149,6 +163,57 @@ def preview_entry(session: str, screen: Screen, ticket: str | None) -> dict[str,
     }
 
 
+def screen_markup(session: str, screen: Screen) -> str:
+    """The session's screen as HTML (preview_html.py), placed as ``paint`` places it: below a top status line, at the
+    pane's place in its window."""
+    return screen_html(
+        screen.rows,
+        top=screen.pane_top + (screen.status_rows if screen.status_top else 0),
+        left=screen.pane_left,
+        cursor=(screen.cursor_x, screen.cursor_y),
+        cursor_visible=screen.cursor_visible,
+        name=session,
+    )
+
+
+# index.html's pane template (the first section.pane.placeholder) and the parts of it a preview fills in: each must
+# match exactly once (tests/unit/test_pane_template.py checks the page's).
+TEMPLATE_RE = re.compile(r'<section class="pane placeholder"[^>]*>.*?</section>', re.S)
+TEMPLATE_PARTS = (
+    # (what, pattern, replacement with {session} and {screen})
+    (
+        "root",
+        re.compile(r'<section class="pane placeholder"'),
+        '<section class="pane preview" data-session="{session}"',
+    ),
+    ("name", re.compile(r'<span class="pane-name">[^<]*</span>'), '<span class="pane-name">{session}</span>'),
+    ("terminal", re.compile(r'<div class="pane-term"></div>'), "{screen}"),
+)
+
+
+def pane_template(page: str) -> str | None:
+    """The page's pane template (its placeholder section), if it has one with every part a preview fills in."""
+    found = TEMPLATE_RE.search(page)
+    if found is None:
+        return None
+    template = found.group(0)
+    for what, pattern, _ in TEMPLATE_PARTS:
+        if len(pattern.findall(template)) != 1:
+            log.warning("no HTML previews: the page's pane template has no single %s part", what)
+            return None
+    return template
+
+
+def pane_section(template: str, session: str, screen: str) -> str:
+    """The template filled in for one previewed session: class ``preview``, its id, its name, its screen in place of
+    the terminal (state "connecting", stale, "Connecting…": the template's own)."""
+    values = {"session": html.escape(session), "screen": screen}
+    for _, pattern, replacement in TEMPLATE_PARTS:
+        filled = replacement.format_map(values)
+        template = pattern.sub(lambda _match, filled=filled: filled, template, count=1)
+    return template
+
+
 def script_json(value: object) -> str:
     """JSON that can sit inside a <script> element whatever its strings hold (ASCII only; `<`, `>`, `&` escaped)."""
     return json.dumps(value, ensure_ascii=True, separators=(",", ":")).translate(HTML_UNSAFE_TABLE)
@@ -168,8 +233,20 @@ def page_sessions(query: str, default_session: str) -> list[str]:
     return [default_session] if SESSION_ID_RE.match(default_session) else []
 
 
+@dataclass(frozen=True)
+class PagePreview:
+    """What a page carries: the blob (index.html's {{preview}}) and the previewed panes' HTML ({{preview-panes}})."""
+
+    blob: dict[str, object]
+    sections: str  # "" when the page has no pane template
+
+    def fills(self) -> dict[str, str]:
+        """index.html's preview placeholders -> their text (livepane_server/assets.py fills them in one pass)."""
+        return {PREVIEW_PLACEHOLDER: element(self.blob), PANES_PLACEHOLDER: self.sections}
+
+
 class Previews:
-    """Makes the page's preview blob: tmux's screens and first tickets for the sessions a page opens."""
+    """Makes the page's previews: tmux's screens (as JSON and HTML) and first tickets for the sessions a page opens."""
 
     def __init__(
         self,
@@ -197,26 +274,41 @@ class Previews:
             return None
         return parse_screen(out) if status == 0 else None
 
-    async def blob(self, sessions: Iterable[str]) -> dict[str, object] | None:
-        """The blob for ``sessions`` (the first ``max_panes`` of them), or None when none has a preview."""
+    async def page(self, sessions: Iterable[str], template: str | None) -> PagePreview | None:
+        """The previews of ``sessions`` (the first ``max_panes`` of them), or None when none has one; with the page's
+        pane ``template`` (``pane_template``), each also as its pane's HTML."""
         wanted = list(dict.fromkeys(sessions))[: self.policy.max_panes]
         if not wanted:
             return None
         screens = await asyncio.gather(*(self.capture(session) for session in wanted))
         panes: list[dict[str, object]] = []
+        sections: list[str] = []
         total = 0
         for session, screen in zip(wanted, screens, strict=True):
             if screen is None:
                 continue
             entry = preview_entry(session, screen, None)
             size = len(script_json(entry))
+            # Over the limits without its HTML, it is left out before the HTML is made (the costlier half).
+            fits = size <= self.policy.max_pane_bytes and total + size <= self.policy.max_total_bytes
+            section = "" if template is None or not fits else pane_section(
+                template, session, screen_markup(session, screen)
+            )
+            size += len(section)
             if size > self.policy.max_pane_bytes or total + size > self.policy.max_total_bytes:
                 log.info("no preview of %s: its screen is %d bytes", session, size)
                 continue
             total += size
             panes.append(entry)
+            sections.append(section)
         if not panes:
             return None
         for entry in panes:  # minted last, only for the panes the page carries
             entry["ticket"] = self.issue_ticket(str(entry["session"]))
-        return {"version": PREVIEW_VERSION, "ticket_ttl_ms": round(self.ticket_ttl_s * 1000), "panes": panes}
+        blob = {"version": PREVIEW_VERSION, "ticket_ttl_ms": round(self.ticket_ttl_s * 1000), "panes": panes}
+        return PagePreview(blob, "".join(sections))
+
+    async def blob(self, sessions: Iterable[str]) -> dict[str, object] | None:
+        """The blob alone (``page`` without HTML)."""
+        preview = await self.page(sessions, None)
+        return None if preview is None else preview.blob

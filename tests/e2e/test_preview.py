@@ -236,3 +236,177 @@ def test_markup_on_the_screen_does_not_break_the_page(page, server: Server) -> N
     wait_ready(page)
     wait_for_state(page, "pv5", "open")
     wait_for_screen(page, "pv5", re.escape(HOSTILE))
+
+
+# -- the screen in the page's HTML (painted before any script; the terminal takes its place) ---------------------------
+
+# The terminal's library: while it is held, no terminal exists (web/terminal.js, preboot.js and PyScript wait for it).
+XTERM_JS = re.compile(r"/@xterm/xterm@[^/]+/lib/xterm\.js")
+SCREEN_JS = "s => (document.querySelector(`section.pane[data-session='${s}'] .pane-preview-screen`) || {}).textContent"
+MARK_JS = "performance.getEntriesByName('livepane:screen').length"
+
+
+@contextmanager
+def held(page: Any, pattern: re.Pattern[str]) -> Iterator[list[Any]]:
+    """Hold every request matching ``pattern`` until the block ends (then they go on, and later ones pass)."""
+    routes: list[Any] = []
+    page.route(pattern, lambda route: routes.append(route))
+    try:
+        yield routes
+    finally:
+        for route in routes:
+            route.continue_()
+        page.unroute(pattern)
+
+
+def no_terminal_yet(page: Any) -> bool:
+    return page.evaluate("typeof Terminal === 'undefined' && typeof livepanePreboot === 'undefined'")
+
+
+def test_the_screen_is_in_the_pages_html_in_colour_and_painted_before_any_terminal(page, server: Server) -> None:
+    new_session(server, "ph1")
+    server.tmux.send_keys("ph1", "clear; printf '\\033[31mHTML-\\033[0mMARK-5R2T\\n'", "Enter")
+    wait_for_tmux(server.tmux, "ph1", r"HTML-MARK-5R2T")
+    # In the response itself: the pane's section, its screen as spans, in xterm.js's red.
+    _, _, body = get(server, "session=ph1")
+    assert '<span style="color:#cc0000">HTML-</span>MARK-5R2T' in body
+    with held(page, XTERM_JS) as routes, python_held_back(page):
+        page.goto(f"{server.origin}/?session=ph1", wait_until="commit")
+        page.wait_for_function(MARK_JS, timeout=OPEN_TIMEOUT_S * 1000)  # livepane:screen, from the HTML's paint
+        assert no_terminal_yet(page) and routes, "the terminal's library is still held"
+        assert "HTML-MARK-5R2T" in page.evaluate(SCREEN_JS, "ph1")
+        red = page.locator(f"{pane_selector('ph1')} .pane-preview-screen span[style]", has_text="HTML-").first
+        assert red.evaluate("e => getComputedStyle(e).color") == "rgb(204, 0, 0)"
+        # Not live, and it says so, as before.
+        pane = pane_selector("ph1")
+        assert page.get_attribute(pane, "data-state") == "connecting"
+        assert page.inner_text(f"{pane} .caption-text") == "Connecting…"
+        assert page.locator("section.pane").count() == 2  # the preview, and the template behind it
+        assert not page.locator("section.pane.placeholder").is_visible()
+        entry = page.evaluate("performance.getEntriesByName('livepane:screen')[0].startTime")
+        fcp = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
+        assert entry <= fcp + 50, (entry, fcp)  # the screen is part of the first paint (or its next frame)
+    wait_ready(page)
+    wait_for_state(page, "ph1", "open")
+    # The terminal took its place; the screen went once its paint was timed (web/early.js).
+    page.wait_for_function("!document.querySelector('.pane-preview-screen')", timeout=OPEN_TIMEOUT_S * 1000)
+    wait_for_screen(page, "ph1", r"HTML-MARK-5R2T")
+
+
+def test_no_script_on_the_screen_runs_from_the_html(page, server: Server) -> None:
+    new_session(server, "ph2")
+    shows(server, "ph2", HOSTILE)
+    with held(page, XTERM_JS), python_held_back(page):
+        page.goto(f"{server.origin}/?session=ph2", wait_until="commit")
+        page.wait_for_function(MARK_JS, timeout=OPEN_TIMEOUT_S * 1000)
+        assert HOSTILE in page.evaluate(SCREEN_JS, "ph2")
+        assert page.evaluate("typeof window.hostile") == "undefined"
+        assert page.evaluate("document.querySelectorAll('#panes script').length") == 0
+        assert page.evaluate("document.querySelectorAll('script[type=\"application/json\"]').length") == 1
+    wait_ready(page)
+    wait_for_state(page, "ph2", "open")
+    assert page.evaluate("typeof window.hostile") == "undefined"
+
+
+def test_keys_typed_before_any_terminal_exists_arrive_once_in_order(page, server: Server) -> None:
+    new_session(server, "ph3")
+    typed = "echo Early-$((6*7))-OK ZZ\n"  # capitals: xterm reads A-Z from keypress, the rest from keydown
+    with python_held_back(page):
+        with held(page, XTERM_JS):
+            page.goto(f"{server.origin}/?session=ph3", wait_until="commit")
+            page.wait_for_function(MARK_JS, timeout=OPEN_TIMEOUT_S * 1000)
+            page.keyboard.type(typed)
+            assert no_terminal_yet(page)
+            assert page.evaluate("livepaneEarly.recorded()") >= len(typed)  # keydowns, and keypresses for some
+        wait_for_preview(page)  # the terminal took over; Python is still held
+        assert not python_started(page)
+        assert page.evaluate("livepaneEarly.recorded()") == 0  # given to the terminal, recording stopped
+        # xterm turned them into data, exactly as it would have live: one character each, Enter as CR.
+        assert page.evaluate("livepanePreboot.recorded('ph3')") == len(typed)
+        page.keyboard.type("echo after\n")  # typed into the terminal, after the early keys
+        assert page.evaluate("livepanePreboot.recorded('ph3')") == len(typed) + len("echo after\n")
+        assert "Early-" not in server.tmux.capture("ph3")
+    wait_ready(page)
+    wait_for_state(page, "ph3", "open")
+    text = wait_for_tmux(server.tmux, "ph3", r"^after$")
+    assert len(re.findall(r"echo Early-\$\(\(6\*7\)\)-OK ZZ$", text, re.M)) == 1
+    assert len(re.findall(r"^Early-42-OK ZZ$", text, re.M)) == 1
+    assert text.index("Early-42-OK ZZ") < text.index("echo after")
+
+
+MARKER_RECT_JS = """([root, marker]) => {
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const at = node.data.indexOf(marker);
+    if (at < 0) continue;
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + marker.length);
+    const r = range.getBoundingClientRect();
+    return { left: r.left, top: r.top, right: r.right, bottom: r.bottom };
+  }
+  return null;
+}"""
+
+
+def test_the_terminal_takes_the_htmls_place_without_a_jump(page, server: Server) -> None:
+    new_session(server, "ph4")
+    # A marker 9 rows down and 30 columns in, after a wide character: rows, cells and widths all add up.
+    server.tmux.send_keys("ph4", "clear; printf '\\n\\n\\n\\n\\n\\n\\n\\n\\n%29s漢JUMP-MARK-8W\\n' x", "Enter")
+    wait_for_tmux(server.tmux, "ph4", r"JUMP-MARK-8W")
+    pane = pane_selector("ph4")
+    with python_held_back(page):
+        with held(page, XTERM_JS):
+            page.goto(f"{server.origin}/?session=ph4", wait_until="commit")
+            page.wait_for_function(MARK_JS, timeout=OPEN_TIMEOUT_S * 1000)
+            screen = page.locator(f"{pane} .pane-preview-screen")
+            before = screen.evaluate(f"e => ({MARKER_RECT_JS})([e, 'JUMP-MARK-8W'])")
+            html_cell = page.evaluate("livepaneEarly.cellHeight")
+        wait_for_preview(page)
+        rows = page.locator(f"{pane} .pane-term").evaluate_handle("h => h.shadowRoot.querySelector('.xterm-rows')")
+        after = rows.evaluate(f"e => ({MARKER_RECT_JS})([e, 'JUMP-MARK-8W'])")
+        xterm_cell = rows.evaluate("e => parseFloat(e.children[0].style.height)")
+        # Hidden in the frame the terminal showed in (and gone once its paint was timed: web/early.js).
+        assert not page.locator(f"{pane} .pane-preview-screen").is_visible()
+        assert page.locator(f"{pane} .pane-term").evaluate("h => h.style.opacity") == ""
+    assert before is not None and after is not None
+    assert html_cell == xterm_cell, (html_cell, xterm_cell)
+    for side in ("left", "top", "right", "bottom"):
+        assert abs(before[side] - after[side]) <= 1, (side, before, after)
+
+
+ROW_TEXTS_JS = "e => Array.from(e.children, (row) => row.textContent.trimEnd())"
+
+
+def test_a_tmux_window_larger_than_the_pane_is_cut_alike_in_the_html_and_the_terminal(page, server: Server) -> None:
+    """tmux's window is wider and taller than the pane (another client sized it): the HTML shows what the terminal
+    will, and the terminal shows nothing drawn past its edge over its last column or row."""
+    new_session(server, "ph5")
+    server.tmux.run("resize-window", "-t", "=ph5:", "-x", "200", "-y", "60")
+    server.tmux.send_keys(
+        "ph5", "printf '\\033[2J\\033[1;1HTOPROW\\033[41;1HMIDROW\\033[41;151HRIGHT\\033[59;1H'", "Enter"
+    )
+    wait_for_tmux(server.tmux, "ph5", r"MIDROW +RIGHT")
+    pane = pane_selector("ph5")
+    with python_held_back(page):
+        with held(page, XTERM_JS):
+            page.goto(f"{server.origin}/?session=ph5", wait_until="commit")
+            page.wait_for_function(MARK_JS, timeout=OPEN_TIMEOUT_S * 1000)
+            screen = page.locator(f"{pane} .pane-preview-screen")
+            box = screen.evaluate("e => e.getBoundingClientRect().toJSON()")
+            html = {m: screen.evaluate(f"e => ({MARKER_RECT_JS})([e, '{m}'])") for m in ("TOPROW", "MIDROW", "RIGHT")}
+        wait_for_preview(page)
+        rows = page.locator(f"{pane} .pane-term").evaluate_handle("h => h.shadowRoot.querySelector('.xterm-rows')")
+        term = {m: rows.evaluate(f"e => ({MARKER_RECT_JS})([e, '{m}'])") for m in ("TOPROW", "MIDROW", "RIGHT")}
+        texts = rows.evaluate(ROW_TEXTS_JS)
+        term_box = rows.evaluate("e => e.getBoundingClientRect().toJSON()")
+    # The cursor's row (59 of 60) stays in view, so the top row went: above the HTML's box, not in the terminal's.
+    assert html["TOPROW"]["bottom"] <= box["top"] and term["TOPROW"] is None
+    # What is past the right edge is cut: beyond the HTML's box and the terminal's rows (which clip it), and never
+    # drawn over the last column ("T" of RIGHT) or wrapped onto the next row.
+    assert html["RIGHT"]["left"] >= box["right"] - 1
+    assert term["RIGHT"] is None or term["RIGHT"]["left"] >= term_box["right"] - 1
+    (mid,) = [i for i, text in enumerate(texts) if text.startswith("MIDROW")]
+    assert texts[mid].index("RIGHT") == 150 and texts[mid + 1] == ""  # in its own column, past the clip
+    for side in ("left", "top", "right", "bottom"):
+        assert abs(html["MIDROW"][side] - term["MIDROW"][side]) <= 1, (side, html["MIDROW"], term["MIDROW"])

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from livepane_server.preview import (
     Screen,
     page_sessions,
     paint,
+    pane_template,
     parse_screen,
     script_json,
 )
@@ -32,6 +34,11 @@ from pyclient import protocol
 from .conftest import DEADLINE_S, TOKEN, TmuxServer, cookie_header, marker, running_app
 
 ELEMENT_RE = re.compile(rf'<script type="application/json" id="{ELEMENT_ID}">(.*?)</script>', re.S)
+# A previewed pane's section (its screen's text is escaped, so the first </section> is its end).
+SECTION_RE = re.compile(r'<section class="pane preview" data-session="([^"]*)".*?</section>', re.S)
+SCREEN_RE = re.compile(r'<pre class="pane-preview-screen"[^>]*>(.*?)</pre>', re.S)
+# The page's pane template, as the server reads it.
+TEMPLATE = pane_template((Path(__file__).resolve().parents[2] / "web" / "index.html").read_text())
 # What a screen may hold that must never reach the page's markup raw.
 HOSTILE = "</script><!--<script>x</SCRIPT>&amp;\u2028"
 
@@ -88,7 +95,8 @@ def test_paint_places_each_row_and_the_cursor_below_a_top_status_line() -> None:
         cursor_x=4, cursor_y=1, cursor_visible=False, status_rows=1, status_top=True, rows=("\x1b[31mab", "cd"),
     )
     assert paint(screen) == (
-        "\x1b[?7l" "\x1b[3;11H\x1b[31mab" "\x1b[4;11Hcd" "\x1b[0m" "\x1b[4;15H" "\x1b[?7h" "\x1b[?25l"
+        "\x1b[?1047h\x1b[?1047l" "\x1b[?7l" "\x1b[3;11H\x1b[31mab" "\x1b[4;11Hcd" "\x1b[0m" "\x1b[4;15H"
+        "\x1b[?7h" "\x1b[?25l"
     )
 
 
@@ -138,16 +146,76 @@ async def test_without_a_session_in_the_url_the_default_session_is_previewed(tmu
         assert [p["session"] for p in blob_of(html)["panes"]] == ["anchor"]  # conftest's default session
 
 
-async def test_a_screen_full_of_markup_stays_inside_the_blob(tmux_server: TmuxServer, session: str) -> None:
+class _Tags(HTMLParser):
+    """Every start tag and comment, as a browser's parser would see them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.comments: list[str] = []
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_comment(self, data: str) -> None:
+        self.comments.append(data)
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+async def test_a_screen_full_of_markup_stays_inside_the_blob_and_the_screens_text(
+    tmux_server: TmuxServer, session: str
+) -> None:
     shows(tmux_server, session, HOSTILE)
     async with running_app(tmux_server) as (client, _):
         _, _, html = await get_page(client, {"session": session})
         _, _, plain = await get_page(client, {"session": "no-such-session"})
     (element,) = ELEMENT_RE.finditer(html)
     assert "<" not in element.group(1)  # nothing in the blob an HTML parser would read as a tag or a comment
-    # The page around it is the page without a preview: the element ends where the server ended it.
-    assert html[: element.start()] + html[element.end() :] == plain
+    (section,) = SECTION_RE.finditer(html)
+    # The page around them is the page without a preview: each ends where the server ended it.
+    assert html[: section.start()] + html[section.end() : element.start()] + html[element.end() :] == plain
     assert HOSTILE.splitlines()[0] in blob_of(html)["panes"][0]["paint"]
+    # The screen is text: its only tags are the renderer's spans, no comment opens, and it reads as tmux shows it.
+    (screen,) = SCREEN_RE.findall(section.group(0))
+    tags = _Tags()
+    tags.feed(screen)
+    assert set(tags.tags) <= {"span"} and tags.comments == []
+    assert HOSTILE.splitlines()[0] in tags.text
+
+
+async def test_the_page_carries_the_pane_with_its_screen_as_html_in_colour(
+    tmux_server: TmuxServer, session: str
+) -> None:
+    mark = marker("HT")
+    # The marker in red on the screen (printf's escape, so the command line shows no marker).
+    tmux_server.send_keys(session, f"clear; printf '\\033[31m{mark[:4]}\\033[0m{mark[4:]}\\n'", "Enter")
+    wait_until(lambda: mark in tmux_server.capture(session), DEADLINE_S, "the marker on the screen")
+    async with running_app(tmux_server) as (client, _):
+        _, _, html = await get_page(client, {"session": session})
+    (section,) = SECTION_RE.finditer(html)
+    assert section.group(1) == session
+    pane = section.group(0)
+    # The template's pane, as Python's Slot and web/preboot.js expect it: connecting, stale, saying so.
+    assert 'data-state="connecting"' in pane and 'data-stale="true"' in pane
+    assert f'<span class="pane-name">{session}</span>' in pane and "Connecting…" in pane
+    assert 'class="pane-term"' not in pane  # the screen stands where the terminal will be
+    (screen,) = SCREEN_RE.findall(pane)
+    assert f'<span style="color:#cc0000">{mark[:4]}</span>{mark[4:]}' in screen  # xterm.js's red
+    assert 'class="w cursor"' in screen
+    # In #panes, before the template (which the stylesheet hides behind it).
+    assert html.index('<main id="panes">') < section.start() < html.index('<section class="pane placeholder"')
+
+
+async def test_a_screen_showing_a_placeholder_stays_text(tmux_server: TmuxServer, session: str) -> None:
+    shows(tmux_server, session, "{{preview}} {{preview-panes}} {{version:static/main.py}}")
+    async with running_app(tmux_server) as (client, _):
+        _, _, html = await get_page(client, {"session": session})
+    (screen,) = SCREEN_RE.findall(html)
+    assert "{{preview}} {{preview-panes}} {{version:static/main.py}}" in screen
+    assert len(ELEMENT_RE.findall(html)) == 1
 
 
 @pytest.mark.parametrize(
@@ -219,16 +287,17 @@ async def test_a_screen_over_the_size_limits_is_left_out_whole(tmux_server: Tmux
     try:
         tickets: list[str] = []
         tmux = Tmux(tmux_server.name, "bash")
-        probe = await Previews(tmux, lambda s: "t", TICKET_TTL_S).blob([session])
-        one = len(script_json(probe["panes"][0]))
+        probe = await Previews(tmux, lambda s: "t", TICKET_TTL_S).page([session], TEMPLATE)
+        one = len(script_json(probe.blob["panes"][0])) + len(probe.sections)
         for policy, expected in (
             (PreviewPolicy(max_pane_bytes=one - 1), []),  # each alone too big
             (PreviewPolicy(max_total_bytes=one + 100), [session]),  # the first fits, the second would not
             (PreviewPolicy(max_panes=0), []),
         ):
             previews = Previews(tmux, lambda s: tickets.append(s) or f"ticket-{s}", TICKET_TTL_S, policy)
-            blob = await previews.blob([session, other])
-            assert [p["session"] for p in (blob or {"panes": []})["panes"]] == expected
+            preview = await previews.page([session, other], TEMPLATE)
+            assert [p["session"] for p in (preview.blob if preview else {"panes": []})["panes"]] == expected
+            assert [m.group(1) for m in SECTION_RE.finditer(preview.sections if preview else "")] == expected
         assert tickets == [session]  # tickets are minted only for the panes the page carries
     finally:
         tmux_server.kill_session(other)
