@@ -105,6 +105,8 @@ class LivepaneServer:
         self.sockets: dict[web.WebSocketResponse, SocketCloser] = {}
         self.handlers: set[asyncio.Task[None]] = set()
         self.stopping = False
+        # The loop time by which the shutdown must end, from its start: a bridge's stop keeps inside it.
+        self.shutdown_deadline: float | None = None
 
     def build_app(self) -> web.Application:
         app = web.Application(
@@ -165,6 +167,8 @@ class LivepaneServer:
         self.stopping = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SHUTDOWN_BUDGET_S
+        if self.shutdown_deadline is None:  # the first call (lifecycle's, then the app's on_shutdown) sets it
+            self.shutdown_deadline = deadline
         restarts = [closer.restart() for closer in list(self.sockets.values())]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*restarts, return_exceptions=True), SHUTDOWN_BUDGET_S / 2)
@@ -422,7 +426,8 @@ class LivepaneServer:
         size, protocol_version = handshake
         if not self.config.tmux_socket:
             await self.tmux.prefer_latest_size(session_id)
-        pane = TerminalPane(ws, session_id, self.tmux, self.config.keepalive_s, size, closer, protocol_version)
+        pane = TerminalPane(ws, session_id, self.tmux, self.config.keepalive_s, size, closer, protocol_version,
+                            shutdown_deadline=lambda: self.shutdown_deadline)
         await pane.run()
 
     @staticmethod

@@ -8,6 +8,9 @@ Rules:
 - A close always has a code and a reason (close_ws), and waits at most WS_CLOSE_TIMEOUT_S for the peer. A socket
   sends exactly one close frame (SocketCloser): on a graceful restart input is read and written to the PTY until
   the peer's close arrives, and the tmux client stays until that input is read off the PTY (docs/protocol.md §3).
+- However a socket ends, its tmux client is stopped only once tmux read every input byte off the PTY: bytes left
+  there are lost with it, though acked. TmuxReadPolicy bounds the wait (seconds when the peer left; a share of the
+  budget in a restart; never past a shutdown's deadline), and a wait that ends first logs what was lost.
 - Protocol 2 (a handshake declaring "livepane": {"protocol": 2}): input frames are acked once written to the PTY;
   probes are answered at once, from any client. PAUSE holds output only, never acks or probe answers.
 - A graceful restart ends a protocol-2 client's input before its close frame (TerminalPane.drain): DRAIN, the
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import struct
 import time
@@ -91,19 +95,40 @@ RESTART_DRAIN_DEADLINE_S = 0.25
 # taking the last frames (or, in proxy mode, the upstream's acks for them, one loopback or LAN round trip). With the
 # seal a late INPUT_END costs nothing but a resend (protocol 5), so the answer's share can be the smaller one.
 RESTART_INPUT_END_DEADLINE_S = 0.2
-# When a socket ends, tmux gets this long to read the last input off the PTY before its client is stopped (it reads
-# within a millisecond when healthy; input it never read would be lost with the PTY). Bounded: a wedged tmux cannot
-# hold a shutdown. Polled every TMUX_READ_POLL_S: the kernel gives no event for "the slave's input queue is empty".
-TMUX_READ_DEADLINE_S = 0.2
-TMUX_READ_POLL_S = 0.002
-# The slave's FIONREAD counts only what the line discipline holds: a master write reaches it later, from a kernel
-# worker, and under load that took more than 2 ms in 6% of 3,000 writes (p99 20 ms, max 118 ms, load average 17).
-# So "tmux read it all" is a FIONREAD of 0 that held this long; a key still in the worker's buffer was lost with the
-# PTY before (acked, since the PTY had accepted it).
-TMUX_READ_SETTLE_S = 0.03
+
 # A tmux client that exits this many times within the window means attaching is broken, not flaky: stop respawning.
 RESPAWN_LIMIT = 5
 RESPAWN_WINDOW_S = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TmuxReadPolicy:
+    """How long an ending bridge waits for tmux to read the last input off the PTY (TerminalPane.hand_input_to_tmux)
+    before it stops its tmux client: input still on the PTY then is lost with it, though it was acked (the PTY took
+    it). tmux 3.3's server, not the attach client, reads the terminal (the client passes it over), so a stalled tmux
+    server, or a machine that schedules it late, is what holds input there."""
+
+    # The peer left (a tab closed, or in proxy mode the proxy's own restart closed our socket): nothing bounds the
+    # wait but tmux. Healthy, it reads within a millisecond; a loaded machine once left it unscheduled for 3 s with
+    # 20 acked lines on the PTY. Longer than that, tmux is wedged: its client stays attached to the session that long.
+    peer_gone_s: float = 5.0
+    # In a graceful restart (our close frame went first): a share of app.SHUTDOWN_BUDGET_S, as before. However the
+    # wait began, it ends stop_reserve_s before the shutdown's own deadline, which the app sets (a shutdown that
+    # began during a longer wait cuts it short and says so in the log).
+    restart_s: float = 0.2
+    # Stopping a tmux client that did not read in time (SIGKILL: a stalled tmux answers no SIGTERM) and closing the
+    # PTY: milliseconds; the rest is margin for a loaded loop.
+    stop_reserve_s: float = 0.05
+    # Polled: the kernel gives no event for "the slave's input queue is empty".
+    poll_s: float = 0.002
+    # The slave's FIONREAD counts only what the line discipline holds: a master write reaches it later, from a kernel
+    # worker, and under load that took more than 2 ms in 6% of 3,000 writes (p99 20 ms, max 118 ms, load average 17).
+    # So "tmux read it all" is a FIONREAD of 0 that held this long; a key still in the worker's buffer was lost with
+    # the PTY before (acked, since the PTY had accepted it).
+    settle_s: float = 0.03
+
+
+TMUX_READ = TmuxReadPolicy()
 
 
 class ProtocolError(Exception):
@@ -248,7 +273,11 @@ class TerminalPane:
         size: tuple[int, int],
         closer: SocketCloser | None = None,
         client_protocol: int = 0,
+        shutdown_deadline: Callable[[], float | None] = lambda: None,
+        tmux_read: TmuxReadPolicy = TMUX_READ,
     ) -> None:
+        """``shutdown_deadline``: the loop time by which the server's shutdown must end, once one began (else
+        None); the bridge's stop keeps inside it."""
         self.ws = ws
         self.session_id = session_id
         self.tmux = tmux
@@ -272,6 +301,8 @@ class TerminalPane:
         self.senders: list[asyncio.Task[None]] = []  # output and keepalives (a drain stops these first)
         self.ack_sender: asyncio.Task[None] | None = None  # protocol 2; a drain keeps it going until the close
         self.scroller = Scroller(tmux, session_id)
+        self.shutdown_deadline = shutdown_deadline
+        self.tmux_read = tmux_read
 
     async def send(self, frame: bytes) -> None:
         if self.closer.close_sent:
@@ -304,8 +335,10 @@ class TerminalPane:
             supervisor.cancel()
             await asyncio.gather(supervisor, return_exceptions=True)
             await self.scroller.stop()
-            await self.hand_input_to_tmux()
+            read = await self.hand_input_to_tmux()
             if self.client is not None:
+                if not read:
+                    self.client.proc.kill()  # a tmux that read nothing that long answers no SIGTERM in time either
                 await self.client.stop()
             self.pty.close()
 
@@ -342,7 +375,7 @@ class TerminalPane:
         try:
             async with asyncio.timeout_at(started + RESTART_DRAIN_DEADLINE_S):
                 while self.pty.pending_bytes:  # a full PTY: the last frames are still going in
-                    await asyncio.sleep(TMUX_READ_POLL_S)
+                    await asyncio.sleep(TMUX_READ.poll_s)
                 self.count_written_frames()
                 if self.frames_written > self.frames_acked:
                     self.frames_acked = self.frames_written
@@ -355,23 +388,42 @@ class TerminalPane:
             return False
         return self.sealed
 
-    async def hand_input_to_tmux(self) -> None:
-        """Wait (at most TMUX_READ_DEADLINE_S) until tmux has read every input byte off the PTY: input still in it
-        when the tmux client stops would be lost with the PTY."""
+    async def hand_input_to_tmux(self) -> bool:
+        """Wait until tmux has read every input byte off the PTY (TmuxReadPolicy says how long); True once it has
+        (or nothing needs reading), False when the wait ended first: what is still on the PTY is lost with it, and
+        the client was told it arrived (acked). Never past the shutdown's deadline, however the wait began."""
         if not self.pty.queued_bytes or self.client is None or self.client.exited.done():
-            return
-        now = time.monotonic()
-        deadline, settled_at = now + TMUX_READ_DEADLINE_S, now + TMUX_READ_SETTLE_S
+            return True
+        policy, loop = self.tmux_read, asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + (policy.restart_s if self.closer.restarting else policy.peer_gone_s)
+        settled_at = started + policy.settle_s
         while True:
-            await asyncio.sleep(TMUX_READ_POLL_S)
-            now = time.monotonic()
-            if self.pty.pending_bytes or self.pty.unread_input_bytes():
-                settled_at = now + TMUX_READ_SETTLE_S  # the kernel's worker moved more in: tmux has not read it yet
+            await asyncio.sleep(policy.poll_s)
+            now = loop.time()
+            if self.client.exited.done():
+                return True  # no reader left to wait for (the session ended, or tmux did): nothing more will be read
+            unwritten, unread = self.pty.pending_bytes, self.pty.unread_input_bytes()
+            if unwritten or unread:
+                settled_at = now + policy.settle_s  # the kernel's worker moved more in: tmux has not read it yet
             elif now >= settled_at:
-                return
-            if now >= deadline:
-                log.warning("session %s: tmux did not read the last input in time", self.session_id)
-                return
+                return True
+            shutdown = self.shutdown_deadline()
+            cut_short = shutdown is not None and now >= shutdown - policy.stop_reserve_s
+            if now >= deadline or cut_short:
+                if not unwritten and not unread:  # read, it seems; but the 0 has not held settle_s
+                    log.warning("session %s: tmux's input queue was empty for less than %.0f ms when the wait for it "
+                                "ended (%.0f ms): a key still in the kernel's buffer is lost with the PTY",
+                                self.session_id, policy.settle_s * 1000, (now - started) * 1000)
+                    return True
+                cut_short = cut_short or self.closer.restarting
+                log.error(
+                    "session %s: tmux did not read the last input within %.0f ms%s: %d bytes written to the PTY%s "
+                    "and %d not yet written are lost with it",
+                    self.session_id, (now - started) * 1000, ", and the shutdown cannot wait longer" if cut_short
+                    else "", unread, " (acked: the client was told they arrived)" if self.acks else "", unwritten,
+                )
+                return False
 
     async def pump_output(self) -> None:
         """PTY -> socket, never faster than the socket drains (send_bytes waits while aiohttp's buffer is full)."""

@@ -16,21 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
 import shlex
 import signal
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
 from launch import ServeProcess
-from support import async_wait_until
+from support import async_wait_until, pid_alive
 
 from livepane_server.bridge import handshake_protocol
 from pyclient import protocol
 
-from .conftest import TOKEN, TmuxServer, cookie_header
+from .conftest import TOKEN, Client, Frames, Pane, TmuxServer, cookie_header
 
 RESTARTS_PER_KIND = 10
 DRAIN_RESTARTS_PER_KIND = 3  # the drain is the same every time: a few of each kind show it
@@ -292,3 +295,161 @@ async def test_a_page_that_answers_drain_late_gets_every_line_written_exactly_on
     assert typist.resent > 0  # the late answers left lines unwritten, and they came again
     assert got == expected
     tmux_server.kill_session(session_id)
+
+
+# -- acked input and a stalled tmux --------------------------------------------------------------------------------
+# tmux 3.3's attach client passes its terminal to the tmux server, which reads the keys itself: a stopped client holds
+# nothing back (measured: the slave's FIONREAD stays 0), a stopped server holds all of it. So these tests stop both,
+# the client as seen in the field and the server because it is the reader.
+
+# The scenario, not a race guard: tmux not scheduled for about a second (a loaded machine once stalled it for 3 s).
+TMUX_STALL_S = 1.0
+STALLED_LINES = 20
+
+
+class StalledTmux:
+    """Our own tmux server (``qq-`` socket), so stopping it stalls no other test's sessions."""
+
+    def __init__(self) -> None:
+        self.tmux = TmuxServer(f"qq-{secrets.token_hex(4)}").start("anchor")
+        self.stopped: list[int] = []
+        self.client_pids: list[int] = []  # the stopped attach clients (no tmux command answers while it is stopped)
+
+    def stop(self, session_id: str) -> None:
+        """SIGSTOP the tmux server and the session's attach clients (the bridge's)."""
+        server_pid = int(self.tmux.run("display-message", "-p", "#{pid}").strip())
+        self.client_pids = self.tmux.client_pids(session_id)
+        for pid in [server_pid, *self.client_pids]:
+            os.kill(pid, signal.SIGSTOP)
+            self.stopped.append(pid)
+
+    def resume(self) -> None:
+        while self.stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.stopped.pop(0), signal.SIGCONT)
+
+    def close(self) -> None:
+        self.resume()
+        self.tmux.kill_server()
+
+
+async def acked_lines_into_stalled_tmux(
+    front: ServeProcess,
+    stalled: StalledTmux,
+    session_id: str,
+    out: Path,
+    end_socket: Callable[[Pane], Awaitable[None]],
+    expect_lines: bool = True,
+) -> tuple[list[str], list[str]]:
+    """Open a protocol-2 pane on ``front``, stall tmux, type STALLED_LINES lines and wait for the ack covering them
+    all, end the socket (``end_socket(pane)``), resume tmux after TMUX_STALL_S. Returns (the acked lines, what tmux
+    got, waiting for all of them when ``expect_lines``)."""
+    client = Client(front.base_url)
+    try:
+        pane = await client.connect(session_id)
+        await pane.ws.send_bytes(protocol.handshake_frame(80, 24, protocol=protocol.PROTOCOL_VERSION))
+        await pane.read_until(lambda got: bool(got.output))
+        await async_wait_until(lambda: stalled.tmux.client_pids(session_id), what="the bridge's tmux client")
+        stalled.stop(session_id)
+        try:
+            stalled_at = time.monotonic()
+            lines = [f"L{n:05d}" for n in range(1, STALLED_LINES + 1)]
+            for line in lines:
+                await pane.send_input(line + "\r")
+
+            def acked(got: Frames) -> bool:
+                acks = [protocol.parse_ack(f[1:].decode()) for f in got.frames if f[:1] == bytes([protocol.ACK])]
+                return bool(acks) and acks[-1] == len(lines)
+
+            await pane.read_until(acked)
+            await end_socket(pane)
+            await asyncio.sleep(max(0.0, TMUX_STALL_S - (time.monotonic() - stalled_at)))  # the stall (above)
+        finally:
+            stalled.resume()
+        with contextlib.suppress(AssertionError):  # too few: the caller's assert names what is missing
+            await async_wait_until(lambda: not expect_lines or len(typed_lines(out)) >= len(lines), timeout_s=10,
+                                   what="every line")
+        return lines, typed_lines(out)
+    finally:
+        await client.close()
+
+
+def cat_session(tmux: TmuxServer, out: Path) -> str:
+    return tmux.new_session(shell=f"sh -c {shlex.quote(f'stty -echo; exec cat > {out}')}")
+
+
+async def close_from_client(pane: Pane) -> None:
+    """The browser's socket goes away (a tab closed): the client closes it."""
+    await pane.ws.close()
+
+
+@pytest.mark.timeout(120)
+async def test_acked_input_reaches_a_stalled_tmux_after_the_browser_left(tmp_path: Path) -> None:
+    stalled = StalledTmux()
+    backend = ServeProcess(stalled.tmux, tmp_path / "backend", token=TOKEN)
+    try:
+        backend.start()
+        out = tmp_path / "typed.txt"
+        session_id = cat_session(stalled.tmux, out)
+        lines, got = await acked_lines_into_stalled_tmux(backend, stalled, session_id, out, close_from_client)
+        assert got == lines, (backend.log_lines("tmux"), got)
+    finally:
+        backend.close()
+        stalled.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("restart", [signal.SIGTERM, signal.SIGHUP], ids=["stop-start", "reload"])
+async def test_acked_input_reaches_a_stalled_tmux_after_a_proxy_restart(
+    tmp_path: Path, restart: signal.Signals
+) -> None:
+    """The case seen in the field: the proxy in front restarts, so the bridge's socket (the proxy's) goes away."""
+    stalled = StalledTmux()
+    backend = ServeProcess(stalled.tmux, tmp_path / "backend", token=TOKEN)
+    proxy = ServeProcess(stalled.tmux, tmp_path / "proxy", "--upstream", f"ws://127.0.0.1:{backend.port}",
+                         token=TOKEN, env={"LIVEPANE_UPSTREAM_TOKEN": TOKEN})
+
+    async def restart_proxy(pane: Pane) -> None:
+        if restart is signal.SIGHUP:
+            await asyncio.to_thread(proxy.reload)
+        else:
+            await asyncio.to_thread(proxy.stop)
+            await proxy.async_start()
+
+    try:
+        backend.start()
+        proxy.start()
+        out = tmp_path / "typed.txt"
+        session_id = cat_session(stalled.tmux, out)
+        lines, got = await acked_lines_into_stalled_tmux(proxy, stalled, session_id, out, restart_proxy)
+        assert got == lines, (backend.log_lines("tmux"), got)
+    finally:
+        proxy.close()
+        backend.close()
+        stalled.close()
+
+
+@pytest.mark.timeout(120)
+async def test_a_shutdown_cuts_the_wait_for_a_stalled_tmux_short_and_says_what_is_lost(tmp_path: Path) -> None:
+    """The browser left and the bridge waits for a stalled tmux (TmuxReadPolicy.peer_gone_s); then a SIGTERM. The
+    shutdown must still end in time: the bridge ends its wait before the shutdown's deadline, says in the log that
+    acked input is lost, and still stops its tmux client (a shutdown that cancelled the bridge mid-wait left it)."""
+    stalled = StalledTmux()
+    backend = ServeProcess(stalled.tmux, tmp_path / "backend", token=TOKEN)
+
+    async def leave_then_stop(pane: Pane) -> None:
+        await pane.ws.close()
+        await asyncio.to_thread(backend.stop)
+
+    try:
+        backend.start()
+        out = tmp_path / "typed.txt"
+        session_id = cat_session(stalled.tmux, out)
+        await acked_lines_into_stalled_tmux(backend, stalled, session_id, out, leave_then_stop, expect_lines=False)
+        print(backend.log_lines("stopped in|lost"))
+        assert [pid for pid in stalled.client_pids if pid_alive(pid)] == []
+        lost = backend.log_lines("tmux did not read the last input")
+        assert len(lost) == 1 and "the shutdown cannot wait longer" in lost[0] and "(acked" in lost[0], lost
+    finally:
+        backend.close()
+        stalled.close()
