@@ -1178,12 +1178,20 @@ class App:
         self.bar = SessionBar(self)
         self.key_bar = KeyBarView(self)
         listing = None
-        if self.query.sessions:
-            sessions = self.query.sessions
-        else:
+        preboot = getattr(js.globalThis, "livepanePreboot", None)
+        previewed = tuple(str(s) for s in preboot.sessions()) if preboot is not None else ()
+        sessions, wait_for_list = page.mount_at_once(self.query.sessions, previewed)
+        listed = None
+        if wait_for_list:
             sessions, listing = await self._list_sessions()
+        elif not self.query.sessions:
+            listed = asyncio.ensure_future(self._list_sessions())  # while the previewed panes connect
         previews = self._take_previews(list(sessions))
         self.show(sessions, focus=sessions[0] if sessions else None, push=False, previews=previews)
+        if listed is not None:
+            wanted, listing = await listed
+            if wanted and wanted != sessions:  # the server's default changed since it served the page
+                self.show(wanted, focus=wanted[0], push=False)
         self.bar.show_listing(listing)
         # A `/` page already has the list: its watch waits for a change; a `?session=` page asks at once.
         self.watcher = SessionWatcher(self, since=listing.etag if listing is not None else None)

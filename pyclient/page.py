@@ -30,6 +30,7 @@ __all__ = [
     "SessionList",
     "api_url",
     "created",
+    "mount_at_once",
     "page_query",
     "page_ticket",
     "preview_plan",
@@ -253,6 +254,25 @@ def preview_plan(previewed: list[str] | tuple[str, ...], mounting: list[str] | t
     adopt = tuple(session for session in previewed if session in mounted)
     discard = tuple(session for session in previewed if session not in mounted)
     return PreviewPlan(adopt=adopt, discard=discard, show_placeholder=not mounting)
+
+
+def mount_at_once(query_sessions: tuple[str, ...], previewed: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """What the page mounts before it asks for the session list, and whether it must wait for the list first.
+
+    | ``?session=`` | previewed | mounts at once | waits for the list |
+    | --- | --- | --- | --- |
+    | given | (any) | the query's sessions | no (the bar's list comes from the watch) |
+    | none | some | the previewed ones (1) | no (2) |
+    | none | none | nothing | yes: the list says what opens |
+
+    (1) The server previewed what `/` opens, its default session, when it served the page. (2) The list comes while
+    they connect: for the bar, and in case the default changed since.
+    """
+    if query_sessions:
+        return query_sessions, False
+    if previewed:
+        return previewed, False
+    return (), True
 
 
 def page_ticket(ticket: object, ttl_ms: float, request_start_ms: float, now_ms: float) -> str | None:

@@ -410,3 +410,26 @@ def test_a_tmux_window_larger_than_the_pane_is_cut_alike_in_the_html_and_the_ter
     assert texts[mid].index("RIGHT") == 150 and texts[mid + 1] == ""  # in its own column, past the clip
     for side in ("left", "top", "right", "bottom"):
         assert abs(html["MIDROW"][side] - term["MIDROW"][side]) <= 1, (side, html["MIDROW"], term["MIDROW"])
+
+
+def test_a_root_page_opens_its_previewed_default_session_without_waiting_for_the_list(page, server: Server) -> None:
+    """`/` opens the server's default session, which the page previewed: Python mounts it at once and its socket
+    goes live while the session list is still on its way; the bar fills in when the list comes."""
+    held: list[Any] = []
+    page.route(re.compile(r"/api/sessions$"), lambda route: held.append(route))
+    try:
+        page.goto(f"{server.origin}/")
+        wait_for_state(page, "main", "open", timeout_s=BOOT_TIMEOUT_S)
+        page.keyboard.type("echo root-$((7*6))\n")
+        wait_for_tmux(server.tmux, "main", r"^root-42$")
+        # Live while the list is held: the bar lists nothing yet, the page is not ready (it is once the list came).
+        assert page.evaluate("document.querySelectorAll('#sessions .bar-entry[data-listed=true]').length") == 0
+        assert page.evaluate("window.livepane.ready") is False
+        assert held, "the list was asked for, and is still held"
+    finally:
+        for route in held:
+            route.continue_()
+        page.unroute(re.compile(r"/api/sessions$"))
+    wait_ready(page)
+    page.wait_for_selector("#sessions .bar-entry[data-session=main] a[aria-current=page]")
+    assert page.locator("section.pane").count() == 1

@@ -16,6 +16,7 @@ from pyclient.page import (
     SessionList,
     api_url,
     created,
+    mount_at_once,
     page_query,
     page_ticket,
     preview_plan,
@@ -259,3 +260,18 @@ def test_page_ticket_is_used_only_well_within_its_life(
 
 def test_page_ticket_without_a_known_lifetime_is_not_used() -> None:
     assert page_ticket("t", 0.0, 0.0, 1.0) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "previewed", "expected"),
+    [
+        (("a", "b"), ("a",), (("a", "b"), False)),
+        ((), ("main",), (("main",), False)),
+        ((), (), ((), True)),
+    ],
+)
+def test_what_the_page_mounts_before_the_session_list(
+    query: tuple[str, ...], previewed: tuple[str, ...], expected: tuple[tuple[str, ...], bool]
+) -> None:
+    """A `/` page whose server previewed its default session mounts it at once (no round trip for the list first)."""
+    assert mount_at_once(query, previewed) == expected
