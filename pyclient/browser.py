@@ -1207,14 +1207,20 @@ class App:
         if not wanted:
             return  # else the placeholder stays, saying why
         closing, opening = sessionbar.plan(self.open_sessions(), wanted)
+        previews = previews or {}
         if not self.slots:
-            self.panes_el.replaceChildren()  # the placeholder goes with the first pane
+            # The placeholder goes with the first pane. An adopted preview stays where preboot put it: taking a
+            # terminal's element out of the page and back makes xterm lay out and draw all of it again.
+            kept = [preview.root for preview in previews.values()]
+            for child in list(self.panes_el.children):
+                if not any(child.isSameNode(root) for root in kept):
+                    child.remove()
         for session in closing:
             self.slots.pop(session).dispose()
         for session in opening:
-            slot = Slot(self, session, (previews or {}).get(session))
+            slot = Slot(self, session, previews.get(session))
             self.slots[session] = slot
-            self.panes_el.appendChild(slot.root)
+            self._place(slot.root, len(self.slots) - 1)
             slot.mount_pane(focus=session == focus)
         if focus in self.slots:
             self.active = focus
@@ -1225,6 +1231,12 @@ class App:
             if search != str(js.window.location.search):
                 js.window.history.pushState(None, "", search)
         self.bar.render()
+
+    def _place(self, root: Any, index: int) -> None:
+        """Put a slot's root at ``index`` among the panes; one already there (an adopted preview) is not moved."""
+        current = self.panes_el.children.item(index)
+        if not current or not current.isSameNode(root):
+            self.panes_el.insertBefore(root, current or None)
 
     def _take_previews(self, sessions: list[str]) -> dict[str, Any]:
         """The previews web/preboot.js painted: the mounted sessions' are adopted (returned), the others removed
