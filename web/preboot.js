@@ -228,18 +228,22 @@
       made.push(pane.session);
     }
     unpainted = made.length;
-    // The first pane now; each other one in a task of its own, so PyScript (the next deferred script) starts loading
-    // Python between them instead of after all of them (a terminal costs ~20-80 ms here). take() builds one not yet
-    // built at once.
-    build(made[0]);
-    if (previews.has(made[0])) previews.get(made[0]).term.focus(); // Python focuses the first pane too
+    // The first pane after the first frame (the screens in the page's HTML are painted without waiting for a
+    // terminal: 304-310 vs 326-348 ms to the first paint warm in two 6-8-load A/Bs); each other one in a task of its own, so
+    // PyScript (the next deferred script) starts loading Python between them instead of after all of them (a
+    // terminal costs ~20-80 ms here). take() builds one not yet built at once.
+    const first = () => {
+      build(made[0]);
+      if (previews.has(made[0])) previews.get(made[0]).term.focus(); // Python focuses the first pane too
+      setTimeout(next, 0);
+    };
     const rest = made.slice(1);
     const next = () => {
       if (!rest.length) return;
       build(rest.shift());
       setTimeout(next, 0);
     };
-    setTimeout(next, 0);
+    requestAnimationFrame(() => setTimeout(first, 0));
   }
 
   try {
