@@ -228,10 +228,10 @@
       made.push(pane.session);
     }
     unpainted = made.length;
-    // The first pane after the first frame (the screens in the page's HTML are painted without waiting for a
-    // terminal: 304-310 vs 326-348 ms to the first paint warm in two 6-8-load A/Bs); each other one in a task of its own, so
-    // PyScript (the next deferred script) starts loading Python between them instead of after all of them (a
-    // terminal costs ~20-80 ms here). take() builds one not yet built at once.
+    // The first pane after the first frame: the screens in the page's HTML paint without waiting for a terminal
+    // (warm first paint 304-310 vs 326-348 ms in two A/Bs); each other one in a task of its own, so PyScript (the
+    // next deferred script) starts loading Python between them instead of after all of them (a terminal costs
+    // ~20-80 ms here). take() builds one not yet built at once.
     const first = () => {
       build(made[0]);
       if (previews.has(made[0])) previews.get(made[0]).term.focus(); // Python focuses the first pane too
