@@ -14,7 +14,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import aiohttp
@@ -68,17 +68,9 @@ def previewed(html: str) -> list[str]:
     return [pane["session"] for pane in json.loads(found[0])["panes"]] if found else []
 
 
-@contextmanager
-def python_held_back(page: Any) -> Iterator[list[Any]]:
+def python_held_back(page: Any) -> AbstractContextManager[list[Any]]:
     """Hold every request Python needs until the block ends (then they go on, and later ones pass)."""
-    held: list[Any] = []
-    page.route(PYTHON_FILES, lambda route: held.append(route))
-    try:
-        yield held
-    finally:
-        for route in held:
-            route.continue_()
-        page.unroute(PYTHON_FILES)
+    return held(page, PYTHON_FILES)
 
 
 def wait_for_preview(page: Any, timeout_s: float = OPEN_TIMEOUT_S) -> None:
