@@ -33,7 +33,9 @@ def test_tmux_set_buffer_lands_in_the_browser_clipboard(clipboard, server: Serve
     server.tmux.new_session("osc52")
     open_panes(clipboard, server, "osc52")
     write_clipboard(clipboard, "before")
-    client = server.tmux.run("list-clients", "-t", "=osc52", "-F", "#{client_name}").split()[0]
+    # The pane's tmux client, once tmux lists it (under load it may be listed a moment after the pane opened).
+    client = wait_until(lambda: server.tmux.run("list-clients", "-t", "=osc52", "-F", "#{client_name}").split(), 10,
+                        "the pane's tmux client")[0]
     server.tmux.run("set-buffer", "-w", "-t", client, "hello from tmux")
     wait_until(lambda: read_clipboard(clipboard) == "hello from tmux", 10, "tmux's buffer in the clipboard")
     assert server.tmux.run("show-buffer") == "hello from tmux"
