@@ -39,6 +39,8 @@
       rec.bytes += n;
       let isOutput = false;
       if (d instanceof ArrayBuffer && n > 1) isOutput = new Uint8Array(d, 0, 1)[0] === 0x30;  // "0" + bytes
+      // WeTTY speaks socket.io: text frames, its terminal output an event ("42" + ["data", ...]).
+      else if (typeof d === "string") isOutput = d.startsWith("42");
       if (isOutput) {
         rec.outputBytes += n - 1;
         if (rec.firstOutput === null) rec.firstOutput = t;
