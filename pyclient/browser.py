@@ -1384,7 +1384,9 @@ class App:
 
         def code_cache() -> Any:
             cache = codecache.installed()
-            counts = {"entries": len(cache), "hits": cache.hits, "misses": cache.misses} if cache else {"entries": 0}
+            if cache is None:
+                return _js_object({"entries": 0})
+            counts = {"entries": len(cache), "hits": cache.hits, "misses": cache.misses, "unused": cache.unused()}
             return _js_object(counts)
 
         api = js.Object.new()
