@@ -632,6 +632,7 @@ class Mount:
             log=_log,
             first_ticket=app.page_ticket(self.terminal.page_ticket),
             preview_shown=self.terminal.adopted,
+            payload_bytes=lambda payload: payload.to_bytes(),
         )
         self.terminal.attach(self.pane, owned)
         owned.register(self.pane)  # disposed first: the machine's close, then the listeners, the terminal, ...
