@@ -554,9 +554,12 @@ class SlotView:
 class TabView:
     """The browser tab's title and icon, as :class:`~pyclient.titles.TabState` decides them for the page's panes."""
 
-    def __init__(self, owned: Disposables) -> None:
+    def __init__(self, owned: Disposables, timers: BrowserTimers) -> None:
         self.state = titles.TabState()
         self._icon = js.document.querySelector('link[rel~="icon"]')
+        self._written = False  # nothing is written before a pane settles or titles.FIRST_LOOK_MS passed
+        self._first_look = OneShotTimer(timers.set_timeout, timers.clear_timeout, self._first_look_due)
+        owned.register(self._first_look)
 
         def visibility(event: Any) -> None:
             if js.document.visibilityState == "visible":
@@ -589,7 +592,18 @@ class TabView:
         self.state.rang(hidden=hidden)
         self.show()
 
+    def _first_look_due(self) -> None:
+        self._written = True
+        self.show()
+
     def show(self) -> None:
+        if not self._written:
+            if not self.state.settled:
+                if self.state.shown is not None and not self._first_look.armed:
+                    self._first_look.arm(titles.FIRST_LOOK_MS)
+                return
+            self._written = True
+            self._first_look.cancel()
         look = self.state.look()
         if str(js.document.title) != look.title:
             js.document.title = look.title
@@ -632,6 +646,7 @@ class Mount:
             log=_log,
             first_ticket=app.page_ticket(self.terminal.page_ticket),
             preview_shown=self.terminal.adopted,
+            payload_bytes=lambda payload: payload.to_bytes(),
         )
         self.terminal.attach(self.pane, owned)
         owned.register(self.pane)  # disposed first: the machine's close, then the listeners, the terminal, ...
@@ -1137,7 +1152,7 @@ class App:
         self.owned.register(self.timers)
         self.policy = ReconnectPolicy()
         self.handshake_gate = HandshakeGate()  # one for the page (GatePolicy): see gate.py
-        self.tab = TabView(self.owned)  # the tab's title and icon (pyclient/titles.py)
+        self.tab = TabView(self.owned, self.timers)  # the tab's title and icon (pyclient/titles.py)
         self.online = bool(js.navigator.onLine)
         self.panes_el = js.document.getElementById("panes")
         # web/preboot.js takes the placeholder out of the page while previews stand in its place, and keeps it.
@@ -1384,7 +1399,9 @@ class App:
 
         def code_cache() -> Any:
             cache = codecache.installed()
-            counts = {"entries": len(cache), "hits": cache.hits, "misses": cache.misses} if cache else {"entries": 0}
+            if cache is None:
+                return _js_object({"entries": 0})
+            counts = {"entries": len(cache), "hits": cache.hits, "misses": cache.misses, "unused": cache.unused()}
             return _js_object(counts)
 
         api = js.Object.new()

@@ -80,6 +80,13 @@ FULL_RESET = "\x1bc"
 # separate frames: on a loaded machine the cleared screen showed for ~3 frames (50-150 ms) without the hold.
 HANDOVER_QUIET_MS = 32.0
 HANDOVER_MAX_MS = 250.0
+# ... or until tmux says its redraw is complete, whichever comes first: tmux draws a client's whole screen (panes,
+# borders, status line) as one synchronized update, whose end marks the repaint done, without waiting for the quiet
+# (~32 ms off the first prompt). The end of a synchronized update as tmux writes it for a client with the `sync`
+# feature (livepane_server/tmux.py CLIENT_FEATURES): tmux 3.3's DCS form, and DECRST 2026 of later versions. A tmux
+# (or a terminal server behind --upstream) that writes neither still hands over once quiet.
+REDRAW_ENDS = (b"\x1bP=2s\x1b\\", b"\x1b[?2026l")
+_REDRAW_END_TAIL = max(len(end) for end in REDRAW_ENDS) - 1  # a marker may be split across two output frames
 # The hand-over's reset is a soft one (DECSTR: modes and attributes, not the buffers). The preview's terminal has no
 # older connection's state to clear (preboot painted rows and moved the cursor), and tmux's repaint switches to the
 # alternate screen and clears it itself; a full reset rebuilds xterm's buffers, which on a loaded machine took longer
@@ -395,6 +402,8 @@ class Pane:
             reconnect machine (``first_ticket``: the one the page carried for this pane, if it is still good).
         on_ended: called (later, from a timer) with the pane and its :class:`EndedPanel` when the session is gone, so
             the page can offer a relaunch (or to create it) and unmount the pane.
+        payload_bytes: an output payload's bytes (in the browser a copy out of its view); read only while the first
+            open's hand-over holds its output (:data:`REDRAW_ENDS`).
     """
 
     def __init__(
@@ -417,6 +426,7 @@ class Pane:
         log: Callable[[str], None] | None = None,
         first_ticket: str | None = None,
         preview_shown: bool = False,
+        payload_bytes: Callable[[Any], bytes] = bytes,
     ) -> None:
         self.session = session
         self.terminal = terminal
@@ -440,6 +450,8 @@ class Pane:
         self._preview_shown = preview_shown
         self._held: list[tuple[Any, bool]] | None = None  # the first open's output while its hand-over holds it
         self._held_until_ms = 0.0
+        self._held_tail = b""  # the held output's last bytes: a redraw's end split between two frames
+        self._payload_bytes = payload_bytes
         self._handover = OneShotTimer(set_timeout, clear_timeout, self._end_handover)
         extra = {"log": (lambda message: log(f"[{session}] {message}"))} if log is not None else {}
         self.machine = ReconnectingSocket(
@@ -629,12 +641,18 @@ class Pane:
     def _hold(self, payload: Any, with_callback: bool) -> None:
         assert self._held is not None
         self._held.append((payload, with_callback))
+        seen = self._held_tail + self._payload_bytes(payload)
+        if any(end in seen for end in REDRAW_ENDS):
+            self._end_handover()  # tmux's repaint is complete: it replaces the preview now
+            return
+        self._held_tail = seen[-_REDRAW_END_TAIL:]
         self._handover.arm(min(HANDOVER_QUIET_MS, max(0.0, self._held_until_ms - self._now_ms())))
 
     def _end_handover(self) -> None:
         """The held reset, then the held output, in order, at once: xterm parses and draws them together."""
         self._handover.cancel()
         held, self._held = self._held, None
+        self._held_tail = b""
         if held is None:
             return
         self.terminal.write_barrier(HANDOVER_RESET)

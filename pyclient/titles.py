@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from .reconnect import State, Status
 
-__all__ = ["BELL_FLASH_MS", "BELL_MARK", "Health", "TabState", "favicon_url", "health", "tab_title"]
+__all__ = ["BELL_FLASH_MS", "BELL_MARK", "FIRST_LOOK_MS", "Health", "TabState", "favicon_url", "health", "tab_title"]
 
 # How long a pane's header flashes for a bell: long enough to catch the eye, short enough that a second bell a moment
 # later flashes again.
@@ -26,6 +26,12 @@ BELL_FLASH_MS = 1000
 
 # Put before the tab's title while a bell rang in a hidden tab (the tab strip shows the start of a title).
 BELL_MARK = "🔔 "
+
+# The tab keeps the page's own title and icon until a pane is live or ended (TabState.settled), or this long after the
+# first pane was mounted. A new icon is an SVG the page decodes on its main thread (2-6 ms, once 164 ms, traced):
+# written at the mount, that decode came between the pane's socket and its open event, which sends the handshake tmux's
+# attach waits for. One second: a pane that takes longer to open still names its session in the tab.
+FIRST_LOOK_MS = 1000
 
 # The page's own name: the tab's title when no pane is mounted.
 PAGE_NAME = "livepane"
@@ -129,6 +135,11 @@ class TabState:
     def seen(self) -> None:
         """The tab is visible again."""
         self._unseen_bell = False
+
+    @property
+    def settled(self) -> bool:
+        """A mounted pane is live or ended: the tab has something to say beyond "waiting" (see FIRST_LOOK_MS)."""
+        return any(value is not Health.WAITING for value in self._health.values())
 
     @property
     def shown(self) -> str | None:

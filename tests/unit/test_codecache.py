@@ -67,3 +67,31 @@ def test_installing_twice_keeps_one_cache_in_front_of_the_path_finder(package: P
     assert sys.meta_path.index(second) < sys.meta_path.index(importlib.machinery.PathFinder)
     codecache.uninstall()
     assert codecache.installed() is None
+
+
+def test_a_lazy_package_runs_only_when_first_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyScript imports its ``pyscript`` package before every page's first script and the page uses none of it: the
+    import makes the module, and its code (precompiled) runs at the first attribute access, once."""
+    root = tmp_path / "lplazy"
+    root.mkdir()
+    runs: list[str] = []
+    monkeypatch.setitem(sys.modules, "lplazy_runs", runs)  # where the package's code says it ran
+    init = "import lplazy_runs\nlplazy_runs.append('init')\nfrom lplazy.part import PART\n"
+    part = "import lplazy_runs\nlplazy_runs.append('part')\nPART = 'part'\n"
+    (root / "__init__.py").write_text(init, encoding="utf-8")
+    (root / "part.py").write_text(part, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    importlib.invalidate_caches()
+    cache = codecache.install({"/x/lplazy/__init__.py": init, "/x/lplazy/part.py": part}, lazy=frozenset({"lplazy"}))
+    try:
+        import lplazy  # noqa: F401 - as PyScript does: `import pyscript as _pyscript; del _pyscript`
+
+        assert runs == [] and (cache.hits, cache.misses) == (0, 0) and cache.unused() == ["lplazy"]
+        assert sys.modules["lplazy"].PART == "part"  # the first use runs the package, from the cache
+        assert runs == ["init", "part"] and (cache.hits, cache.misses) == (2, 0) and cache.unused() == []
+        assert importlib.import_module("lplazy").PART == "part" and runs == ["init", "part"]  # once
+    finally:
+        for name in [n for n in sys.modules if n == "lplazy" or n.startswith("lplazy.")]:
+            del sys.modules[name]
+        codecache.uninstall()

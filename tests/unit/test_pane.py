@@ -18,6 +18,7 @@ from pyclient.pane import (
     HANDOVER_MAX_MS,
     HANDOVER_QUIET_MS,
     HANDOVER_RESET,
+    REDRAW_ENDS,
     CaptionView,
     FlowControl,
     FlowPolicy,
@@ -340,6 +341,30 @@ def test_the_first_open_after_a_preview_writes_its_reset_and_output_together_onc
     assert h.terminal.queue[-1] == (b"later", "")  # after the hand-over, output goes straight through
     h.terminal.parse_all()
     assert h.pane.gate.is_open
+
+
+@pytest.mark.parametrize("end", REDRAW_ENDS)
+def test_the_handover_ends_as_soon_as_tmux_has_redrawn(end: bytes) -> None:
+    """tmux draws the whole screen as one synchronized update: its end is the repaint done, no quiet to wait for."""
+    h = Harness(preview_shown=True)
+    sock = h.open()
+    sock.output(b"\x1b[?1049h\x1b[2J")  # tmux's setup ...
+    assert h.terminal.queue == []
+    sock.output(b"\x1bP=1s\x1b\\rows" + end)  # ... and its redraw, complete
+    assert [data for data, _ in h.terminal.queue] == [HANDOVER_RESET, b"\x1b[?1049h\x1b[2J\x1bP=1s\x1b\\rows" + end]
+    sock.output(b"later")
+    h.timers.advance(HANDOVER_MAX_MS)
+    assert [data for data, _ in h.terminal.queue][2:] == [b"later"]  # straight through, once
+
+
+def test_a_redraws_end_split_between_two_frames_ends_the_handover() -> None:
+    h = Harness(preview_shown=True)
+    sock = h.open()
+    end = REDRAW_ENDS[0]
+    sock.output(b"rows" + end[:3])
+    assert h.terminal.queue == []
+    sock.output(end[3:])
+    assert [data for data, _ in h.terminal.queue] == [HANDOVER_RESET, b"rows" + end]
 
 
 def test_a_handover_lasts_at_most_its_cap_while_output_keeps_coming() -> None:

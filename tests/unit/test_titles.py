@@ -66,3 +66,20 @@ def test_a_bell_marks_the_tab_only_while_hidden_until_seen() -> None:
     assert tab.look().title == BELL_MARK + "a" and "circle" in unquote(tab.look().icon or "")
     tab.seen()
     assert tab.look().title == "a"
+
+
+def test_the_tab_settles_once_a_pane_is_live_or_ended() -> None:
+    """Until then the page leaves its tab alone (titles.FIRST_LOOK_MS): a new icon is decoded on the main thread."""
+    tab = TabState()
+    assert not tab.settled  # nothing mounted
+    tab.mounted("a")
+    tab.mounted("b")
+    assert not tab.settled  # both still connecting
+    tab.health_is("b", Health.LIVE)
+    assert tab.settled
+    tab.health_is("b", Health.WAITING)
+    assert not tab.settled  # reconnecting again: nothing settled (the page has written the tab by then anyway)
+    tab.health_is("a", Health.ENDED)
+    assert tab.settled
+    tab.unmounted("a")
+    assert not tab.settled
