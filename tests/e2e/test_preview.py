@@ -285,6 +285,50 @@ def test_the_screen_is_in_the_pages_html_in_colour_and_painted_before_any_termin
     wait_for_screen(page, "ph1", r"HTML-MARK-5R2T")
 
 
+# Installed before the page's first script: the order in which the after-paint template's scripts (index.html) define
+# their globals, and which of them had run by the first animation frame after the page was parsed (the screen's frame).
+AFTER_PAINT_PROBE_JS = """(() => {
+  const seen = (window.__afterPaint = { order: [], atFirstFrame: null });
+  for (const name of ["Terminal", "livepaneTerminal", "livepanePreboot"]) {
+    let value;
+    Object.defineProperty(globalThis, name, {
+      configurable: true,
+      get: () => value,
+      set: (defined) => { value = defined; seen.order.push(name); },
+    });
+  }
+  document.addEventListener("readystatechange", () => {
+    if (document.readyState !== "interactive") return;
+    requestAnimationFrame(() => { seen.atFirstFrame = seen.order.slice(); });
+  });
+})();"""
+# The scripts the page names outside its after-paint template: the two that run before the first paint, and the
+# interpreter module (the boot, at once).
+BEFORE_PAINT_SCRIPTS = ("static/boot-fetch.js", "static/early.js", "static/pyodide-snap.mjs")
+
+
+def test_the_terminals_scripts_and_pyscript_run_after_the_first_frame_in_order(page, server: Server) -> None:
+    """On a warm load the terminals' scripts and PyScript's core.js, named in the page as deferred scripts, ran in the
+    tasks right after the parse, before the first frame, which waited for them. From the after-paint template (web/
+    early.js starts it) none has run by the first frame after the parse; they run in the template's order, and Python
+    comes up."""
+    new_session(server, "ph5")
+    _, _, body = get(server, "session=ph5")
+    head, _, rest = body.partition('<template id="livepane-after-paint">')
+    tags = re.findall(r"<script[^>]*>", head + rest.partition("</template>")[2])
+    run = [re.search(r'src="\./([^"?]+)', tag).group(1) for tag in tags if " src=" in tag and 'type="py"' not in tag]
+    assert run == list(BEFORE_PAINT_SCRIPTS), tags
+    open_panes(page, server, "ph5")  # warm: every script in the cache, ready before the parse ends
+    page.add_init_script(AFTER_PAINT_PROBE_JS)
+    page.goto(f"{server.origin}/?session=ph5", wait_until="commit")
+    page.wait_for_function("window.__afterPaint.atFirstFrame !== null", timeout=OPEN_TIMEOUT_S * 1000)
+    assert page.evaluate("window.__afterPaint.atFirstFrame") == []
+    wait_ready(page)
+    wait_for_state(page, "ph5", "open")
+    assert page.evaluate("window.__afterPaint.order") == ["Terminal", "livepaneTerminal", "livepanePreboot"]
+    assert page.evaluate("document.getElementById('livepane-after-paint')") is None  # started once, then gone
+
+
 def test_no_script_on_the_screen_runs_from_the_html(page, server: Server) -> None:
     new_session(server, "ph2")
     shows(server, "ph2", HOSTILE)
