@@ -312,19 +312,19 @@ def test_the_terminals_scripts_and_pyscript_run_after_the_first_frame_in_order(p
     tasks right after the parse, before the first frame, which waited for them. From the after-paint template (web/
     early.js starts it) none has run by the first frame after the parse; they run in the template's order, and Python
     comes up."""
-    new_session(server, "ph5")
-    _, _, body = get(server, "session=ph5")
+    new_session(server, "pa1")
+    _, _, body = get(server, "session=pa1")
     head, _, rest = body.partition('<template id="livepane-after-paint">')
     tags = re.findall(r"<script[^>]*>", head + rest.partition("</template>")[2])
     run = [re.search(r'src="\./([^"?]+)', tag).group(1) for tag in tags if " src=" in tag and 'type="py"' not in tag]
     assert run == list(BEFORE_PAINT_SCRIPTS), tags
-    open_panes(page, server, "ph5")  # warm: every script in the cache, ready before the parse ends
+    open_panes(page, server, "pa1")  # warm: every script in the cache, ready before the parse ends
     page.add_init_script(AFTER_PAINT_PROBE_JS)
-    page.goto(f"{server.origin}/?session=ph5", wait_until="commit")
+    page.goto(f"{server.origin}/?session=pa1", wait_until="commit")
     page.wait_for_function("window.__afterPaint.atFirstFrame !== null", timeout=OPEN_TIMEOUT_S * 1000)
     assert page.evaluate("window.__afterPaint.atFirstFrame") == []
     wait_ready(page)
-    wait_for_state(page, "ph5", "open")
+    wait_for_state(page, "pa1", "open")
     assert page.evaluate("window.__afterPaint.order") == ["Terminal", "livepaneTerminal", "livepanePreboot"]
     assert page.evaluate("document.getElementById('livepane-after-paint')") is None  # started once, then gone
 
