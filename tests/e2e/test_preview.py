@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -302,9 +303,11 @@ AFTER_PAINT_PROBE_JS = """(() => {
     requestAnimationFrame(() => { seen.atFirstFrame = seen.order.slice(); });
   });
 })();"""
-# The scripts the page names outside its after-paint template: the two that run before the first paint, and the
-# interpreter module (the boot, at once).
-BEFORE_PAINT_SCRIPTS = ("static/boot-fetch.js", "static/early.js", "static/pyodide-snap.mjs")
+# The scripts the page runs outside its after-paint template: the two that run before the first paint (inline: their
+# text), and the interpreter module (the boot, at once).
+WEB = Path(__file__).resolve().parents[2] / "web"
+BEFORE_PAINT_INLINE = ("boot-fetch.js", "early.js")
+BEFORE_PAINT_MODULES = ("static/pyodide-snap.mjs",)
 
 
 def test_the_terminals_scripts_and_pyscript_run_after_the_first_frame_in_order(page, server: Server) -> None:
@@ -315,9 +318,13 @@ def test_the_terminals_scripts_and_pyscript_run_after_the_first_frame_in_order(p
     new_session(server, "pa1")
     _, _, body = get(server, "session=pa1")
     head, _, rest = body.partition('<template id="livepane-after-paint">')
-    tags = re.findall(r"<script[^>]*>", head + rest.partition("</template>")[2])
-    run = [re.search(r'src="\./([^"?]+)', tag).group(1) for tag in tags if " src=" in tag and 'type="py"' not in tag]
-    assert run == list(BEFORE_PAINT_SCRIPTS), tags
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", head + rest.partition("</template>")[2], re.S)
+    run = [(attrs, text) for attrs, text in scripts if not re.search(r'type="(py|application/json)"', attrs)]
+    modules = [re.search(r'src="\./([^"?]+)', attributes).group(1) for attributes, _ in run if " src=" in attributes]
+    assert modules == list(BEFORE_PAINT_MODULES), run
+    assert [text for attributes, text in run if " src=" not in attributes] == [
+        (WEB / name).read_text() for name in BEFORE_PAINT_INLINE
+    ]
     open_panes(page, server, "pa1")  # warm: every script in the cache, ready before the parse ends
     page.add_init_script(AFTER_PAINT_PROBE_JS)
     page.goto(f"{server.origin}/?session=pa1", wait_until="commit")
