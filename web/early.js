@@ -1,6 +1,8 @@
-// livepane's first script (index.html's <head>, before the page's body is parsed): what the screens the page carries as
-// HTML (livepane_server/preview_html.py) need before the first paint, and what the user types from then on until a
-// terminal exists (web/preboot.js takes it). A script of its own, not inline: the page's CSP allows no inline script.
+// livepane's first script but one (index.html's <head>, before the page's body is parsed): what the screens the page
+// carries as HTML (livepane_server/preview_html.py) need before the first paint, and what the user types from then on
+// until a terminal exists (web/preboot.js takes it). The server puts its text in the page (index.html's inline
+// placeholder; the page's policy allows exactly this text, by its sha256), so it must hold no end tag of a script,
+// no comment opening and no template placeholder (livepane_server/assets.py INLINE_UNSAFE_RE; else it is left out).
 // After the first frame it starts the rest of the page: index.html's after-paint template (the terminals' scripts,
 // web/preboot.js, PyScript), which, named in the page, ran before that frame and delayed it.
 // Rules: it measures, records, marks and starts the page's own scripts, nothing else; it never draws, sends or
