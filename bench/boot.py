@@ -241,7 +241,10 @@ def make_variant(workdir: Path, name: str, edit_index: Any = None, extra: dict[s
 
 # What index.html's <head> adds for the boot (tests/e2e/test_boot.py strips the same).
 PRELOAD_RE = re.compile(r'<link rel="(?:module)?preload"[^>]*>\s*')
-BOOT_FETCH_RE = re.compile(r'<script src="[^"]*boot-fetch\.js[^"]*"[^>]*></script>\s*')
+BOOT_FETCH_RE = re.compile(  # inline (index.html), or by its URL
+    r'<script[^>]*>\{\{inline:static/boot-fetch\.js\}\}</script>\s*'
+    r'|<script src="[^"]*boot-fetch\.js[^"]*"[^>]*></script>\s*'
+)
 EARLY_MODULE_RE = re.compile(r'<script type="module" async src="[^"]*"></script>\s*')
 
 

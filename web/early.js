@@ -1,8 +1,12 @@
-// livepane's first script (index.html's <head>, before the page's body is parsed): what the screens the page carries as
-// HTML (livepane_server/preview_html.py) need before the first paint, and what the user types from then on until a
-// terminal exists (web/preboot.js takes it). A script of its own, not inline: the page's CSP allows no inline script.
-// Rules: it measures, records and marks, nothing else; it never draws, sends or decides, and never throws out of
-// itself. It must stay small: the page's first paint waits for it.
+// livepane's first script but one (index.html's <head>, before the page's body is parsed): what the screens the page
+// carries as HTML (livepane_server/preview_html.py) need before the first paint, and what the user types from then on
+// until a terminal exists (web/preboot.js takes it). The server puts its text in the page (index.html's inline
+// placeholder; the page's policy allows exactly this text, by its sha256), so it must hold no end tag of a script,
+// no comment opening and no template placeholder (livepane_server/assets.py INLINE_UNSAFE_RE; else it is left out).
+// After the first frame it starts the rest of the page: index.html's after-paint template (the terminals' scripts,
+// web/preboot.js, PyScript), which, named in the page, ran before that frame and delayed it.
+// Rules: it measures, records, marks and starts the page's own scripts, nothing else; it never draws, sends or
+// decides, and never throws out of itself. It must stay small: the page's first paint waits for it.
 "use strict";
 (() => {
   // web/terminal.js's options and stored font size (tests/unit/test_early.py compares them).
@@ -20,6 +24,8 @@
   const REPLACED_WAIT_MS = 2000;
   // Keys typed before a terminal exists: far more than anyone types in the second before it does.
   const MAX_KEYS = 4096;
+  // index.html's <template> of what is loaded after the first frame.
+  const AFTER_PAINT_ID = "livepane-after-paint";
 
   const api = {
     fontSize: FONT_SIZE,
@@ -163,4 +169,28 @@
   } catch (error) {
     console.log(`livepane: no livepane:screen mark (${error})`);
   }
+
+  // The rest of the page, after the first frame (a requestAnimationFrame callback runs just before that frame's
+  // paint; a task queued from it runs after it) and once the page is parsed: the after-paint template's content goes
+  // into the <head>, its preloads start and its scripts run in the template's order (async=false: the order of
+  // scripts inserted by a script, classic and module alike). A page that is not shown gets no frame: it starts them
+  // once it is parsed.
+  function startAfterPaint() {
+    const template = document.getElementById(AFTER_PAINT_ID);
+    if (!template || !template.content) return;
+    const content = document.importNode(template.content, true);
+    for (const script of content.querySelectorAll("script")) script.async = false;
+    template.remove();
+    document.head.append(content);
+  }
+  function whenParsed() {
+    try {
+      if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", whenParsed, { once: true });
+      else startAfterPaint();
+    } catch (error) {
+      console.log(`livepane: the page's scripts could not be started (${error})`);
+    }
+  }
+  if (document.visibilityState === "visible") requestAnimationFrame(() => setTimeout(whenParsed, 0));
+  else whenParsed();
 })();

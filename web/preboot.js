@@ -1,8 +1,9 @@
 // livepane before Python: paints the screens the page carries (livepane_server/preview.py) and records the keys typed
 // into them, until pyclient/browser.py adopts each pane (livepanePreboot.take) and its terminal, input and ticket.
 // Rules: it only paints and records, in plain JavaScript; every decision (which panes are kept, what the recorded keys
-// become, whether the page's ticket is still good) is Python's. It runs once, deferred, after web/terminal.js (whose
-// livepaneTerminal.create makes each terminal) and before PyScript's core.js; it never throws out of itself.
+// become, whether the page's ticket is still good) is Python's. It runs once, after the first frame, after
+// web/terminal.js (whose livepaneTerminal.create makes each terminal) and before PyScript's core.js (index.html's
+// after-paint template, which web/early.js starts); it never throws out of itself.
 "use strict";
 (() => {
   const PREVIEW_VERSION = 1; // livepane_server/preview.py PREVIEW_VERSION
@@ -230,7 +231,7 @@
     unpainted = made.length;
     // The first pane after the first frame: the screens in the page's HTML paint without waiting for a terminal
     // (warm first paint 304-310 vs 326-348 ms in two A/Bs); each other one in a task of its own, so PyScript (the
-    // next deferred script) starts loading Python between them instead of after all of them (a terminal costs
+    // next script) starts loading Python between them instead of after all of them (a terminal costs
     // ~20-80 ms here). take() builds one not yet built at once.
     const first = () => {
       build(made[0]);

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -283,6 +284,56 @@ def test_the_screen_is_in_the_pages_html_in_colour_and_painted_before_any_termin
     # The terminal took its place; the screen went once its paint was timed (web/early.js).
     page.wait_for_function("!document.querySelector('.pane-preview-screen')", timeout=OPEN_TIMEOUT_S * 1000)
     wait_for_screen(page, "ph1", r"HTML-MARK-5R2T")
+
+
+# Installed before the page's first script: the order in which the after-paint template's scripts (index.html) define
+# their globals, and which of them had run by the first animation frame after the page was parsed (the screen's frame).
+AFTER_PAINT_PROBE_JS = """(() => {
+  const seen = (window.__afterPaint = { order: [], atFirstFrame: null });
+  for (const name of ["Terminal", "livepaneTerminal", "livepanePreboot"]) {
+    let value;
+    Object.defineProperty(globalThis, name, {
+      configurable: true,
+      get: () => value,
+      set: (defined) => { value = defined; seen.order.push(name); },
+    });
+  }
+  document.addEventListener("readystatechange", () => {
+    if (document.readyState !== "interactive") return;
+    requestAnimationFrame(() => { seen.atFirstFrame = seen.order.slice(); });
+  });
+})();"""
+# The scripts the page runs outside its after-paint template: the two that run before the first paint (inline: their
+# text), and the interpreter module (the boot, at once).
+WEB = Path(__file__).resolve().parents[2] / "web"
+BEFORE_PAINT_INLINE = ("boot-fetch.js", "early.js")
+BEFORE_PAINT_MODULES = ("static/pyodide-snap.mjs",)
+
+
+def test_the_terminals_scripts_and_pyscript_run_after_the_first_frame_in_order(page, server: Server) -> None:
+    """On a warm load the terminals' scripts and PyScript's core.js, named in the page as deferred scripts, ran in the
+    tasks right after the parse, before the first frame, which waited for them. From the after-paint template (web/
+    early.js starts it) none has run by the first frame after the parse; they run in the template's order, and Python
+    comes up."""
+    new_session(server, "pa1")
+    _, _, body = get(server, "session=pa1")
+    head, _, rest = body.partition('<template id="livepane-after-paint">')
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", head + rest.partition("</template>")[2], re.S)
+    run = [(attrs, text) for attrs, text in scripts if not re.search(r'type="(py|application/json)"', attrs)]
+    modules = [re.search(r'src="\./([^"?]+)', attributes).group(1) for attributes, _ in run if " src=" in attributes]
+    assert modules == list(BEFORE_PAINT_MODULES), run
+    assert [text for attributes, text in run if " src=" not in attributes] == [
+        (WEB / name).read_text() for name in BEFORE_PAINT_INLINE
+    ]
+    open_panes(page, server, "pa1")  # warm: every script in the cache, ready before the parse ends
+    page.add_init_script(AFTER_PAINT_PROBE_JS)
+    page.goto(f"{server.origin}/?session=pa1", wait_until="commit")
+    page.wait_for_function("window.__afterPaint.atFirstFrame !== null", timeout=OPEN_TIMEOUT_S * 1000)
+    assert page.evaluate("window.__afterPaint.atFirstFrame") == []
+    wait_ready(page)
+    wait_for_state(page, "pa1", "open")
+    assert page.evaluate("window.__afterPaint.order") == ["Terminal", "livepaneTerminal", "livepanePreboot"]
+    assert page.evaluate("document.getElementById('livepane-after-paint')") is None  # started once, then gone
 
 
 def test_no_script_on_the_screen_runs_from_the_html(page, server: Server) -> None:

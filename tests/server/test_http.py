@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import html
 import json
 import re
@@ -413,3 +415,32 @@ async def test_the_page_preloads_the_configs_files_and_imports_its_interpreter(
     assert f'<link rel="preload" as="fetch" crossorigin href="./pyclient/pane.py?{source.partition("?")[2]}">' in body
     assert "elsewhere" not in body  # not relative to the config: nothing to preload under a path prefix
     assert "[]" in body  # no snapshot here
+
+
+async def test_the_page_inlines_its_first_scripts_and_its_policy_allows_exactly_their_text(
+    tmux_server: TmuxServer, site: dict
+) -> None:
+    """{{inline:static/NAME.js}} is the file's text, byte for byte, and the page's policy names its sha256 in
+    script-src (and nothing else is loosened); a file that could end its <script> element, holds a placeholder or is
+    missing is left out. Other responses keep the plain policy."""
+    web_dir = site["web_dir"]
+    (web_dir / "first.js").write_text('"use strict";\nglobalThis.first = 1 < 2 && "é";\n')
+    (web_dir / "ends.js").write_text('console.log("</SCRIPT><script>alert(1)");\n')
+    (web_dir / "templated.js").write_text('const x = "{{preview}}";\n')
+    (web_dir / "escape.js").symlink_to(web_dir.parent / "outside" / "secret.txt")
+    (web_dir / "index.html").write_text(
+        "<script>{{inline:static/first.js}}</script><script>{{inline:static/ends.js}}</script>"
+        "<script>{{inline:static/templated.js}}</script><script>{{inline:static/missing.js}}</script>"
+        "<script>{{inline:static/escape.js}}</script>"
+    )
+    async with running_app(tmux_server, **site) as (client, _):
+        async with client.http.get(client.url("/"), headers=cookie_header()) as r:
+            body, policy = await r.text(), r.headers["Content-Security-Policy"]
+        async with client.http.get(client.url("/static/app.css")) as r:
+            assert r.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    first = (web_dir / "first.js").read_text()
+    assert body == f"<script>{first}</script>" + "<script></script>" * 4, body
+    digest = base64.b64encode(hashlib.sha256(first.encode()).digest()).decode()
+    assert policy == CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src 'self' 'sha256-{digest}'")
+    assert "unsafe-inline" not in policy.split("script-src", 1)[1].split(";", 1)[0]
+    assert "SECRET" not in body and "alert" not in body

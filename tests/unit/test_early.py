@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from livepane_server.assets import INLINE_PLACEHOLDER_RE, INLINE_UNSAFE_RE, Assets
 from livepane_server.preview import pane_section, pane_template
 from livepane_server.preview_html import ELEMENT_TIMING, SCREEN_CLASS
 from pyclient import fontsize
@@ -51,3 +52,16 @@ def test_the_pages_template_has_every_part_a_preview_fills_in() -> None:
     assert "pane-term" not in section and "placeholder" not in section
     assert pane_template("<main><section class=\"pane placeholder\"><p>no parts</p></section></main>") is None
     assert pane_template("<main></main>") is None
+
+
+def test_every_script_the_page_inlines_can_be_inlined() -> None:
+    """index.html's {{inline:static/NAME.js}}: each file exists and holds nothing that would end its <script> element
+    or be templated, else the server leaves it out, and without early.js the page would never start its scripts."""
+    page = (WEB / "index.html").read_text()
+    inlined = INLINE_PLACEHOLDER_RE.findall(page)
+    assert inlined == ["static/boot-fetch.js", "static/early.js"], inlined
+    for path in inlined:
+        text = (WEB / path.removeprefix("static/")).read_text()
+        assert not INLINE_UNSAFE_RE.search(text), path
+    text, digests = Assets(WEB, WEB.parent / "pyclient").inline_scripts(page)
+    assert len(digests) == len(inlined) and "{{inline:" not in text
