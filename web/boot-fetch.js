@@ -1,13 +1,30 @@
-// Starts the fetch of Pyodide's wasm as the page's first script, before the HTML below is parsed, for
-// web/pyodide-snap.mjs to compile (as livepaneBootFetch.wasm). A fetch(), not a <link rel="preload">: Chromium
-// attaches V8's code cache for the wasm to a fetch()'s response, never to a preload's. It runs synchronously in the
-// <head> (the file is immutable: a warm load reads it from the cache without a request), so the 9.6 MB read starts
-// beside the preloads instead of when the module is evaluated, ~0.3-0.6 s later. It only fetches; it never throws.
+// The page's first script: starts, before the HTML below is parsed, the two big reads of the boot for
+// web/pyodide-snap.mjs to take over (as livepaneBootFetch.wasm and livepaneBootFetch.snapshot):
+// - Pyodide's wasm (data-wasm): its fetch(), which the module compiles. A fetch(), not a <link rel="preload">:
+//   Chromium attaches V8's code cache for the wasm to a fetch()'s response, never to a preload's.
+// - Pyodide's memory snapshot (data-snapshot: the sparse file web/make_snapshot.mjs wrote; empty for none), read
+//   whole (Response.arrayBuffer()); pyodide-snap.mjs expands it. It used to be preloaded (<link rel="preload">) and
+//   read when the module was evaluated, ~0.3-1 s later under load: Chromium held the preload's 17 MB in a buffer of
+//   its own, then copied them again for the module's fetch. Read from here, it is read once, as it arrives.
+// It runs in the <head>, inline (livepane_server/assets.py puts its text in the page: so it must never hold a
+// closing script tag, an HTML comment's opening or a template's braces): both files are immutable, a warm load reads
+// them from the cache without a request. It never throws: a failed read is pyodide-snap.mjs's to handle (it boots without the snapshot).
 "use strict";
 (() => {
-  const url = document.currentScript?.dataset.wasm;
-  if (!url) return;
-  const wasm = { url: new URL(url, document.baseURI).href, response: fetch(url) };
-  wasm.response.catch(() => {}); // pyodide-snap.mjs compiles from its own fetch if this one failed
-  globalThis.livepaneBootFetch = { wasm };
+  const script = document.currentScript;
+  const here = (url) => new URL(url, document.baseURI).href;
+  const wasm = script?.dataset.wasm;
+  const snapshot = script?.dataset.snapshot;
+  const started = (globalThis.livepaneBootFetch = {});
+  if (wasm) {
+    started.wasm = { url: here(wasm), response: fetch(wasm) };
+    started.wasm.response.catch(() => {});
+  }
+  if (snapshot) {
+    started.snapshot = { url: here(snapshot), bytes: fetch(snapshot).then((r) => {
+      if (!r.ok) throw new Error(`snapshot ${snapshot}: HTTP ${r.status}`);
+      return r.arrayBuffer();
+    }) };
+    started.snapshot.bytes.catch(() => {});
+  }
 })();

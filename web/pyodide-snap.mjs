@@ -13,12 +13,13 @@
 // series before its loadPyodide call). PyScript's loadPyodide then adopts the boot already under way and plugs
 // its stdout/stderr into it; output written before that goes to the console.
 //
-// The wasm is compiled here too, from the fetch() web/boot-fetch.js started, while the snapshot downloads (Pyodide
-// would start compiling only once the snapshot has arrived), and is handed to Pyodide's own fetch and
-// instantiateStreaming of it (handWasmToPyodide). A fetch(), not a <link rel="preload">: Chromium attaches V8's code
-// cache for the wasm to a fetch()'s response and never to a preload's (measured, Chromium 156: with the preload no
-// warm load ever had a code cache hit, so each compiled ~1,650 functions again on the main thread;
-// tests/e2e/test_boot.py).
+// The wasm is compiled here too, while the snapshot downloads (Pyodide would start compiling only once the snapshot
+// has arrived), from the fetch() web/boot-fetch.js, the page's first script, started; that script also started the
+// snapshot's read, which this module takes over (without it, as under bench/'s loader, it starts both itself). The
+// compiled module is handed to Pyodide's own fetch and instantiateStreaming of it (handWasmToPyodide). From a
+// fetch(), not a <link rel="preload">: Chromium attaches V8's code cache for the wasm to a fetch()'s response and
+// never to a preload's (measured, Chromium 156: with the preload no warm load ever had a code cache hit, so each
+// compiled ~1,650 functions again on the main thread; tests/e2e/test_boot.py).
 const params = new URL(import.meta.url).searchParams;
 const pageURL = globalThis.document?.baseURI ?? import.meta.url;
 const fromPage = (url) => (url ? new URL(url, pageURL).href : url);
@@ -26,12 +27,12 @@ const indexURL = fromPage(params.get("index"));
 const snapURL = fromPage(params.get("snap"));
 const mark = (name) => globalThis.performance?.mark?.(name);
 mark("livepane:boot-start");
-// Started at module evaluation, side by side with pyodide.mjs and the wasm (index.html preloads the snapshot and
-// pyodide.mjs; web/boot-fetch.js fetches the wasm).
-const snapshot = snapURL ? fetch(snapURL).then((r) => {
+// The snapshot's bytes as web/boot-fetch.js started reading them (for this URL), else read from here.
+const early = globalThis.livepaneBootFetch ?? {};
+const snapshot = snapURL ? (early.snapshot?.url === snapURL ? early.snapshot.bytes : fetch(snapURL).then((r) => {
   if (!r.ok) throw new Error(`snapshot ${snapURL}: HTTP ${r.status}`);
-  return r.arrayBuffer().then(expand);
-}) : null;
+  return r.arrayBuffer();
+})).then(expand) : null;
 snapshot?.catch(() => {});  // handled in boot(); never an unhandled rejection
 // The snapshot as Pyodide made it, from the file web/make_snapshot.mjs (sparse) wrote: its all-zero pages left out
 // there are put back here (a new buffer is zero-filled). A file without the magic is a whole snapshot (an older one).
@@ -52,8 +53,8 @@ function expand(buffer) {
 }
 const wasmURL = indexURL + "pyodide.asm.wasm";
 // web/boot-fetch.js started this fetch as the page's first script; without it (or for another URL), fetch it now.
-const early = globalThis.livepaneBootFetch?.wasm;
-const wasmModule = WebAssembly.compileStreaming(early?.url === wasmURL ? early.response : fetch(wasmURL));
+const wasmResponse = early.wasm?.url === wasmURL ? early.wasm.response : fetch(wasmURL);
+const wasmModule = WebAssembly.compileStreaming(wasmResponse);
 wasmModule.catch(() => {});  // handWasmToPyodide falls back to Pyodide's own compile
 const real = await import(indexURL + "pyodide.mjs");
 export const version = real.version;

@@ -29,8 +29,10 @@ NOT_PRELOADED = {
     # The session, not the boot: a new ticket per socket (helper i-preview's page carries the first one).
     "api/ticket": "the session's ticket",
     "api/sessions": "the session bar's list (and its held watch)",
-    # web/pyodide-snap.mjs fetches it itself: V8's code cache attaches to a fetch()'s response, never to a preload's.
-    "pyodide.asm.wasm": "the wasm, compiled from the early module's own fetch()",
+    # web/boot-fetch.js reads both itself: V8's code cache attaches to a fetch()'s response, never to a preload's, and
+    # a preloaded snapshot was held in a buffer of its own, then copied again for the read.
+    "pyodide.asm.wasm": "the wasm, compiled from the first script's own fetch()",
+    "pyclient.bin": "the snapshot, read by the first script",
 }
 
 
@@ -259,3 +261,60 @@ def test_the_snapshot_is_served_without_its_zero_pages(page, browser_context, se
     server.tmux.new_session("sparse")
     open_panes(page, server, "sparse")
     assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
+
+
+# The early module's URL (held back in the test below; pyscript.json's "interpreter", imported by the <head>).
+INTERPRETER_RE = re.compile(r"/static/pyodide-snap\.mjs\?")
+BOOT_FETCH_RE = re.compile(r'<script src="[^"]*boot-fetch\.js[^"]*"[^>]*></script>\s*')
+EARLY_READS_JS = """async () => {
+  const started = globalThis.livepaneBootFetch;
+  const [bytes, response] = await Promise.all([started.snapshot.bytes, started.wasm.response]);
+  return { snapshot: bytes.byteLength, wasm: response.ok, snapshotURL: started.snapshot.url,
+           moduleRan: performance.getEntriesByName("livepane:boot-start").length > 0 };
+}"""
+
+
+def test_the_first_script_reads_the_snapshot_before_the_interpreter_module_runs(
+    page, browser_context, server: Server
+) -> None:
+    """web/boot-fetch.js, the page's first script, starts the two big reads of the boot (the wasm's fetch, the
+    snapshot's bytes) and the snapshot is read whole with the interpreter module held back: the module only takes it
+    over. It used to be preloaded into a buffer of its own and read again only when the module ran."""
+    html = browser_context.request.get(page_url(server, "x")).text()
+    early = unescape(re.search(r'<script type="module" async src="([^"]+)"', html).group(1))
+    snap = urljoin(page_url(server, "x"), parse_qs(urlsplit(early).query)["snap"][0])
+    size = len(browser_context.request.get(snap).body())
+    held: list[Any] = []
+    page.route(INTERPRETER_RE, lambda route: held.append(route))
+    server.tmux.new_session("early")
+    page.goto(page_url(server, "early"), wait_until="commit")
+    page.wait_for_function("typeof globalThis.livepaneBootFetch !== 'undefined'", timeout=BOOT_TIMEOUT_S * 1000)
+    reads = page.evaluate(EARLY_READS_JS)
+    assert reads == {"snapshot": size, "wasm": True, "snapshotURL": snap, "moduleRan": False}, reads
+    wait_until(lambda: page.evaluate("true") and held, BOOT_TIMEOUT_S, what="the interpreter module's request")
+    requests = requested(page, lambda: ([r.continue_() for r in held], page.wait_for_function(
+        "globalThis.livepaneBoot && globalThis.livepaneBoot.reason !== 'pending'", timeout=BOOT_TIMEOUT_S * 1000)))
+    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
+    assert not [u for u in requests if "pyclient.bin" in u or "pyodide.asm.wasm" in u], requests  # taken over
+    page.unroute(INTERPRETER_RE)
+
+
+def test_without_the_first_script_the_interpreter_module_reads_the_snapshot_itself(page, server: Server) -> None:
+    """A page without web/boot-fetch.js (bench/'s loader is one) still boots from the snapshot: the module starts
+    the wasm's compile and the snapshot's read itself."""
+
+    def stripped(route: Any) -> None:
+        response = route.fetch()
+        body = BOOT_FETCH_RE.sub("", response.text())
+        assert body != response.text(), "index.html changed: no boot-fetch.js to strip"
+        route.fulfill(response=response, body=body)
+
+    document = re.compile(re.escape(server.origin) + r"/\?session=plain$")
+    page.route(document, stripped)
+    server.tmux.new_session("plain")
+    page.goto(page_url(server, "plain"), wait_until="commit")
+    page.wait_for_function("globalThis.livepaneBoot && globalThis.livepaneBoot.reason !== 'pending'",
+                           timeout=BOOT_TIMEOUT_S * 1000)
+    assert page.evaluate("typeof globalThis.livepaneBootFetch") == "undefined"
+    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
+    page.unroute(document)
