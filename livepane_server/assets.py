@@ -58,7 +58,6 @@ INLINE_UNSAFE_RE = re.compile(r"</script|<!--|\{\{", re.I)
 #   {{version:PATH}}     the content hash of static/... or pyclient/... as served: `?v=` with it makes the URL immutable
 #   {{interpreter}}      (index.html) pyscript.json's "interpreter" as served: the page imports that module early
 #   {{preload-files}}    (index.html) a <link rel="preload"> for each of pyscript.json's "files"
-#   {{preload-snapshot}} (index.html) a <link rel="preload"> for the snapshot, or nothing when there is none
 #   {{inline:PATH}}      (index.html, inside a <script>) the text of static/... (a .js file), for the scripts that
 #                        run before the first paint: inline, the parser does not wait for their reads from the cache,
 #                        queued behind the boot's ~30 MB (warm first paint 244 vs 292 ms and 386 vs 560 in two A/Bs)
@@ -232,9 +231,6 @@ class Assets:
         text = VERSION_PLACEHOLDER_RE.sub(version, text)
         if "{{snapshot}}" in text:  # hashing pyclient for the key only where the page asks for it
             text = text.replace("{{snapshot}}", self.snapshot_url())
-        if "{{preload-snapshot}}" in text:
-            url = self.snapshot_url()
-            text = text.replace("{{preload-snapshot}}", url and preload_link(url))
         if not nested and ("{{interpreter}}" in text or "{{preload-files}}" in text):
             config = self.pyscript_config()
             text = text.replace("{{interpreter}}", html.escape(str(config.get("interpreter", "")), quote=True))

@@ -397,14 +397,14 @@ async def test_the_page_preloads_the_configs_files_and_imports_its_interpreter(
     tmux_server: TmuxServer, site: dict
 ) -> None:
     """{{interpreter}} is pyscript.json's "interpreter" as served (one URL: one module, one boot);
-    {{preload-files}} a preload per "files" entry, relative to the page; {{preload-snapshot}} nothing without one."""
+    {{preload-files}} a preload per "files" entry, relative to the page; {{snapshot}} empty without one."""
     web_dir = site["web_dir"]
     (web_dir / "pyscript.json").write_text(
         '{"interpreter": "./static/boot.mjs?v={{version:static/app.css}}&snap={{snapshot}}",'
         ' "files": {"../pyclient/pane.py": "./pyclient/pane.py", "/elsewhere.py": "./x.py"}}'
     )
     (web_dir / "index.html").write_text('<script type="module" async src="{{interpreter}}"></script>\n'
-                                        "{{preload-files}}\n[{{preload-snapshot}}]")
+                                        "{{preload-files}}\n[{{snapshot}}]")
     async with running_app(tmux_server, **site) as (client, _):
         async with client.http.get(client.url("/"), headers=cookie_header()) as r:
             body = await r.text()
