@@ -265,7 +265,8 @@ def test_the_snapshot_is_served_without_its_zero_pages(page, browser_context, se
 
 # The early module's URL (held back in the test below; pyscript.json's "interpreter", imported by the <head>).
 INTERPRETER_RE = re.compile(r"/static/pyodide-snap\.mjs\?")
-BOOT_FETCH_RE = re.compile(r'<script src="[^"]*boot-fetch\.js[^"]*"[^>]*></script>\s*')
+# web/boot-fetch.js as served: inline (index.html), its text ends at the first closing tag (assets.py ensures that).
+BOOT_FETCH_RE = re.compile(r'<script data-wasm="[^"]*"[^>]*>.*?</script>\s*', re.S)
 EARLY_READS_JS = """async () => {
   const started = globalThis.livepaneBootFetch;
   const [bytes, response] = await Promise.all([started.snapshot.bytes, started.wasm.response]);
