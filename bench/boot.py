@@ -241,10 +241,7 @@ def make_variant(workdir: Path, name: str, edit_index: Any = None, extra: dict[s
 
 # What index.html's <head> adds for the boot (tests/e2e/test_boot.py strips the same).
 PRELOAD_RE = re.compile(r'<link rel="(?:module)?preload"[^>]*>\s*')
-BOOT_FETCH_RE = re.compile(  # inline (index.html), or by its URL
-    r'<script[^>]*>\{\{inline:static/boot-fetch\.js\}\}</script>\s*'
-    r'|<script src="[^"]*boot-fetch\.js[^"]*"[^>]*></script>\s*'
-)
+BOOT_FETCH_RE = re.compile(r'<script[^>]*>\{\{inline:static/boot-fetch\.js\}\}</script>\s*')  # inline: index.html
 EARLY_MODULE_RE = re.compile(r'<script type="module" async src="[^"]*"></script>\s*')
 
 
@@ -354,7 +351,9 @@ def without_pyscript(index_html: str) -> str:
     """index.html edit: PyScript's core.js and <script type="py"> replaced by web/bench/loader.mjs, which restores the
     same snapshot (serve.py fills in {{snapshot}}, its keyed URL). The early boot and the preloads go too (the loader
     boots Pyodide itself)."""
-    index_html = BOOT_FETCH_RE.sub("", without_early_boot(index_html))  # the loader fetches the wasm itself
+    index_html, found = BOOT_FETCH_RE.subn("", without_early_boot(index_html))  # the loader fetches the wasm itself
+    if not found:
+        raise RuntimeError("index.html changed: no inline boot-fetch.js to drop")
     core = '<script type="module" src="{{vendor:@pyscript/core}}/dist/core.js"></script>'
     py = re.search(r'<script type="py"[^>]*></script>', index_html)
     if core not in index_html or not py:
