@@ -101,9 +101,9 @@
   // The mark: livepane:screen is when the last of the page's screens was first painted: by the HTML (its Element
   // Timing entry's renderTime, the real paint time), or, for a screen its terminal replaced before that entry came
   // (a warm page's terminal may take over in the very first frame), by the terminal (the frame it took over in:
-  // preboot.js calls replaced()). The screens are known once the page is parsed (not at DOMContentLoaded, which waits
-  // for the deferred scripts). The server gives no identifier to a screen whose text Element Timing would not report
-  // (only blanks, or all of it in blocks); such a screen counts at the first frame after the parse.
+  // preboot.js calls replaced()). The screens are known once the page is parsed (readyState "interactive"). The
+  // server gives no identifier to a screen whose text Element Timing would not report (only blanks, or all of it in
+  // blocks); such a screen counts at the first frame after the parse.
   const done = new Map(); // Element Timing identifier -> when that screen was first painted
   // A screen's identifier (on its rows up to the cursor: the text Element Timing reports is that block's), or null.
   const identifierOf = (screen) => {
