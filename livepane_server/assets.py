@@ -31,6 +31,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from livepane_server import pyodide_classic
+
 log = logging.getLogger("livepane")
 
 # The web packages served from web/node_modules, and the folder of each that the browser may read.
@@ -191,6 +193,7 @@ class Assets:
         self.versions = self._read_versions()
         self._warned: set[str] = set()
         self._file_versions: dict[Path, tuple[tuple[int, int, int], str]] = {}  # path -> (stat stamp, version)
+        self._classic_asm: str | bool | None = False  # False: not derived yet; None: the rewrite does not apply
 
     def _read_versions(self) -> dict[str, str]:
         versions = {}
@@ -446,11 +449,31 @@ class Assets:
             version, _, relative = spec[len(package) + 1 :].partition("/")
             if version != self.versions[package] or not relative:
                 break
+            if package == "pyodide" and relative == pyodide_classic.CLASSIC_NAME:
+                return self.classic_pyodide_asm()
             path = safe_join(self.node_modules / package, relative)
             if path is None:
                 break
             return self.file_response(path, CACHE_IMMUTABLE)
         raise web.HTTPNotFound(text="not found\n")
+
+    def classic_pyodide_asm(self) -> web.Response:
+        """pyodide.asm.mjs as a classic script (livepane_server/pyodide_classic.py), derived once from the pinned file;
+        a 404 if the rewrite does not apply (web/pyodide-snap.mjs then imports the module)."""
+        if self._classic_asm is False:
+            try:
+                module_text = (self.node_modules / "pyodide" / pyodide_classic.MODULE_NAME).read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                log.warning("pyodide.asm.mjs unreadable (%s): no classic copy", exc)
+                raise web.HTTPNotFound(text="not found\n") from None
+            self._classic_asm = pyodide_classic.classic_asm(module_text)
+            if self._classic_asm is None:
+                log.warning("pyodide.asm.mjs no longer has the shape livepane_server/pyodide_classic.py rewrites: "
+                            "the page imports it as a module (no code cache)")
+        if self._classic_asm is None:
+            raise web.HTTPNotFound(text="not found: no classic copy of pyodide.asm.mjs\n")
+        return web.Response(body=self._classic_asm.encode(), content_type="text/javascript", charset="utf-8",
+                            headers={"Cache-Control": CACHE_IMMUTABLE})
 
     @staticmethod
     def file_response(path: Path, cache_control: str) -> web.FileResponse:

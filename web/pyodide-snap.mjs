@@ -57,6 +57,27 @@ const wasmResponse = early.wasm?.url === wasmURL ? early.wasm.response : fetch(w
 const wasmModule = WebAssembly.compileStreaming(wasmResponse);
 wasmModule.catch(() => {});  // handWasmToPyodide falls back to Pyodide's own compile
 const real = await import(indexURL + "pyodide.mjs");
+// Pyodide's factory (pyodide.asm.mjs's default export) from its classic copy, which index.html's <head> loads
+// before this module (a classic script reads V8's code cache, a module never does: livepane_server/pyodide_classic.py);
+// without that script, or if it failed or defined nothing, from the module, as Pyodide itself would import it.
+const asmModuleURL = indexURL + "pyodide.asm.mjs";
+globalThis.livepanePyodideAsmURL = asmModuleURL;  // the classic copy's import.meta.url
+const asmScript = globalThis.document?.getElementById("livepane-pyodide-asm");
+const createPyodideModule = (async () => {
+  if (asmScript && !globalThis.livepaneCreatePyodideModule) {
+    await new Promise((resolve) => {
+      asmScript.addEventListener("load", resolve);
+      asmScript.addEventListener("error", resolve);
+    });
+  }
+  const factory = globalThis.livepaneCreatePyodideModule;
+  if (typeof factory === "function") {
+    globalThis.livepanePyodideAsm = "classic";  // for tests: which of the two Pyodide ran
+    return factory;
+  }
+  globalThis.livepanePyodideAsm = "module";
+  return (await import(asmModuleURL)).default;
+})();
 export const version = real.version;
 // How this page booted, for tests and benchmarks: {snapshot: true} or {snapshot: false, reason}.
 globalThis.livepaneBoot = { snapshot: false, reason: snapURL ? "pending" : "no snapshot for this pyclient" };
@@ -104,7 +125,7 @@ async function handWasmToPyodide(load) {
 async function boot() {
   if (snapshot) {
     try {
-      const pyodide = await handWasmToPyodide(() => real.loadPyodide({ ...streams, indexURL, _loadSnapshot: snapshot }));
+      const pyodide = await handWasmToPyodide(() => real.loadPyodide({ ...streams, createPyodideModule, indexURL, _loadSnapshot: snapshot }));
       globalThis.livepaneBoot = { snapshot: true };
       return pyodide;
     } catch (err) {
@@ -112,7 +133,7 @@ async function boot() {
       console.warn("livepane: booting without the snapshot:", err);
     }
   }
-  return handWasmToPyodide(() => real.loadPyodide({ ...streams, indexURL }));
+  return handWasmToPyodide(() => real.loadPyodide({ ...streams, createPyodideModule, indexURL }));
 }
 
 const booting = boot().finally(() => mark("livepane:pyodide-ready"));

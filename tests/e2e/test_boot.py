@@ -229,6 +229,61 @@ def test_a_warm_load_compiles_pyodide_from_v8s_code_cache(playwright, browser_co
     assert "v8.wasm.moduleCacheInvalid" not in second, second
 
 
+def traced_categories(page: Any, load: Any, categories: list[str]) -> list[dict[str, Any]]:
+    """The trace events of these categories while ``load()`` ran."""
+    cdp = page.context.new_cdp_session(page)
+    events: list[dict[str, Any]] = []
+    complete: list[bool] = []
+    cdp.on("Tracing.dataCollected", lambda e: events.extend(e["value"]))
+    cdp.on("Tracing.tracingComplete", lambda e: complete.append(True))
+    cdp.send("Tracing.start", {"traceConfig": {"includedCategories": categories, "excludedCategories": ["*"]},
+                               "transferMode": "ReportEvents"})
+    load()
+    cdp.send("Tracing.end")
+    wait_until(lambda: page.evaluate("true") and complete, TRACE_TIMEOUT_S, what="the end of the trace")
+    return events
+
+
+CLASSIC_ASM = "/pyodide.asm.classic.js"
+
+
+def test_a_warm_load_runs_pyodides_js_from_v8s_code_cache(playwright, browser_context, server: Server,
+                                                          tmp_path) -> None:
+    """pyodide.asm.mjs runs as its classic copy (livepane_server/pyodide_classic.py): Chromium writes a classic
+    script's code cache on its second load and reads it from the third (an ES module's, never), and with the compile
+    hint the cache holds the whole file (~1.9 MB), not just its top level (~20 KB)."""
+    server.tmux.new_session("jscache")
+    profile = tmp_path / "profile"
+    compiles: list[list[dict[str, Any]]] = []
+    for _ in range(3):
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, viewport=VIEWPORT)
+        try:
+            context.request.get(f"{server.origin}/?token={TOKEN}", max_redirects=0)
+            page = context.new_page()
+            events = traced_categories(page, lambda page=page: open_panes(page, server, "jscache"), ["v8"])
+            assert page.evaluate("globalThis.livepanePyodideAsm") == "classic"
+            compiles.append([e for e in events if e.get("name") in ("v8.compile", "v8.produceCache")
+                             and e.get("args", {}).get("data", {}).get("url", "").endswith(CLASSIC_ASM)])
+        finally:
+            context.close()
+    consumed = [e["args"]["data"].get("consumedCacheSize", 0) for e in compiles[2] if e["name"] == "v8.compile"]
+    assert consumed and consumed[0] > 1_000_000, f"third load: {compiles[2]} (second: {compiles[1]})"
+    assert not any(e["args"]["data"].get("cacheRejected") for e in compiles[2]), compiles[2]
+
+
+def test_without_the_classic_copy_pyodide_runs_as_a_module(page, server: Server) -> None:
+    """If the classic copy is missing (a Pyodide whose file the rewrite no longer fits is a 404), the interpreter
+    module imports pyodide.asm.mjs as before and the page still boots from the snapshot."""
+    page.route(re.compile(re.escape(CLASSIC_ASM) + "$"), lambda route: route.fulfill(status=404, body="no"))
+    server.tmux.new_session("noclassic")
+    page.goto(page_url(server, "noclassic"), wait_until="commit")
+    page.wait_for_function("globalThis.livepaneBoot && globalThis.livepaneBoot.reason !== 'pending'",
+                           timeout=BOOT_TIMEOUT_S * 1000)
+    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
+    assert page.evaluate("globalThis.livepanePyodideAsm") == "module"
+
+
 # web/make_snapshot.mjs's sparse file: magic, the snapshot's length, the run count N, N x (offset, length), the runs.
 SPARSE_MAGIC = b"LPSNAP1\n"
 PYODIDE_SNAPSHOT_MAGIC = 1886286592  # Pyodide 314's memory snapshot starts with it (pyodide.asm.mjs, restoreSnapshot)
