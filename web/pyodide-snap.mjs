@@ -64,12 +64,8 @@ const asmModuleURL = indexURL + "pyodide.asm.mjs";
 globalThis.livepanePyodideAsmURL = asmModuleURL;  // the classic copy's import.meta.url
 const asmScript = globalThis.document?.getElementById("livepane-pyodide-asm");
 const createPyodideModule = (async () => {
-  if (asmScript && !globalThis.livepaneCreatePyodideModule) {
-    await new Promise((resolve) => {
-      asmScript.addEventListener("load", resolve);
-      asmScript.addEventListener("error", resolve);
-    });
-  }
+  // web/boot-fetch.js recorded the script's load or error (either may have fired before this module runs).
+  if (asmScript && !globalThis.livepaneCreatePyodideModule && early.asm) await early.asm;
   const factory = globalThis.livepaneCreatePyodideModule;
   if (typeof factory === "function") {
     globalThis.livepanePyodideAsm = "classic";  // for tests: which of the two Pyodide ran

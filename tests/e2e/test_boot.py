@@ -274,10 +274,17 @@ def test_a_warm_load_runs_pyodides_js_from_v8s_code_cache(playwright, browser_co
 
 def test_without_the_classic_copy_pyodide_runs_as_a_module(page, server: Server) -> None:
     """If the classic copy is missing (a Pyodide whose file the rewrite no longer fits is a 404), the interpreter
-    module imports pyodide.asm.mjs as before and the page still boots from the snapshot."""
+    module imports pyodide.asm.mjs as before and the page still boots from the snapshot; also when the copy's error
+    event fired before the module ran (held here until then: web/boot-fetch.js records it)."""
     page.route(re.compile(re.escape(CLASSIC_ASM) + "$"), lambda route: route.fulfill(status=404, body="no"))
+    held: list[Any] = []
+    page.route(re.compile(r"/static/pyodide-snap\.mjs\?"), lambda route: held.append(route))
     server.tmux.new_session("noclassic")
     page.goto(page_url(server, "noclassic"), wait_until="commit")
+    wait_until(lambda: page.evaluate("true") and held, BOOT_TIMEOUT_S, what="the interpreter module's request")
+    page.evaluate("livepaneBootFetch.asm.then((outcome) => { window.__asmOutcome = outcome; })")
+    page.wait_for_function("window.__asmOutcome === 'error'", timeout=BOOT_TIMEOUT_S * 1000)
+    held[0].continue_()
     page.wait_for_function("globalThis.livepaneBoot && globalThis.livepaneBoot.reason !== 'pending'",
                            timeout=BOOT_TIMEOUT_S * 1000)
     assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
