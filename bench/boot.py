@@ -13,7 +13,8 @@ Breakdown, all from navigation start (the page's clock), read from Resource Timi
   placeholder  first contentful paint: the empty pane and its "Connecting…" caption, drawn before any script
   screen       performance.mark("livepane:screen"): every previewed pane's screen painted (web/preboot.js, before
                Python); n/a on a page without it. For a peer (ttyd, WeTTY): its first prompt painted
-  assets       responseEnd of the last of pyodide.asm.wasm, python_stdlib.zip, pyodide.asm.mjs, pyodide-lock.json
+  assets       responseEnd of the last of pyodide.asm.wasm, python_stdlib.zip, pyodide.asm.mjs (or its classic copy),
+               pyodide-lock.json
   interpreter  loadPyodide has resolved: performance.mark("livepane:pyodide-ready") (web/pyodide-snap.mjs); on a page
                without the mark, PyScript's first fetch of its "files" (which follows it)
   pyscript     py:ready (PyScript is about to run main.py)
@@ -60,7 +61,7 @@ LIVE_WATCH_JS = """([session, expected]) => {
 SCREEN_MARK = "livepane:screen"  # web/preboot.js (helper i-preview): every previewed pane's screen painted
 PYODIDE_MARK = "livepane:pyodide-ready"  # web/pyodide-snap.mjs: loadPyodide resolved
 
-ASSETS = ("pyodide.asm.wasm", "python_stdlib.zip", "pyodide.asm.mjs", "pyodide-lock.json")
+ASSETS = ("pyodide.asm.wasm", "python_stdlib.zip", "pyodide.asm.mjs", "pyodide.asm.classic.js", "pyodide-lock.json")
 
 
 def breakdown(data: dict[str, Any], session: str) -> dict[str, float | None]:

@@ -39,8 +39,9 @@ CATEGORIES = [
 ]
 SAMPLING_INTERVAL_US = 100
 TRACE_TIMEOUT_S = 120.0
-FILES = ("pyodide.asm.wasm", "pyclient.bin", "python_stdlib.zip", "pyodide.asm.mjs", "pyodide.mjs", "pyodide-lock.json",
-         "pyodide-snap.mjs", "core.js", "xterm.js", "boot-fetch.js")
+FILES = ("pyodide.asm.wasm", "pyclient.bin", "python_stdlib.zip", "pyodide.asm.mjs", "pyodide.asm.classic.js",
+         "pyodide.mjs", "pyodide-lock.json", "pyodide-snap.mjs", "core.js", "xterm.js", "boot-fetch.js")
+CLASSIC_ASM = "pyodide.asm.classic.js"
 WASM_EVENT_PREFIXES = ("v8.wasm.", "wasm.")
 LONG_TASK_MS = 5
 BOOT_MARKS = ("livepane:boot-start", "livepane:screen", "livepane:pyscript-adopts", "livepane:pyodide-ready")
@@ -173,6 +174,8 @@ SAMPLE_SPAN_US = 5000  # a sample stands for the time until the next one, up to 
 def sample_phase(stack: list[str]) -> str | None:
     """The phase of the innermost frame a function rule names, else of the innermost frame a file rule names."""
     frames = [(f.rpartition(" ")[0], f.rpartition(" ")[2].rsplit(":", 1)[0]) for f in reversed(stack)]
+    # pyodide.asm.mjs's classic copy (livepane_server/pyodide_classic.py) is the same code under another name.
+    frames = [(function, file.replace(CLASSIC_ASM, "pyodide.asm.mjs")) for function, file in frames]
     for by_function in (True, False):
         for function, file in frames:
             for want_file, want_function, phase in SAMPLE_PHASES:

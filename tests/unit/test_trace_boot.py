@@ -99,3 +99,9 @@ def test_phases_weigh_each_slice_of_the_window_by_its_tasks_cpu_share() -> None:
     assert {k: round(v, 1) for k, v in split.items()} == {
         "snapshot: expand (sparse -> full)": 2.0, "snapshot: restore (copy into the heap)": 2.0, "GC": 1.0,
     }
+
+
+def test_the_classic_copy_of_pyodides_js_gets_the_modules_phases() -> None:
+    assert T.sample_phase(["(root) :1", "receiveInstance pyodide.asm.classic.js:1"]) == \
+        "Pyodide: dynamic linking (GOT, table)"
+    assert T.sample_phase(["(root) :1", "grow pyodide.asm.classic.js:1"]) == "Pyodide: other (preRun, FS, stdlib, API)"
