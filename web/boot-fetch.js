@@ -29,15 +29,16 @@
   }
   // Pyodide's JS as a classic script (index.html's #livepane-pyodide-asm, after this one): whether it loaded or
   // failed, recorded here, before its tag is parsed, so pyodide-snap.mjs never waits for an event that has already
-  // fired (a script's load and error events do not bubble, but capturing listeners on the window see them).
+  // fired. A script's load and error events do not bubble, but capturing listeners on the document see them; not on
+  // the window: a load event's path ends at the document (DOM, "get the parent"), so there it is never seen.
   started.asm = new Promise((resolve) => {
     const settle = (event) => {
       if (event.target?.id !== "livepane-pyodide-asm") return;
-      removeEventListener("load", settle, true);
-      removeEventListener("error", settle, true);
+      document.removeEventListener("load", settle, true);
+      document.removeEventListener("error", settle, true);
       resolve(event.type);
     };
-    addEventListener("load", settle, true);
-    addEventListener("error", settle, true);
+    document.addEventListener("load", settle, true);
+    document.addEventListener("error", settle, true);
   });
 })();

@@ -272,6 +272,24 @@ def test_a_warm_load_runs_pyodides_js_from_v8s_code_cache(playwright, browser_co
     assert not any(e["args"]["data"].get("cacheRejected") for e in compiles[2]), compiles[2]
 
 
+def test_the_classic_copy_loaded_after_the_module_ran_is_still_used(page, server: Server) -> None:
+    """The classic copy held until the interpreter module has run (as on a warm load, where the module comes out of
+    the cache first): the module waits for the copy's load event (web/boot-fetch.js records it on the document; a
+    listener on the window never sees a load event, and the boot hung) and Pyodide runs from the copy."""
+    held: list[Any] = []
+    page.route(re.compile(re.escape(CLASSIC_ASM) + "$"), lambda route: held.append(route))
+    server.tmux.new_session("lateclassic")
+    page.goto(page_url(server, "lateclassic"), wait_until="commit")
+    # the module has run past its imports (it sets livepaneBoot then) while the copy is still held
+    page.wait_for_function("typeof globalThis.livepaneBoot !== 'undefined'", timeout=BOOT_TIMEOUT_S * 1000)
+    wait_until(lambda: page.evaluate("true") and held, BOOT_TIMEOUT_S, what="the classic copy's request")
+    held[0].continue_()
+    page.wait_for_function("globalThis.livepaneBoot && globalThis.livepaneBoot.reason !== 'pending'",
+                           timeout=BOOT_TIMEOUT_S * 1000)
+    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
+    assert page.evaluate("globalThis.livepanePyodideAsm") == "classic"
+
+
 def test_without_the_classic_copy_pyodide_runs_as_a_module(page, server: Server) -> None:
     """If the classic copy is missing (a Pyodide whose file the rewrite no longer fits is a 404), the interpreter
     module imports pyodide.asm.mjs as before and the page still boots from the snapshot; also when the copy's error
