@@ -304,10 +304,11 @@ AFTER_PAINT_PROBE_JS = """(() => {
   });
 })();"""
 # The scripts the page runs outside its after-paint template: the two that run before the first paint (inline: their
-# text), and the interpreter module (the boot, at once).
+# text), and, async, Pyodide's JS as a classic script (livepane_server/pyodide_classic.py) and the interpreter module
+# (the boot, at once). Each named by its URL's path, the vendored package's version left out.
 WEB = Path(__file__).resolve().parents[2] / "web"
 BEFORE_PAINT_INLINE = ("boot-fetch.js", "early.js")
-BEFORE_PAINT_MODULES = ("static/pyodide-snap.mjs",)
+BEFORE_PAINT_SOURCES = ("vendor/pyodide/pyodide.asm.classic.js", "static/pyodide-snap.mjs")
 
 
 def test_the_terminals_scripts_and_pyscript_run_after_the_first_frame_in_order(page, server: Server) -> None:
@@ -320,8 +321,9 @@ def test_the_terminals_scripts_and_pyscript_run_after_the_first_frame_in_order(p
     head, _, rest = body.partition('<template id="livepane-after-paint">')
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", head + rest.partition("</template>")[2], re.S)
     run = [(attrs, text) for attrs, text in scripts if not re.search(r'type="(py|application/json)"', attrs)]
-    modules = [re.search(r'src="\./([^"?]+)', attributes).group(1) for attributes, _ in run if " src=" in attributes]
-    assert modules == list(BEFORE_PAINT_MODULES), run
+    sources = [re.sub(r"@[^/]+/", "/", re.search(r'src="\./([^"?]+)', attributes).group(1))
+               for attributes, _ in run if " src=" in attributes]
+    assert sources == list(BEFORE_PAINT_SOURCES), run
     assert [text for attributes, text in run if " src=" not in attributes] == [
         (WEB / name).read_text() for name in BEFORE_PAINT_INLINE
     ]
