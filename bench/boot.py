@@ -243,6 +243,7 @@ def make_variant(workdir: Path, name: str, edit_index: Any = None, extra: dict[s
 # What index.html's <head> adds for the boot (tests/e2e/test_boot.py strips the same).
 PRELOAD_RE = re.compile(r'<link rel="(?:module)?preload"[^>]*>\s*')
 BOOT_FETCH_RE = re.compile(r'<script[^>]*>\{\{inline:static/boot-fetch\.js\}\}</script>\s*')  # inline: index.html
+CLASSIC_ASM_RE = re.compile(r'<script async id="livepane-pyodide-asm"[^>]*></script>\s*')
 EARLY_MODULE_RE = re.compile(r'<script type="module" async src="[^"]*"></script>\s*')
 
 
@@ -355,6 +356,11 @@ def without_pyscript(index_html: str) -> str:
     index_html, found = BOOT_FETCH_RE.subn("", without_early_boot(index_html))  # the loader fetches the wasm itself
     if not found:
         raise RuntimeError("index.html changed: no inline boot-fetch.js to drop")
+    # Pyodide's classic copy too: without boot-fetch.js's record of its load, whether pyodide-snap.mjs used it would
+    # depend on which came first; the loader's boot imports the module, as before the copy.
+    index_html, found = CLASSIC_ASM_RE.subn("", index_html)
+    if not found:
+        raise RuntimeError("index.html changed: no classic pyodide.asm script to drop")
     core = '<script type="module" src="{{vendor:@pyscript/core}}/dist/core.js"></script>'
     py = re.search(r'<script type="py"[^>]*></script>', index_html)
     if core not in index_html or not py:

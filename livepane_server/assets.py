@@ -193,7 +193,7 @@ class Assets:
         self.versions = self._read_versions()
         self._warned: set[str] = set()
         self._file_versions: dict[Path, tuple[tuple[int, int, int], str]] = {}  # path -> (stat stamp, version)
-        self._classic_asm: str | bool | None = False  # False: not derived yet; None: the rewrite does not apply
+        self._classic_asm: bytes | bool | None = False  # False: not derived yet; None: the rewrite does not apply
 
     def _read_versions(self) -> dict[str, str]:
         versions = {}
@@ -466,13 +466,14 @@ class Assets:
             except (OSError, UnicodeDecodeError) as exc:
                 log.warning("pyodide.asm.mjs unreadable (%s): no classic copy", exc)
                 raise web.HTTPNotFound(text="not found\n") from None
-            self._classic_asm = pyodide_classic.classic_asm(module_text)
+            classic = pyodide_classic.classic_asm(module_text)
+            self._classic_asm = classic.encode() if classic is not None else None  # encoded once, not per request
             if self._classic_asm is None:
                 log.warning("pyodide.asm.mjs no longer has the shape livepane_server/pyodide_classic.py rewrites: "
                             "the page imports it as a module (no code cache)")
         if self._classic_asm is None:
             raise web.HTTPNotFound(text="not found: no classic copy of pyodide.asm.mjs\n")
-        return web.Response(body=self._classic_asm.encode(), content_type="text/javascript", charset="utf-8",
+        return web.Response(body=self._classic_asm, content_type="text/javascript", charset="utf-8",
                             headers={"Cache-Control": CACHE_IMMUTABLE})
 
     @staticmethod
