@@ -243,7 +243,7 @@ def make_variant(workdir: Path, name: str, edit_index: Any = None, extra: dict[s
 # What index.html's <head> adds for the boot (tests/e2e/test_boot.py strips the same).
 PRELOAD_RE = re.compile(r'<link rel="(?:module)?preload"[^>]*>\s*')
 BOOT_FETCH_RE = re.compile(r'<script[^>]*>\{\{inline:static/boot-fetch\.js\}\}</script>\s*')  # inline: index.html
-CLASSIC_ASM_RE = re.compile(r'<script async id="livepane-pyodide-asm"[^>]*></script>\s*')
+CLASSIC_ASM_RE = re.compile(r'\{\{pyodide-classic\}\}\s*')  # the classic copy's <script> (livepane_server/assets.py)
 EARLY_MODULE_RE = re.compile(r'<script type="module" async src="[^"]*"></script>\s*')
 
 

@@ -60,6 +60,9 @@ INLINE_UNSAFE_RE = re.compile(r"</script|<!--|\{\{", re.I)
 #   {{version:PATH}}     the content hash of static/... or pyclient/... as served: `?v=` with it makes the URL immutable
 #   {{interpreter}}      (index.html) pyscript.json's "interpreter" as served: the page imports that module early
 #   {{preload-files}}    (index.html) a <link rel="preload"> for each of pyscript.json's "files"
+#   {{pyodide-classic}}  (index.html) the <script> of Pyodide's classic copy (livepane_server/pyodide_classic.py),
+#                        or nothing when the pinned pyodide.asm.mjs no longer fits its rewrite (the page then
+#                        imports the module)
 #   {{inline:PATH}}      (index.html, inside a <script>) the text of static/... (a .js file), for the scripts that
 #                        run before the first paint: inline, the parser does not wait for their reads from the cache,
 #                        queued behind the boot's ~30 MB (warm first paint 244 vs 292 ms and 386 vs 560 in two A/Bs)
@@ -72,6 +75,9 @@ VERSION_DIGITS = 16
 # Pyodide's memory snapshot with pyclient imported (`make snapshot`): it cuts the interpreter start from ~3 s to ~0.5 s
 # (docs/benchmarks.md). pyclient.key holds the snapshot_key() it was made for; a stale one is never served.
 SNAPSHOT_FILE = "snapshot/pyclient.bin"
+# index.html's <script> of Pyodide's classic copy: the id web/boot-fetch.js and web/pyodide-snap.mjs look for.
+CLASSIC_PLACEHOLDER = "{{pyodide-classic}}"
+CLASSIC_SCRIPT_ID = "livepane-pyodide-asm"
 # Where index.html carries the page's preview element (livepane_server/preview.py) and the previewed panes' HTML (in
 # #panes, before the pane template); empty without them. Filled after the other placeholders and in one pass, so
 # nothing on a screen is ever templated (a screen showing "{{preview}}" stays text).
@@ -234,6 +240,8 @@ class Assets:
         text = VERSION_PLACEHOLDER_RE.sub(version, text)
         if "{{snapshot}}" in text:  # hashing pyclient for the key only where the page asks for it
             text = text.replace("{{snapshot}}", self.snapshot_url())
+        if not nested and CLASSIC_PLACEHOLDER in text:
+            text = text.replace(CLASSIC_PLACEHOLDER, self.classic_script())
         if not nested and ("{{interpreter}}" in text or "{{preload-files}}" in text):
             config = self.pyscript_config()
             text = text.replace("{{interpreter}}", html.escape(str(config.get("interpreter", "")), quote=True))
@@ -457,23 +465,35 @@ class Assets:
             return self.file_response(path, CACHE_IMMUTABLE)
         raise web.HTTPNotFound(text="not found\n")
 
-    def classic_pyodide_asm(self) -> web.Response:
+    def classic_asm(self) -> bytes | None:
         """pyodide.asm.mjs as a classic script (livepane_server/pyodide_classic.py), derived once from the pinned file;
-        a 404 if the rewrite does not apply (web/pyodide-snap.mjs then imports the module)."""
+        None (logged once) if the file is unreadable or the rewrite does not apply."""
         if self._classic_asm is False:
             try:
                 module_text = (self.node_modules / "pyodide" / pyodide_classic.MODULE_NAME).read_text()
             except (OSError, UnicodeDecodeError) as exc:
-                log.warning("pyodide.asm.mjs unreadable (%s): no classic copy", exc)
-                raise web.HTTPNotFound(text="not found\n") from None
-            classic = pyodide_classic.classic_asm(module_text)
+                log.warning("pyodide.asm.mjs unreadable (%s): no classic copy, the page imports the module", exc)
+                module_text = None
+            classic = pyodide_classic.classic_asm(module_text) if module_text is not None else None
             self._classic_asm = classic.encode() if classic is not None else None  # encoded once, not per request
-            if self._classic_asm is None:
+            if module_text is not None and self._classic_asm is None:
                 log.warning("pyodide.asm.mjs no longer has the shape livepane_server/pyodide_classic.py rewrites: "
                             "the page imports it as a module (no code cache)")
-        if self._classic_asm is None:
+        return self._classic_asm
+
+    def classic_script(self) -> str:
+        """index.html's {{pyodide-classic}}: the classic copy's async <script>, or nothing without a copy (so a page
+        never asks for a 404; web/pyodide-snap.mjs imports the module when the element is absent)."""
+        if "pyodide" not in self.versions or self.classic_asm() is None:
+            return ""
+        src = html.escape(f"{self.vendor_prefix('pyodide')}/{pyodide_classic.CLASSIC_NAME}", quote=True)
+        return f'<script async id="{CLASSIC_SCRIPT_ID}" src="{src}"></script>'
+
+    def classic_pyodide_asm(self) -> web.Response:
+        """The classic copy's response (immutable: its URL is Pyodide's versioned folder), or a 404 without one."""
+        if (body := self.classic_asm()) is None:
             raise web.HTTPNotFound(text="not found: no classic copy of pyodide.asm.mjs\n")
-        return web.Response(body=self._classic_asm, content_type="text/javascript", charset="utf-8",
+        return web.Response(body=body, content_type="text/javascript", charset="utf-8",
                             headers={"Cache-Control": CACHE_IMMUTABLE})
 
     @staticmethod

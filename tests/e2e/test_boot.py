@@ -309,6 +309,28 @@ def test_without_the_classic_copy_pyodide_runs_as_a_module(page, server: Server)
     assert page.evaluate("globalThis.livepanePyodideAsm") == "module"
 
 
+def test_a_page_without_the_classic_copys_script_boots_from_the_module(page, server: Server) -> None:
+    """The server leaves the copy's <script> out when the pinned pyodide.asm.mjs no longer fits the rewrite
+    (tests/server/test_http.py): with no such element the interpreter module imports pyodide.asm.mjs at once, and
+    the page never asks for the copy."""
+    tag = re.compile(r'<script async id="livepane-pyodide-asm"[^>]*></script>')
+
+    def without_the_tag(route: Any) -> None:
+        response = route.fetch()
+        body, found = tag.subn("", response.text())
+        assert found == 1, "index.html no longer names the classic copy"
+        route.fulfill(response=response, body=body)
+
+    page.route(re.compile(r"/\?session=noclassictag$"), without_the_tag)
+    server.tmux.new_session("noclassictag")
+    urls = requested(page, lambda: page.goto(page_url(server, "noclassictag"), wait_until="commit"))
+    page.wait_for_function("globalThis.livepaneBoot && globalThis.livepaneBoot.reason !== 'pending'",
+                           timeout=BOOT_TIMEOUT_S * 1000)
+    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
+    assert page.evaluate("globalThis.livepanePyodideAsm") == "module"
+    assert not [url for url in urls if url.endswith(CLASSIC_ASM)], urls
+
+
 # web/make_snapshot.mjs's sparse file: magic, the snapshot's length, the run count N, N x (offset, length), the runs.
 SPARSE_MAGIC = b"LPSNAP1\n"
 PYODIDE_SNAPSHOT_MAGIC = 1886286592  # Pyodide 314's memory snapshot starts with it (pyodide.asm.mjs, restoreSnapshot)

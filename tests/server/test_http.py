@@ -444,3 +444,51 @@ async def test_the_page_inlines_its_first_scripts_and_its_policy_allows_exactly_
     assert policy == CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src 'self' 'sha256-{digest}'")
     assert "unsafe-inline" not in policy.split("script-src", 1)[1].split(";", 1)[0]
     assert "SECRET" not in body and "alert" not in body
+
+
+def pyodide_unlike_the_pinned(web_dir: Path) -> None:
+    """web_dir's node_modules as the real one, but with a pyodide.asm.mjs the classic rewrite no longer fits (as a
+    Pyodide update might ship); the other packages linked to the real ones."""
+    real = ROOT_DIR / "web" / "node_modules"
+    (web_dir / "node_modules").unlink()
+    for package in real.iterdir():
+        if package.name.startswith("@") or package.name == "pyodide":
+            continue
+        (web_dir / "node_modules" / package.name).parent.mkdir(exist_ok=True)
+        (web_dir / "node_modules" / package.name).symlink_to(package)
+    for scope in real.glob("@*"):
+        (web_dir / "node_modules" / scope.name).symlink_to(scope)
+    pyodide = web_dir / "node_modules" / "pyodide"
+    pyodide.mkdir()
+    (pyodide / "package.json").write_bytes((real / "pyodide" / "package.json").read_bytes())
+    text = (real / "pyodide" / "pyodide.asm.mjs").read_text()
+    (pyodide / "pyodide.asm.mjs").write_text(text.replace("export default _createPyodideModule;",
+                                                          "export { _createPyodideModule as default };"))
+
+
+CLASSIC_TAG = f'<script async id="livepane-pyodide-asm" src=".{PYODIDE}/pyodide.asm.classic.js"></script>'
+
+
+@pytest.mark.parametrize("fits", [True, False], ids=["pinned", "unlike-the-pinned"])
+async def test_the_page_names_pyodides_classic_copy_only_when_there_is_one(
+        tmux_server: TmuxServer, site: dict, fits: bool) -> None:
+    """{{pyodide-classic}} is the classic copy's <script> while the rewrite fits pyodide.asm.mjs; else nothing, so
+    the page never asks for a 404 on every load (web/pyodide-snap.mjs then imports the module), and the copy's URL
+    is a clear 404."""
+    (site["web_dir"] / "index.html").write_text("<head>{{pyodide-classic}}</head>")
+    if not fits:
+        pyodide_unlike_the_pinned(site["web_dir"])
+    async with running_app(tmux_server, **site) as (client, _):
+        async with client.http.get(client.url("/"), headers=cookie_header()) as r:
+            assert r.status == 200
+            body = await r.text()
+        async with client.http.get(client.url(f"{PYODIDE}/pyodide.asm.classic.js")) as r:
+            status, text = r.status, await r.text()
+            headers = r.headers
+    if fits:
+        assert body == f"<head>{CLASSIC_TAG}</head>"
+        assert status == 200 and text.startswith("//# allFunctionsCalledOnLoad\n")
+        assert headers["Cache-Control"] == CACHE_IMMUTABLE
+    else:
+        assert body == "<head></head>"
+        assert status == 404 and "no classic copy" in text
