@@ -72,7 +72,6 @@ def breakdown(data: dict[str, Any], session: str) -> dict[str, float | None]:
         return min(values) if values else None
 
     assets = [r["end"] for r in res if r["name"].split("?")[0].rsplit("/", 1)[-1] in ASSETS]
-    tickets = [f["start"] for f in data["fetches"] if "/api/ticket" in f["url"]]
     sockets = data["sockets"]
     marks = data.get("marks") or {}
     return {
@@ -83,7 +82,6 @@ def breakdown(data: dict[str, Any], session: str) -> dict[str, float | None]:
         "interpreter": marks.get(PYODIDE_MARK, first(lambda n: n.startswith("/pyclient/"), "start")),
         "pyscript_adopts": marks.get("livepane:pyscript-adopts"),
         "pyscript": ev.get("py:ready"),
-        "python": min(tickets) if tickets else None,
         "socket": sockets[0]["open"] if sockets else None,
         "output": sockets[0]["firstOutput"] if sockets else None,
         "prompt": ev.get(f"prompt:{session}"),

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness import Figure, median, percentile
 
-BOOT_PHASES = ["placeholder", "screen", "assets", "interpreter", "pyscript", "python", "socket", "output", "prompt",
+BOOT_PHASES = ["placeholder", "screen", "assets", "interpreter", "pyscript", "socket", "output", "prompt",
                "painted", "live"]
 # Issue 14's goals, judged on medians of one run: the live prompt warm at most ttyd's first prompt warm (a ratio),
 # cold within an absolute budget; the screen (before Python) within 0.4x of ttyd's first prompt warm.
