@@ -105,6 +105,9 @@ def status_rows(value: str) -> int:
     return int(value) if value.isdigit() else 0
 
 
+PANE_ROWS_FIELD = 5  # SCREEN_FORMAT's #{pane_height}
+
+
 def parse_screen(out: str) -> Screen | None:
     """Tmux.screen's output -> Screen, or None if it is not what that command prints."""
     head, _, body = out.partition("\n")
@@ -149,6 +152,27 @@ def paint(screen: Screen) -> str:
     parts.append(AUTOWRAP_ON)
     parts.append(CURSOR_SHOWN if screen.cursor_visible else CURSOR_HIDDEN)
     return "".join(parts)
+
+
+def split_screens(out: str, count: int) -> list[Screen] | None:
+    """Tmux.screens' output for ``count`` sessions -> their Screens in order, or None if it is not exactly that: each
+    one is SCREEN_FORMAT's line, then as many rows as that line's pane height (a row never holds a newline)."""
+    lines = out.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # capture-pane ends every row with a newline
+    screens: list[Screen] = []
+    at = 0
+    for _ in range(count):
+        fields = lines[at].split() if at < len(lines) else []
+        if len(fields) != 11 or not fields[PANE_ROWS_FIELD].isdigit():
+            return None
+        end = at + 1 + int(fields[PANE_ROWS_FIELD])
+        screen = parse_screen("\n".join(lines[at:end]) + "\n") if end <= len(lines) else None
+        if screen is None:
+            return None
+        screens.append(screen)
+        at = end
+    return screens if at == len(lines) else None
 
 
 def preview_entry(session: str, screen: Screen, ticket: str | None) -> dict[str, object]:
@@ -274,13 +298,32 @@ class Previews:
             return None
         return parse_screen(out) if status == 0 else None
 
+    async def captures(self, sessions: list[str]) -> list[Screen | None]:
+        """``capture`` of each session: several in one tmux process (Tmux.screens); one at a time if tmux stopped at
+        a session that is not there, so the others still get theirs."""
+        asked = [session for session in sessions if SESSION_ID_RE.match(session)]
+        if len(asked) > 1:
+            try:
+                status, out = await self.tmux.screens(asked, self.policy.deadline_s)
+            except TimeoutError:
+                log.info("no previews: tmux did not answer within %.1f s", self.policy.deadline_s)
+                return [None] * len(sessions)
+            except OSError as exc:
+                log.info("no previews: %s", exc)
+                return [None] * len(sessions)
+            screens = split_screens(out, len(asked)) if status == 0 else None
+            if screens is not None:
+                by_session = dict(zip(asked, screens, strict=True))
+                return [by_session.get(session) for session in sessions]
+        return list(await asyncio.gather(*(self.capture(session) for session in sessions)))
+
     async def page(self, sessions: Iterable[str], template: str | None) -> PagePreview | None:
         """The previews of ``sessions`` (the first ``max_panes`` of them), or None when none has one; with the page's
         pane ``template`` (``pane_template``), each also as its pane's HTML."""
         wanted = list(dict.fromkeys(sessions))[: self.policy.max_panes]
         if not wanted:
             return None
-        screens = await asyncio.gather(*(self.capture(session) for session in wanted))
+        screens = await self.captures(wanted)
         panes: list[dict[str, object]] = []
         sections: list[str] = []
         total = 0

@@ -164,11 +164,22 @@ class Tmux:
         """The session's active pane as tmux draws it now, for the page's preview (livepane_server/preview.py): one
         line of SCREEN_FORMAT, then ``capture-pane -e -N`` (its rows with their colours and attributes, trailing
         spaces kept), in one tmux process. (exit status, stdout); a failed status: no such session."""
+        return await self.run(*self.screen_args(session_id), timeout_s=timeout_s)
+
+    async def screens(self, session_ids: list[str], timeout_s: float) -> tuple[int, str]:
+        """``screen`` of several sessions in one tmux process, their outputs one after another: one fork and one
+        connection to the server instead of one per session (12 sessions: ~15 ms instead of 40-80 on two loaded
+        cores). tmux stops at the first command that fails, so a failed status means some session is not there."""
+        args: list[str] = []
+        for session_id in session_ids:
+            args += [";", *self.screen_args(session_id)] if args else self.screen_args(session_id)
+        return await self.run(*args, timeout_s=timeout_s)
+
+    @staticmethod
+    def screen_args(session_id: str) -> list[str]:
         target = f"={session_id}:"
-        return await self.run(
-            "display-message", "-p", "-t", target, SCREEN_FORMAT, ";", "capture-pane", "-e", "-p", "-N", "-t", target,
-            timeout_s=timeout_s,
-        )
+        return ["display-message", "-p", "-t", target, SCREEN_FORMAT, ";",
+                "capture-pane", "-e", "-p", "-N", "-t", target]
 
     def attach_argv(self, session_id: str) -> list[str]:
         # -T (tmux >= 3.2) declares what this one client can draw (CLIENT_FEATURES), for this client only.

@@ -27,6 +27,7 @@ from livepane_server.preview import (
     pane_template,
     parse_screen,
     script_json,
+    split_screens,
 )
 from livepane_server.tmux import Tmux
 from pyclient import protocol
@@ -87,6 +88,21 @@ def test_parse_screen_reads_what_tmux_prints_and_refuses_anything_else() -> None
     assert parse_screen("no such session\n") is None
     assert parse_screen("") is None
     assert parse_screen("80 x 0 0 80 24 3 1 1 on bottom\n") is None
+
+
+def test_split_screens_takes_each_sessions_rows_by_its_pane_height_and_refuses_anything_else() -> None:
+    def block(rows: int, first: str) -> str:
+        return f"80 {rows} 0 0 80 {rows} 0 0 1 off bottom\n" + "\n".join([first] + [""] * (rows - 1)) + "\n"
+
+    out = block(24, "$ one") + block(3, "") + block(5, "three")  # blank rows, one screen all blank
+    screens = split_screens(out, 3)
+    assert screens is not None
+    assert [s.pane_rows for s in screens] == [24, 3, 5] and [s.rows[0] for s in screens] == ["$ one", "", "three"]
+    assert split_screens(out, 2) is None  # rows left over
+    assert split_screens(out, 4) is None  # a screen missing
+    assert split_screens(out[:-2], 3) is None  # the last screen short of a row
+    assert split_screens(block(24, "x") + "no such session\n", 2) is None
+    assert split_screens("", 1) is None
 
 
 def test_paint_places_each_row_and_the_cursor_below_a_top_status_line() -> None:
@@ -277,6 +293,45 @@ async def test_at_most_twelve_panes_are_previewed_in_the_pages_order(tmux_server
         async with running_app(tmux_server) as (client, _):
             _, _, html = await get_page(client, [("session", s) for s in sessions])
             assert [p["session"] for p in blob_of(html)["panes"]] == sessions[:12]
+    finally:
+        for s in sessions:
+            tmux_server.kill_session(s)
+
+
+def counting_tmux(folder: Path) -> Path:
+    """A tmux on PATH that logs each command line it runs (one line per process), then runs the real one."""
+    log = folder / "tmux.log"
+    shim = folder / "tmux"
+    shim.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec /usr/bin/tmux "$@"\n')
+    shim.chmod(0o755)
+    return log
+
+
+async def test_a_dashboard_is_previewed_from_one_tmux_process(tmux_server: TmuxServer, tmp_path: Path) -> None:
+    """Twelve sessions, one `capture-pane` process (one fork and one tmux connection for all: ~15 ms instead of
+    40-80 for twelve processes on two loaded cores), each screen where it belongs; a session that is not there makes
+    tmux stop at it, and then each of the others is asked alone and still previewed."""
+    sessions = [tmux_server.new_session() for _ in range(12)]
+    try:
+        marks = {s: marker(f"D{i}") for i, s in enumerate(sessions)}
+        for s in sessions[:3]:
+            shows(tmux_server, s, marks[s])
+        log = counting_tmux(tmp_path)
+        async with running_app(tmux_server) as (client, server):
+            server.tmux.env["PATH"] = f"{tmp_path}:{os.environ['PATH']}"
+            _, _, html = await get_page(client, [("session", s) for s in sessions])
+            captures = [line for line in log.read_text().splitlines() if "capture-pane" in line]
+            assert len(captures) == 1 and captures[0].count("capture-pane") == 12, captures
+            screens = dict(zip(SECTION_RE.findall(html), SCREEN_RE.findall(html), strict=True))
+            assert list(screens) == sessions
+            for s in sessions[:3]:
+                assert marks[s] in screens[s] and all(marks[o] not in screens[s] for o in sessions[:3] if o != s)
+            log.unlink()
+            asked = [sessions[0], "no-such-session", sessions[1], sessions[2]]
+            _, _, html = await get_page(client, [("session", s) for s in asked])
+            assert [p["session"] for p in blob_of(html)["panes"]] == sessions[:3]
+            captures = [line for line in log.read_text().splitlines() if "capture-pane" in line]
+            assert len(captures) == 1 + len(asked), captures  # the batch, then one each
     finally:
         for s in sessions:
             tmux_server.kill_session(s)
