@@ -413,7 +413,8 @@ class LivepaneServer:
         if self.proxy is not None:
             await self.proxy.relay(ws, session_id, closer)
             return
-        if not await self.tmux.has_session(session_id):
+        # On the user's tmux server, the session's windows take the latest client's size (on ours it is global).
+        if not await self.tmux.has_session(session_id, latest_size=not self.config.tmux_socket):
             await close_ws(ws, Close.NO_SUCH_SESSION, Reason.NO_SUCH_SESSION)
             return
         try:
@@ -424,8 +425,6 @@ class LivepaneServer:
         if handshake is None:
             return  # closed before the handshake
         size, protocol_version = handshake
-        if not self.config.tmux_socket:
-            await self.tmux.prefer_latest_size(session_id)
         pane = TerminalPane(ws, session_id, self.tmux, self.config.keepalive_s, size, closer, protocol_version,
                             shutdown_deadline=lambda: self.shutdown_deadline)
         await pane.run()

@@ -64,6 +64,10 @@ SCREEN_FORMAT = (
 )
 
 
+# run-shell -C's tmux command, its formats expanded for the target session: `window-size latest` on each window.
+LATEST_SIZE_EACH_WINDOW = "#{W:set-option -w -t #{window_id} window-size latest ; }"
+
+
 class Tmux:
     """The tmux server this process serves: one place that builds every tmux command line."""
 
@@ -108,8 +112,15 @@ class Tmux:
             log.debug("tmux %s -> %s: %s", " ".join(args), proc.returncode, err.decode(errors="replace").strip())
         return proc.returncode or 0, out.decode(errors="replace")
 
-    async def has_session(self, session_id: str) -> bool:
-        status, _ = await self.run("has-session", "-t", f"={session_id}")
+    async def has_session(self, session_id: str, *, latest_size: bool = False) -> bool:
+        """Whether the session exists. ``latest_size``: also `window-size latest` on each of its windows, so the most
+        recently active client's size wins; for the user's server, where it is not set globally (their other sessions
+        keep their own setting). In one tmux process (its format loops over the windows): a socket's open used to
+        wait for three in a row (has-session, list-windows, set-option: handshake to first output 24 vs 13 ms)."""
+        args = ["has-session", "-t", f"={session_id}"]
+        if latest_size:  # tmux stops the list at a failed has-session: nothing is set for a missing session
+            args += [";", "run-shell", "-t", f"={session_id}:", "-C", LATEST_SIZE_EACH_WINDOW]
+        status, _ = await self.run(*args)
         return status == 0
 
     async def new_session(self, session_id: str) -> bool:
@@ -117,26 +128,13 @@ class Tmux:
 
         On a server we own, this may be the command that starts it (first start, or after its last session ended
         and tmux exited), so the global `window-size latest` is set in the same command list; on the user's server
-        the per-connect prefer_latest_size() covers the session.
+        each socket's has_session(latest_size=True) covers the session.
         """
         args = ["new-session", "-d", "-s", session_id, "--", *shlex.split(self.shell)]
         if self.socket_name:
             args += [";", *self.GLOBAL_LATEST_SIZE]
         status, _ = await self.run(*args)
         return status == 0
-
-    async def prefer_latest_size(self, session_id: str) -> None:
-        """`window-size latest` on the session's windows: the most recently active client's size wins.
-
-        On a server we own (--tmux-socket) it is set globally instead; on the user's server only on this session's
-        windows, so their other sessions keep their own setting.
-        """
-        status, out = await self.run("list-windows", "-t", f"={session_id}", "-F", "#{window_id}")
-        commands: list[str] = []
-        for window_id in out.split():
-            commands += [*(["\\;"] if commands else []), "set-option", "-w", "-t", window_id, "window-size", "latest"]
-        if status == 0 and commands:
-            await self.run(*[c if c != "\\;" else ";" for c in commands])
 
     async def prefer_latest_size_globally(self) -> None:
         """Only meaningful once the server exists (a session is up): before that, the command fails."""

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 from support import async_wait_until
@@ -83,6 +85,44 @@ async def test_latest_active_client_size_wins(tmux_server: TmuxServer, session: 
         await async_wait_until(lambda: tmux_server.display(session, size) == "60x14", what="second pane's size")
         await first.send_input(" ")  # activity makes the first pane the latest
         await async_wait_until(lambda: tmux_server.display(session, size) == "100x29", what="first pane's size")
+
+
+async def test_on_the_users_own_tmux_a_socket_sets_its_sessions_windows_to_the_latest_size_in_one_process(
+    tmux_server: TmuxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --tmux-socket (`make run`: the user's own tmux server) `window-size latest` is set on each window of the
+    session a socket opens, and only there, by the same tmux process that checks the session exists: the open used
+    to wait for three processes in a row (has-session, list-windows, set-option). A missing session sets nothing."""
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path))  # this test's own "default" tmux server
+    env = {**os.environ, "TMUX_TMPDIR": str(tmp_path)}
+    env.pop("TMUX", None)
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(["tmux", "-f", "/dev/null", *args], env=env, check=True, capture_output=True,
+                              text=True).stdout
+
+    tmux("new-session", "-d", "-s", "mine", "-x", "80", "-y", "24", "sh")
+    tmux("new-window", "-t", "=mine:", "sh")
+    tmux("new-session", "-d", "-s", "theirs", "sh")
+    tmux("set-option", "-g", "-w", "window-size", "smallest")
+    log = tmp_path / "tmux.log"
+    shim = tmp_path / "bin" / "tmux"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec /usr/bin/tmux "$@"\n')
+    shim.chmod(0o755)
+    try:
+        async with running_app(tmux_server, tmux_socket=None, default_session="mine") as (client, server):
+            server.tmux.env["PATH"] = f"{shim.parent}:{os.environ['PATH']}"
+            await client.open_pane("mine")
+            lines = log.read_text().splitlines()
+            before_attach = lines[: next(i for i, line in enumerate(lines) if "attach-session" in line)]
+            assert len(before_attach) == 1 and before_attach[0].startswith("has-session -t =mine ; run-shell"), \
+                before_attach
+            sizes = tmux("list-windows", "-a", "-F", "#{session_name} #{window-size}").split("\n")
+            assert sorted(filter(None, sizes)) == ["mine latest", "mine latest", "theirs smallest"]
+            assert not await server.tmux.has_session("nope", latest_size=True)
+    finally:
+        subprocess.run(["tmux", "kill-server"], env=env, capture_output=True)
 
 
 async def test_killed_tmux_client_is_respawned_on_the_same_socket(tmux_server: TmuxServer, session: str) -> None:
