@@ -118,9 +118,12 @@ class Tmux:
         keep their own setting). In one tmux process (its format loops over the windows): a socket's open used to
         wait for three in a row (has-session, list-windows, set-option: handshake to first output 24 vs 13 ms)."""
         args = ["has-session", "-t", f"={session_id}"]
-        if latest_size:  # tmux stops the list at a failed has-session: nothing is set for a missing session
-            args += [";", "run-shell", "-t", f"={session_id}:", "-C", LATEST_SIZE_EACH_WINDOW]
-        status, _ = await self.run(*args)
+        status, _ = await self.run(*args, *([";", "run-shell", "-t", f"={session_id}:", "-C", LATEST_SIZE_EACH_WINDOW]
+                                            if latest_size else []))
+        if status and latest_size:
+            # A missing session stops the list at has-session (nothing is set). Anything else that failed (a window
+            # closed meanwhile, a tmux without `run-shell -C`) must not turn an existing session into a missing one.
+            status, _ = await self.run(*args)
         return status == 0
 
     async def new_session(self, session_id: str) -> bool:

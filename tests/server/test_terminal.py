@@ -121,6 +121,10 @@ async def test_on_the_users_own_tmux_a_socket_sets_its_sessions_windows_to_the_l
             sizes = tmux("list-windows", "-a", "-F", "#{session_name} #{window-size}").split("\n")
             assert sorted(filter(None, sizes)) == ["mine latest", "mine latest", "theirs smallest"]
             assert not await server.tmux.has_session("nope", latest_size=True)
+            # A tmux that refuses the size loop (an older one, without `run-shell -C`): the session is still there.
+            shim.write_text(f'#!/bin/sh\necho "$*" >> {log}\ncase "$*" in *run-shell*) exit 1;; esac\n'
+                            'exec /usr/bin/tmux "$@"\n')
+            assert await server.tmux.has_session("mine", latest_size=True)
     finally:
         subprocess.run(["tmux", "kill-server"], env=env, capture_output=True)
 
