@@ -10,7 +10,8 @@ The rewrite, of the pinned npm file, served at `{{vendor:pyodide}}/pyodide.asm.c
 the versioned folder): its 3 `import.meta.url` read `globalThis.livepanePyodideAsmURL` (web/pyodide-snap.mjs sets it
 to the real pyodide.asm.mjs's URL, so Pyodide finds its files as before), and `export default _createPyodideModule`
 becomes a global, which pyodide-snap.mjs hands to loadPyodide's `createPyodideModule` option. If Pyodide's file no
-longer has that shape the URL is a 404 (logged) and pyodide-snap.mjs imports pyodide.asm.mjs as before.
+longer has that shape the page names no copy (`{{pyodide-classic}}` is then empty), its URL is a 404 (logged), and
+pyodide-snap.mjs imports pyodide.asm.mjs as before.
 """
 
 from __future__ import annotations

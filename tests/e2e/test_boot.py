@@ -272,6 +272,15 @@ def test_a_warm_load_runs_pyodides_js_from_v8s_code_cache(playwright, browser_co
     assert not any(e["args"]["data"].get("cacheRejected") for e in compiles[2]), compiles[2]
 
 
+def assert_booted_from_the_snapshot(page: Any, pyodide_js: str) -> None:
+    """Waits for the boot's outcome: restored from the snapshot, Pyodide's JS run as ``pyodide_js`` ("classic": its
+    classic copy; "module": pyodide.asm.mjs imported)."""
+    page.wait_for_function("globalThis.livepaneBoot && globalThis.livepaneBoot.reason !== 'pending'",
+                           timeout=BOOT_TIMEOUT_S * 1000)
+    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
+    assert page.evaluate("globalThis.livepanePyodideAsm") == pyodide_js
+
+
 def test_the_classic_copy_loaded_after_the_module_ran_is_still_used(page, server: Server) -> None:
     """The classic copy held until the interpreter module has run (as on a warm load, where the module comes out of
     the cache first): the module waits for the copy's load event (web/boot-fetch.js records it on the document; a
@@ -284,14 +293,11 @@ def test_the_classic_copy_loaded_after_the_module_ran_is_still_used(page, server
     page.wait_for_function("typeof globalThis.livepaneBoot !== 'undefined'", timeout=BOOT_TIMEOUT_S * 1000)
     wait_until(lambda: page.evaluate("true") and held, BOOT_TIMEOUT_S, what="the classic copy's request")
     held[0].continue_()
-    page.wait_for_function("globalThis.livepaneBoot && globalThis.livepaneBoot.reason !== 'pending'",
-                           timeout=BOOT_TIMEOUT_S * 1000)
-    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
-    assert page.evaluate("globalThis.livepanePyodideAsm") == "classic"
+    assert_booted_from_the_snapshot(page, "classic")
 
 
 def test_without_the_classic_copy_pyodide_runs_as_a_module(page, server: Server) -> None:
-    """If the classic copy is missing (a Pyodide whose file the rewrite no longer fits is a 404), the interpreter
+    """If the classic copy fails to load (its URL a 404 here, as for a copy the server cannot make), the interpreter
     module imports pyodide.asm.mjs as before and the page still boots from the snapshot; also when the copy's error
     event fired before the module ran (held here until then: web/boot-fetch.js records it)."""
     page.route(re.compile(re.escape(CLASSIC_ASM) + "$"), lambda route: route.fulfill(status=404, body="no"))
@@ -303,10 +309,7 @@ def test_without_the_classic_copy_pyodide_runs_as_a_module(page, server: Server)
     page.evaluate("livepaneBootFetch.asm.then((outcome) => { window.__asmOutcome = outcome; })")
     page.wait_for_function("window.__asmOutcome === 'error'", timeout=BOOT_TIMEOUT_S * 1000)
     held[0].continue_()
-    page.wait_for_function("globalThis.livepaneBoot && globalThis.livepaneBoot.reason !== 'pending'",
-                           timeout=BOOT_TIMEOUT_S * 1000)
-    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
-    assert page.evaluate("globalThis.livepanePyodideAsm") == "module"
+    assert_booted_from_the_snapshot(page, "module")
 
 
 def test_a_page_without_the_classic_copys_script_boots_from_the_module(page, server: Server) -> None:
@@ -324,10 +327,7 @@ def test_a_page_without_the_classic_copys_script_boots_from_the_module(page, ser
     page.route(re.compile(r"/\?session=noclassictag$"), without_the_tag)
     server.tmux.new_session("noclassictag")
     urls = requested(page, lambda: page.goto(page_url(server, "noclassictag"), wait_until="commit"))
-    page.wait_for_function("globalThis.livepaneBoot && globalThis.livepaneBoot.reason !== 'pending'",
-                           timeout=BOOT_TIMEOUT_S * 1000)
-    assert page.evaluate("globalThis.livepaneBoot") == {"snapshot": True}
-    assert page.evaluate("globalThis.livepanePyodideAsm") == "module"
+    assert_booted_from_the_snapshot(page, "module")
     assert not [url for url in urls if url.endswith(CLASSIC_ASM)], urls
 
 

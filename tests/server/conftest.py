@@ -14,6 +14,7 @@ import inspect
 import json
 import random
 import secrets
+import shutil
 import string
 import sys
 import time
@@ -96,6 +97,20 @@ def session(tmux_server: TmuxServer) -> str:
     wait_until(lambda: "$" in tmux_server.capture(session_id) or "#" in tmux_server.capture(session_id), what="prompt")
     yield session_id
     tmux_server.kill_session(session_id)
+
+
+def counting_tmux(folder: Path, refuse: str = "") -> Path:
+    """A tmux in ``folder`` (put it first on the app's PATH) that logs each command line it runs, one line per
+    process, to the returned file, then runs the real tmux; with ``refuse``, a command line holding that word fails
+    instead (exit 1). Call again to change ``refuse``."""
+    real = shutil.which("tmux")
+    assert real, "tmux is not installed"
+    log = folder / "tmux.log"
+    refusal = f'case "$*" in *{refuse}*) exit 1;; esac\n' if refuse else ""
+    shim = folder / "tmux"
+    shim.write_text(f'#!/bin/sh\necho "$*" >> {log}\n{refusal}exec {real} "$@"\n')
+    shim.chmod(0o755)
+    return log
 
 
 def cookie_header(token: str = TOKEN) -> dict[str, str]:

@@ -32,7 +32,7 @@ from livepane_server.preview import (
 from livepane_server.tmux import Tmux
 from pyclient import protocol
 
-from .conftest import DEADLINE_S, TOKEN, TmuxServer, cookie_header, marker, running_app
+from .conftest import DEADLINE_S, TOKEN, TmuxServer, cookie_header, counting_tmux, marker, running_app
 
 ELEMENT_RE = re.compile(rf'<script type="application/json" id="{ELEMENT_ID}">(.*?)</script>', re.S)
 # A previewed pane's section (its screen's text is escaped, so the first </section> is its end).
@@ -296,15 +296,6 @@ async def test_at_most_twelve_panes_are_previewed_in_the_pages_order(tmux_server
     finally:
         for s in sessions:
             tmux_server.kill_session(s)
-
-
-def counting_tmux(folder: Path) -> Path:
-    """A tmux on PATH that logs each command line it runs (one line per process), then runs the real one."""
-    log = folder / "tmux.log"
-    shim = folder / "tmux"
-    shim.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec /usr/bin/tmux "$@"\n')
-    shim.chmod(0o755)
-    return log
 
 
 async def test_a_dashboard_is_previewed_from_one_tmux_process(tmux_server: TmuxServer, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support import async_wait_until
 
-from .conftest import TmuxServer, marker, running_app
+from .conftest import TmuxServer, counting_tmux, marker, running_app
 
 
 async def test_first_frames_are_title_preferences_then_repaint(tmux_server: TmuxServer, session: str) -> None:
@@ -105,14 +105,12 @@ async def test_on_the_users_own_tmux_a_socket_sets_its_sessions_windows_to_the_l
     tmux("new-window", "-t", "=mine:", "sh")
     tmux("new-session", "-d", "-s", "theirs", "sh")
     tmux("set-option", "-g", "-w", "window-size", "smallest")
-    log = tmp_path / "tmux.log"
-    shim = tmp_path / "bin" / "tmux"
-    shim.parent.mkdir()
-    shim.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec /usr/bin/tmux "$@"\n')
-    shim.chmod(0o755)
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    log = counting_tmux(shims)
     try:
         async with running_app(tmux_server, tmux_socket=None, default_session="mine") as (client, server):
-            server.tmux.env["PATH"] = f"{shim.parent}:{os.environ['PATH']}"
+            server.tmux.env["PATH"] = f"{shims}:{os.environ['PATH']}"
             await client.open_pane("mine")
             lines = log.read_text().splitlines()
             before_attach = lines[: next(i for i, line in enumerate(lines) if "attach-session" in line)]
@@ -122,8 +120,7 @@ async def test_on_the_users_own_tmux_a_socket_sets_its_sessions_windows_to_the_l
             assert sorted(filter(None, sizes)) == ["mine latest", "mine latest", "theirs smallest"]
             assert not await server.tmux.has_session("nope", latest_size=True)
             # A tmux that refuses the size loop (an older one, without `run-shell -C`): the session is still there.
-            shim.write_text(f'#!/bin/sh\necho "$*" >> {log}\ncase "$*" in *run-shell*) exit 1;; esac\n'
-                            'exec /usr/bin/tmux "$@"\n')
+            counting_tmux(shims, refuse="run-shell")
             assert await server.tmux.has_session("mine", latest_size=True)
     finally:
         subprocess.run(["tmux", "kill-server"], env=env, capture_output=True)
