@@ -37,7 +37,11 @@ ATTRIBUTES = [
 def test_tmux_is_told_what_xterm_draws(page, server: Server) -> None:
     server.tmux.new_session("attrs")
     open_panes(page, server, "attrs")
-    features = server.tmux.run("list-clients", "-t", "=attrs", "-F", "#{client_termfeatures}").split(",")
+    # "open" is the socket's: the server attaches tmux's client just after, and the page may already show the
+    # preview's prompt (as test_clipboard does, wait for the client to be there).
+    listed = wait_until(lambda: server.tmux.run("list-clients", "-t", "=attrs", "-F", "#{client_termfeatures}").strip(),
+                        10, "the pane's tmux client")
+    features = listed.split(",")
     for name in ("RGB", "clipboard", "title", "ccolour", "cstyle", "focus", "strikethrough", "overline", "usstyle",
                  "sync"):
         assert name in [f.strip() for f in features], f"{name} not in tmux's {features}"
