@@ -31,6 +31,7 @@ from livepane_e2e import (
     wait_for_state,
     wait_for_tmux,
 )
+from support import wait_until
 
 from livepane_server.auth import COOKIE_NAME, cookie_value_for
 from pyclient import protocol
@@ -266,6 +267,9 @@ def test_the_screen_is_in_the_pages_html_in_colour_and_painted_before_any_termin
     with held(page, XTERM_JS) as routes, python_held_back(page):
         page.goto(f"{server.origin}/?session=ph1", wait_until="commit")
         page.wait_for_function(MARK_JS, timeout=OPEN_TIMEOUT_S * 1000)  # livepane:screen, from the HTML's paint
+        # The library is asked for only after the first frame, so the mark can come before its request: wait for
+        # the request (held), then no terminal can exist.
+        wait_until(lambda: page.evaluate("true") and routes, OPEN_TIMEOUT_S, "the terminal's library to be asked for")
         assert no_terminal_yet(page) and routes, "the terminal's library is still held"
         assert "HTML-MARK-5R2T" in page.evaluate(SCREEN_JS, "ph1")
         red = page.locator(f"{pane_selector('ph1')} .pane-preview-screen span[style]", has_text="HTML-").first
